@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bounded string formatting and quoting for messages. */
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+char *
+vtpm_vstrfmt(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    int n;
+
+    if (size == 0)
+        return buf;
+    n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+    } else if ((size_t)n >= size && size > 4) {
+        memcpy(buf + size - 4, "...", 4);
+    }
+    return buf;
+}
+
+char *
+vtpm_strfmt(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vtpm_vstrfmt(buf, size, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+char *
+vtpm_quote(char *dst, size_t size, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)src;
+
+    if (size < 8) {
+        if (size)
+            dst[0] = '\0';
+        return dst;
+    }
+    if (!src) {
+        snprintf(dst, size, "(null)");
+        return dst;
+    }
+    dst[o++] = '\'';
+    for (; *s; s++) {
+        char esc[5];
+        size_t len;
+
+        if (*s == '\'' || *s == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*s;
+            len = 2;
+        } else if (*s < 0x20 || *s >= 0x7f) {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[*s >> 4];
+            esc[3] = hex[*s & 0xf];
+            len = 4;
+        } else {
+            esc[0] = (char)*s;
+            len = 1;
+        }
+        /* keep room for "'...'" or the closing quote and NUL */
+        if (o + len + 5 > size) {
+            memcpy(dst + o, "'...", 5);
+            return dst;
+        }
+        memcpy(dst + o, esc, len);
+        o += len;
+    }
+    dst[o++] = '\'';
+    dst[o] = '\0';
+    return dst;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The reporter's configuration: one YAML file, keys mirroring Nova's [libvirt]. */
+#ifndef VTPM_REPORTER_CONF_H
+#define VTPM_REPORTER_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
+
+typedef enum {
+    VTPM_INVENTORY_POSTGRES = 1u << 0,
+    VTPM_INVENTORY_PLACEMENT = 1u << 1
+} vtpm_inventory_kind;
+
+typedef struct {
+    /* libvirt (Nova's [libvirt] names) */
+    char *uri;                       /* default "qemu:///system" */
+    char *virt_type;                 /* "kvm" (default), "qemu", "lxc", ... */
+    bool swtpm_enabled;              /* default false, as in Nova */
+    char *swtpm_user;                /* default "tss" */
+    char *swtpm_group;               /* default "tss" */
+    unsigned int supported_secret_security; /* bitset of (1 << vtpm_secret_security), default user|host */
+    /* swtpm */
+    char **swtpm_search_path;        /* NULL-terminated; default: $PATH split */
+    double swtpm_timeout;            /* seconds for --print-capabilities, default 5 */
+    char *cache_dir;                 /* capability cache, default /var/cache/vtpm-placement */
+    /* key manager */
+    char *key_manager_backend;       /* "barbican" or NULL (not configured) */
+    char *key_manager_url;           /* endpoint, e.g. "http://127.0.0.1:9311" */
+    char *key_manager_ca_file;
+    double key_manager_timeout;      /* seconds, default 5 */
+    bool key_manager_check;          /* check reachability, default false */
+    /* identity */
+    char *host;                      /* provider name, default: this host's name */
+    char *provider_uuid;             /* optional */
+    /* publishing */
+    unsigned int inventory;          /* vtpm_inventory_kind bits, default postgres */
+    char *postgres_dsn;              /* default from $VTPM_DSN / libpq's environment */
+    double start_delay_max;          /* random delay before run, seconds, default 0 */
+    unsigned int retries;            /* default 3 */
+    char *lock_file;                 /* default /run/vtpm-reporter.lock */
+} vtpm_conf;
+
+#endif /* VTPM_REPORTER_CONF_H */

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Install every Debian package vtpm-placement needs to build, test and run. Idempotent.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
+    # libraries we link
+    libpq-dev libcurl4-openssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
+    libcmocka-dev
+    # tests and real components
+    valgrind binutils jq postgresql postgresql-contrib
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
+    swtpm swtpm-tools
+    # reference implementations used by the benchmarks and integration tests
+    python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
+    barbican-api
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Package post-install scripts must not try to start services: there may be no init system.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    created_policy=1
+fi
+trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
+
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
