@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PostgreSQL publisher: one call of vtpm.publish() over libpq. */
+#ifndef VTPM_REPORTER_PUBLISH_PG_H
+#define VTPM_REPORTER_PUBLISH_PG_H
+
+#include <stddef.h>
+
+#include "publish.h"
+#include "report.h"
+
+/*
+ * Publishes @report with one `SELECT ... FROM vtpm.publish(...)` on a new
+ * connection to @dsn (NULL or "" = libpq's environment: PGHOST, PGSSLMODE,
+ * PGPASSFILE, ...; TLS options such as sslmode and sslrootcert pass through
+ * the DSN unchanged). Fills @out (never NULL) and returns out->status:
+ *   VTPM_PUBLISH_CHANGED / _UNCHANGED / _INCONCLUSIVE: stored;
+ *   VTPM_PUBLISH_UNREACHABLE: no connection, or it broke before the answer
+ *     (the transaction is then rolled back by the server: nothing is half
+ *     written);
+ *   VTPM_PUBLISH_REFUSED: the database refused (not bound to the host,
+ *     permission denied, invalid data);
+ *   VTPM_PUBLISH_CONFIG: the DSN cannot be parsed, or the schema is missing.
+ * out->message never contains a password: DSNs are shown masked.
+ */
+vtpm_publish_status vtpm_pg_publish(const char *dsn, const vtpm_report *report,
+                                    vtpm_publish_result *out);
+
+/*
+ * Writes @dsn into @buf (@size bytes) with every password replaced by "***",
+ * both in key=value form and in postgresql://user:password@host URIs.
+ * Returns @buf.
+ */
+char *vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn);
+
+#endif /* VTPM_REPORTER_PUBLISH_PG_H */
