@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
+#define VTPM_CONF_DEFAULT_CACHE_DIR "/var/cache/vtpm-placement"
+#define VTPM_CONF_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
 
 typedef enum {
     VTPM_INVENTORY_POSTGRES = 1u << 0,
@@ -41,5 +43,26 @@ typedef struct {
     unsigned int retries;            /* default 3 */
     char *lock_file;                 /* default /run/vtpm-reporter.lock */
 } vtpm_conf;
+
+/* Sets every field of @conf to its documented default. */
+void vtpm_conf_init_defaults(vtpm_conf *conf);
+
+/* Frees what @conf owns and leaves it zeroed. NULL-safe. */
+void vtpm_conf_clear(vtpm_conf *conf);
+
+/*
+ * Sets @conf to the defaults, then reads the YAML file @path over them.
+ * Strict: unknown keys, wrong types and bad values are errors. Returns 0, or
+ * -1 with "file:line:column: message" (or "cannot open config ...") in @err;
+ * on error @conf holds the defaults only and must still be cleared.
+ */
+int vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen);
+
+/*
+ * As vtpm_conf_load_file(), from the @len bytes at @text; @name is the file
+ * name used in messages.
+ */
+int vtpm_conf_load_string(const char *name, const char *text, size_t len,
+                          vtpm_conf *conf, char *err, size_t errlen);
 
 #endif /* VTPM_REPORTER_CONF_H */

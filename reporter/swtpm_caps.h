@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Parse the JSON that `swtpm --print-capabilities` prints. */
+#ifndef VTPM_REPORTER_SWTPM_CAPS_H
+#define VTPM_REPORTER_SWTPM_CAPS_H
+
+#include <stddef.h>
+
+#include "facts.h"
+
+/*
+ * Parses @json (@len bytes, need not be NUL-terminated), e.g.
+ *   {"type":"swtpm","features":["tpm-1.2","tpm-2.0",...],"version":"0.7.1"}
+ * and fills version, tpm_1_2, tpm_2_0 and features (comma-separated) of
+ * @out. Other fields are left untouched. Unknown features and keys are
+ * kept in @features or skipped; a missing "version" (swtpm < 0.7) leaves
+ * version empty.
+ *
+ * Returns 0 on success, or -1 for empty, truncated or malformed input, or
+ * a document without a "features" array, with a one-line message in @err.
+ */
+int vtpm_swtpm_caps_parse(const char *json, size_t len, vtpm_swtpm_facts *out,
+                          char *err, size_t errlen);
+
+#endif /* VTPM_REPORTER_SWTPM_CAPS_H */
