@@ -49,6 +49,11 @@ typedef struct {
     bool tpm_2_0;                  /* feature "tpm-2.0" */
     char features[512];            /* all features, comma-separated, for messages */
     bool from_cache;
+    /* swtpm_setup --print-capabilities: libvirt needs its cmdarg-pwdfile-fd
+     * to create the encrypted TPM state that Nova always asks for. */
+    bool setup_caps;               /* swtpm_setup printed its capabilities */
+    char setup_version[32];
+    char setup_features[512];
 } vtpm_swtpm_facts;
 
 /* The swtpm user and group, and the key manager. */
