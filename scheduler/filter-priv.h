@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal layout of the filter library's objects, shared by its files and tests. */
+#ifndef VTPM_SCHEDULER_FILTER_PRIV_H
+#define VTPM_SCHEDULER_FILTER_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <vtpm/filter.h>
+
+/* The TPM keys a request can carry. */
+typedef enum {
+    VTPM_KEY_VERSION = 0,
+    VTPM_KEY_MODEL = 1,
+    VTPM_KEY_SECRET_SECURITY = 2,
+    VTPM_KEY_LAST
+} vtpm_key;
+
+typedef enum {
+    VTPM_SOURCE_FLAVOR = 0,
+    VTPM_SOURCE_IMAGE = 1,
+    VTPM_SOURCE_LAST
+} vtpm_source;
+
+/* A value stored in the request's arena; len 0 with set=true is "". */
+typedef struct {
+    bool set;
+    size_t off;
+    size_t len;
+} vtpm_slot;
+
+struct vtpm_request {
+    char *arena;              /* NUL-terminated strings, back to back */
+    size_t used;
+    size_t cap;
+    vtpm_slot slots[VTPM_SOURCE_LAST][VTPM_KEY_LAST];
+    /* The first unknown hw:tpm_* / hw_tpm_* key, for strict mode. */
+    vtpm_slot unknown_key;
+    vtpm_source unknown_source;
+    unsigned int n_unknown;
+};
+
+#define VTPM_RESULT_MESSAGE_MAX 512
+
+struct vtpm_result {
+    bool accepted;
+    vtpm_code code;
+    vtpm_version version;
+    vtpm_model model;
+    vtpm_secret_security secret_security;
+    vtpm_traitset required;
+    char message[VTPM_RESULT_MESSAGE_MAX];
+};
+
+#define VTPM_FILTER_KNOWN_FLAGS (VTPM_FILTER_STRICT)
+
+struct vtpm_filter {
+    vtpm_profile profile;
+    unsigned int flags;
+    char **override_roles;
+    size_t n_override_roles;
+};
+
+/* The key name of @key as written in @source ("hw:tpm_model", "hw_tpm_model"). */
+const char *vtpm_key_name(vtpm_source source, vtpm_key key);
+
+/* The value of a slot, or NULL when unset or empty (Nova treats "" as unset). */
+const char *vtpm_request_value(const vtpm_request *req, vtpm_source source,
+                               vtpm_key key);
+
+/* Sets @err (may be NULL) to @status with a formatted message. */
+void vtpm_error_set(vtpm_error *err, vtpm_status status, int line, int column,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Marks @res rejected with @code and a formatted message. */
+void vtpm_result_reject(vtpm_result *res, vtpm_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Marks @res accepted with no vTPM. */
+void vtpm_result_clear(vtpm_result *res);
+
+#endif /* VTPM_SCHEDULER_FILTER_PRIV_H */
