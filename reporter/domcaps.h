@@ -9,9 +9,10 @@
 
 /*
  * Parses the domain-capabilities document @xml (@len bytes, need not be
- * NUL-terminated) and fills the domain-capability fields of @out: arch,
- * virt_type (the <domain> element), tpm_element, tpm_supported, model_*,
- * backend_*. The connection fields (status, hypervisor, versions) are left
+ * NUL-terminated) and fills the domain-capability fields of @out:
+ * tpm_element, tpm_supported, model_*, backend_* (all reset first), and arch
+ * and virt_type (the <arch> and <domain> elements) when the document has
+ * them. The connection fields (status, hypervisor, versions) are left
  * untouched; the caller owns them.
  *
  * Tolerant of what older libvirt prints: no <tpm> element (libvirt < 8.0)
