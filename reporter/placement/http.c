@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vtpm_http: libcurl easy handle with keep-alive, TLS and timeouts. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "http.h"
+#include "util.h"
+
+/* Answers larger than this are cut off: Placement's are a few KiB. */
+#define HTTP_BODY_MAX (16u * 1024u * 1024u)
+
+struct vtpm_http {
+    CURL *curl;
+    long connections;
+};
+
+typedef struct {
+    vtpm_http_response *resp;
+    size_t cap;
+    bool too_big;
+} http_sink;
+
+static size_t
+http_on_body(char *data, size_t size, size_t nmemb, void *opaque)
+{
+    http_sink *sink = opaque;
+    vtpm_http_response *resp = sink->resp;
+    size_t n = size * nmemb;
+
+    if (resp->body_len + n > HTTP_BODY_MAX) {
+        sink->too_big = true;
+        return 0;
+    }
+    if (resp->body_len + n + 1 > sink->cap) {
+        size_t cap = sink->cap ? sink->cap : 4096;
+        char *body;
+
+        while (cap < resp->body_len + n + 1)
+            cap *= 2;
+        body = realloc(resp->body, cap);
+        if (!body)
+            return 0;
+        resp->body = body;
+        sink->cap = cap;
+    }
+    memcpy(resp->body + resp->body_len, data, n);
+    resp->body_len += n;
+    resp->body[resp->body_len] = '\0';
+    return n;
+}
+
+static size_t
+http_on_header(char *data, size_t size, size_t nmemb, void *opaque)
+{
+    static const char name[] = "x-subject-token:";
+    vtpm_http_response *resp = opaque;
+    size_t n = size * nmemb;
+    size_t len = sizeof(name) - 1;
+
+    if (n > len && strncasecmp(data, name, len) == 0) {
+        const char *v = data + len;
+        const char *end = data + n;
+
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (end > v && isspace((unsigned char)end[-1]))
+            end--;
+        free(resp->subject_token);
+        resp->subject_token = strndup(v, (size_t)(end - v));
+    }
+    return n;
+}
+
+static int
+http_set_file(CURL *curl, CURLoption opt, const char *path, const char *what,
+              char *err, size_t errlen)
+{
+    if (!path || !*path)
+        return 0;
+    if (curl_easy_setopt(curl, opt, path) != CURLE_OK) {
+        vtpm_strfmt(err, errlen, "libcurl does not accept the %s '%s'", what, path);
+        return -1;
+    }
+    return 0;
+}
+
+vtpm_http *
+vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
+{
+    vtpm_http *http;
+    CURL *curl;
+
+    /* Reference-counted inside libcurl; the first call must happen before
+     * threads start, which the reporter and the tests guarantee. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        vtpm_strfmt(err, errlen, "cannot initialise libcurl");
+        return NULL;
+    }
+    curl = curl_easy_init();
+    http = calloc(1, sizeof(*http));
+    if (!curl || !http) {
+        vtpm_strfmt(err, errlen, "cannot create an HTTP handle: out of memory");
+        goto error;
+    }
+    http->curl = curl;
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, conf->verify ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, conf->verify ? 2L : 0L);
+    if (http_set_file(curl, CURLOPT_CAINFO, conf->ca_file, "CA bundle", err, errlen) < 0 ||
+        http_set_file(curl, CURLOPT_SSLCERT, conf->cert_file, "client certificate",
+                      err, errlen) < 0 ||
+        http_set_file(curl, CURLOPT_SSLKEY, conf->key_file, "client key", err, errlen) < 0)
+        goto error;
+    if (conf->connect_timeout > 0)
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(conf->connect_timeout * 1000.0));
+    if (conf->timeout > 0)
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(conf->timeout * 1000.0));
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_on_body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, http_on_header);
+    return http;
+
+error:
+    if (curl)
+        curl_easy_cleanup(curl);
+    free(http);
+    curl_global_cleanup();
+    return NULL;
+}
+
+void
+vtpm_http_free(vtpm_http *http)
+{
+    if (!http)
+        return;
+    curl_easy_cleanup(http->curl);
+    free(http);
+    curl_global_cleanup();
+}
+
+void
+vtpm_http_response_clear(vtpm_http_response *resp)
+{
+    free(resp->body);
+    free(resp->subject_token);
+    memset(resp, 0, sizeof(*resp));
+}
+
+int
+vtpm_http_request(vtpm_http *http, const char *method, const char *url,
+                  const char *const *headers, const char *body,
+                  vtpm_http_response *resp)
+{
+    CURL *curl = http->curl;
+    struct curl_slist *list = NULL;
+    http_sink sink = { .resp = resp };
+    char curl_err[CURL_ERROR_SIZE] = "";
+    CURLcode rc;
+    long connects = 0;
+    int ret = 0;
+
+    vtpm_http_response_clear(resp);
+    for (size_t i = 0; headers && headers[i]; i++) {
+        struct curl_slist *l = curl_slist_append(list, headers[i]);
+
+        if (!l) {
+            vtpm_strfmt(resp->error, sizeof(resp->error), "out of memory");
+            curl_slist_free_all(list);
+            return -1;
+        }
+        list = l;
+    }
+    /* Without this, libcurl waits for "100 Continue" on larger bodies. */
+    if (body) {
+        struct curl_slist *l = curl_slist_append(list, "Expect:");
+
+        if (l)
+            list = l;
+    }
+
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+    } else {
+        /* POSTFIELDS sends a Content-Length: the uwsgi router in front of
+         * Placement drops chunked request bodies. */
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
+                         strcmp(method, "POST") == 0 ? NULL : method);
+    }
+
+    rc = curl_easy_perform(curl);
+    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+        http->connections += connects;
+    if (rc != CURLE_OK) {
+        /* The URL is ours (no credentials in it); the error buffer names the
+         * host and port at most. */
+        if (sink.too_big)
+            vtpm_strfmt(resp->error, sizeof(resp->error),
+                        "answer larger than %u bytes", HTTP_BODY_MAX);
+        else
+            vtpm_strfmt(resp->error, sizeof(resp->error), "%s",
+                        curl_err[0] ? curl_err : curl_easy_strerror(rc));
+        resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        resp->status = 0;
+        ret = -1;
+    } else {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    }
+    if (!resp->body)
+        resp->body = calloc(1, 1);
+    if (!resp->body && ret == 0) {
+        vtpm_strfmt(resp->error, sizeof(resp->error), "out of memory");
+        resp->status = 0;
+        ret = -1;
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(list);
+    return ret;
+}
+
+char *
+vtpm_http_escape(vtpm_http *http, const char *s)
+{
+    char *e = curl_easy_escape(http->curl, s, 0);
+    char *copy;
+
+    if (!e)
+        return NULL;
+    copy = strdup(e);
+    curl_free(e);
+    return copy;
+}
+
+long
+vtpm_http_connections(const vtpm_http *http)
+{
+    return http->connections;
+}
