@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Applies the numbered migration files of a folder, once each, with checksums. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "migrate.h"
+#include "util.h"
+
+#define OID_BYTEA 17
+#define MAX_MIGRATION_BYTES (4 * 1024 * 1024)
+
+static const char create_meta_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS vtpm_meta;"
+    "CREATE TABLE IF NOT EXISTS vtpm_meta.migrations ("
+    " version integer PRIMARY KEY,"
+    " name text NOT NULL,"
+    " checksum text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now(),"
+    " applied_by text NOT NULL DEFAULT session_user)";
+
+char *
+vtpm_pgconn_describe(const PGconn *conn, char *buf, size_t size)
+{
+    const char *host = conn ? PQhost(conn) : NULL;
+    const char *port = conn ? PQport(conn) : NULL;
+    const char *db = conn ? PQdb(conn) : NULL;
+
+    return vtpm_strfmt(buf, size, "database '%s' on '%s:%s'",
+                       db && *db ? db : "?", host && *host ? host : "?",
+                       port && *port ? port : "?");
+}
+
+/* The server's primary message, else libpq's, on one line. */
+const char *
+vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    size_t i, o = 0;
+
+    if (!msg || !*msg)
+        msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = PQerrorMessage(conn);
+    vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
+    /* Collapse newlines and tabs: messages are one line. */
+    for (i = 0; buf[i]; i++) {
+        char c = buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t' ? ' ' : buf[i];
+
+        if (c == ' ' && (o == 0 || buf[o - 1] == ' '))
+            continue;
+        buf[o++] = c;
+    }
+    while (o > 0 && buf[o - 1] == ' ')
+        o--;
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Runs @sql (no parameters) and expects a command or tuples result. */
+static int
+exec_simple(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    char msg[512];
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        vtpm_strfmt(err, errlen, "%s", vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+void
+vtpm_migration_list_clear(vtpm_migration_list *list)
+{
+    if (!list)
+        return;
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+static vtpm_migration *
+list_add(vtpm_migration_list *list)
+{
+    vtpm_migration *items = realloc(list->items, (list->n + 1) * sizeof(*items));
+
+    if (!items)
+        return NULL;
+    list->items = items;
+    memset(&items[list->n], 0, sizeof(*items));
+    return &items[list->n++];
+}
+
+static vtpm_migration *
+list_find(vtpm_migration_list *list, int version)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        if (list->items[i].version == version)
+            return &list->items[i];
+    }
+    return NULL;
+}
+
+static int
+compare_versions(const void *a, const void *b)
+{
+    const vtpm_migration *x = a, *y = b;
+
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+/* NNNN_word.sql, word of [a-z0-9_]; returns the version or -1. */
+static int
+parse_file_name(const char *name)
+{
+    size_t len = strlen(name);
+    int version = 0;
+
+    if (len < 10 || strcmp(name + len - 4, ".sql") != 0 || name[4] != '_')
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        version = version * 10 + (name[i] - '0');
+    }
+    for (size_t i = 5; i < len - 4; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return -1;
+    }
+    return version > 0 ? version : -1;
+}
+
+/* Reads @path into a new NUL-terminated buffer (free it); NULL on error. */
+static char *
+read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    struct stat st;
+
+    if (!f) {
+        vtpm_strfmt(err, errlen, "cannot open migration '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) < 0 || st.st_size > MAX_MIGRATION_BYTES) {
+        vtpm_strfmt(err, errlen, "cannot read migration '%s': too large or unreadable", path);
+        fclose(f);
+        return NULL;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
+                    buf ? "short read" : "out of memory");
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[st.st_size] = '\0';
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+/* sha256 of @data in hex, computed by the server (no crypto library here). */
+static int
+checksum_compute(PGconn *conn, const char *data, size_t len, char out[65],
+                 char *err, size_t errlen)
+{
+    const char *values[1] = { data };
+    int lengths[1] = { (int)len };
+    int formats[1] = { 1 };
+    Oid types[1] = { OID_BYTEA };
+    PGresult *res;
+    char msg[512];
+
+    res = PQexecParams(conn, "SELECT encode(sha256($1), 'hex')", 1, types, values,
+                       lengths, formats, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        vtpm_strfmt(err, errlen, "cannot compute checksum: %s",
+                    vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        return -1;
+    }
+    vtpm_strfmt(out, 65, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+}
+
+static int
+list_files(PGconn *conn, const char *dir, vtpm_migration_list *list,
+           char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+
+    if (!d) {
+        vtpm_strfmt(err, errlen, "cannot open migrations folder '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        int version = parse_file_name(e->d_name);
+        vtpm_migration *m, *dup;
+
+        if (version < 0)
+            continue;
+        if ((dup = list_find(list, version)) != NULL) {
+            vtpm_strfmt(err, errlen, "two migrations numbered %04d in '%s': '%s' and '%s'",
+                        version, dir, dup->name, e->d_name);
+            rc = -1;
+            break;
+        }
+        if (!(m = list_add(list))) {
+            vtpm_strfmt(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        m->version = version;
+        m->state = VTPM_MIGRATION_PENDING;
+        vtpm_strfmt(m->name, sizeof(m->name), "%s", e->d_name);
+    }
+    closedir(d);
+    if (rc < 0)
+        return -1;
+    if (list->n == 0) {
+        vtpm_strfmt(err, errlen, "no migrations (NNNN_name.sql) in '%s'", dir);
+        return -1;
+    }
+    for (size_t i = 0; conn && i < list->n; i++) {
+        char path[4096];
+        size_t len = 0;
+        char *data;
+
+        vtpm_strfmt(path, sizeof(path), "%s/%s", dir, list->items[i].name);
+        if (!(data = read_file(path, &len, err, errlen)))
+            return -1;
+        rc = checksum_compute(conn, data, len, list->items[i].checksum, err, errlen);
+        free(data);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Merges what the database recorded into @list. */
+static int
+list_merge_applied(PGconn *conn, vtpm_migration_list *list, char *err, size_t errlen)
+{
+    PGresult *res;
+    char msg[512];
+    int rc = 0;
+
+    res = PQexec(conn, "SELECT to_regclass('vtpm_meta.migrations') IS NOT NULL");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        vtpm_strfmt(err, errlen, "cannot read migrations: %s",
+                    vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        return -1;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        PQclear(res);
+        return 0;   /* an empty database: everything is pending */
+    }
+    PQclear(res);
+    res = PQexec(conn, "SELECT version, name, checksum, "
+                       "to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ') "
+                       "FROM vtpm_meta.migrations ORDER BY version");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        vtpm_strfmt(err, errlen, "cannot read migrations: %s",
+                    vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        return -1;
+    }
+    for (int r = 0; r < PQntuples(res); r++) {
+        int version = atoi(PQgetvalue(res, r, 0));
+        vtpm_migration *m = list_find(list, version);
+
+        if (!m) {
+            if (!(m = list_add(list))) {
+                vtpm_strfmt(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            m->version = version;
+            vtpm_strfmt(m->name, sizeof(m->name), "%s", PQgetvalue(res, r, 1));
+            m->state = VTPM_MIGRATION_MISSING;
+        } else {
+            m->state = strcmp(m->checksum, PQgetvalue(res, r, 2)) == 0
+                ? VTPM_MIGRATION_APPLIED : VTPM_MIGRATION_EDITED;
+        }
+        vtpm_strfmt(m->applied_checksum, sizeof(m->applied_checksum), "%s",
+                    PQgetvalue(res, r, 2));
+        vtpm_strfmt(m->applied_at, sizeof(m->applied_at), "%s", PQgetvalue(res, r, 3));
+    }
+    PQclear(res);
+    qsort(list->items, list->n, sizeof(*list->items), compare_versions);
+    return rc;
+}
+
+int
+vtpm_migrate_status(PGconn *conn, const char *dir, vtpm_migration_list *list,
+                    char *err, size_t errlen)
+{
+    vtpm_migration_list_clear(list);
+    if (list_files(conn, dir, list, err, errlen) < 0)
+        return -1;
+    qsort(list->items, list->n, sizeof(*list->items), compare_versions);
+    if (conn && list_merge_applied(conn, list, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+apply_one(PGconn *conn, const char *dir, const vtpm_migration *m, char *err, size_t errlen)
+{
+    char path[4096], msg[512], version[16];
+    const char *values[3];
+    PGresult *res;
+    size_t len = 0;
+    char *sql;
+
+    vtpm_strfmt(path, sizeof(path), "%s/%s", dir, m->name);
+    if (!(sql = read_file(path, &len, err, errlen)))
+        return -1;
+    if (exec_simple(conn, "BEGIN", err, errlen) < 0) {
+        free(sql);
+        return -1;
+    }
+    res = PQexec(conn, sql);
+    free(sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        vtpm_strfmt(err, errlen, "migration '%s' failed, nothing of it applied: %s",
+                    m->name, vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    PQclear(res);
+    vtpm_strfmt(version, sizeof(version), "%d", m->version);
+    values[0] = version;
+    values[1] = m->name;
+    values[2] = m->checksum;
+    /* The file may have changed roles (SET LOCAL ROLE); record as ourselves. */
+    if (exec_simple(conn, "RESET ROLE", msg, sizeof(msg)) < 0) {
+        vtpm_strfmt(err, errlen, "cannot record migration '%s': %s", m->name, msg);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    res = PQexecParams(conn,
+                       "INSERT INTO vtpm_meta.migrations (version, name, checksum) "
+                       "VALUES ($1::integer, $2, $3)",
+                       3, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        vtpm_strfmt(err, errlen, "cannot record migration '%s': %s", m->name,
+                    vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return -1;
+    }
+    PQclear(res);
+    if (exec_simple(conn, "COMMIT", msg, sizeof(msg)) < 0) {
+        vtpm_strfmt(err, errlen, "cannot commit migration '%s': %s", m->name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+lock_take(PGconn *conn, bool take, char *err, size_t errlen)
+{
+    char msg[512];
+    char sql[96];
+
+    vtpm_strfmt(sql, sizeof(sql), "SELECT %s(%lld)",
+                take ? "pg_advisory_lock" : "pg_advisory_unlock", VTPM_MIGRATE_LOCK_KEY);
+    if (exec_simple(conn, sql, msg, sizeof(msg)) < 0) {
+        vtpm_strfmt(err, errlen, "cannot %s the migration lock: %s",
+                    take ? "take" : "release", msg);
+        return -1;
+    }
+    return 0;
+}
+
+int
+vtpm_migrate_apply(PGconn *conn, const char *dir, unsigned int *applied,
+                   char *err, size_t errlen)
+{
+    vtpm_migration_list list = { 0 };
+    char msg[512];
+    int rc = -1;
+
+    *applied = 0;
+    if (lock_take(conn, true, err, errlen) < 0)
+        return -1;
+    if (exec_simple(conn, create_meta_sql, msg, sizeof(msg)) < 0) {
+        vtpm_strfmt(err, errlen, "cannot create table 'vtpm_meta.migrations': %s", msg);
+        goto cleanup;
+    }
+    if (vtpm_migrate_status(conn, dir, &list, err, errlen) < 0)
+        goto cleanup;
+    /* Check everything before applying anything. */
+    for (size_t i = 0; i < list.n; i++) {
+        const vtpm_migration *m = &list.items[i];
+
+        if (m->state == VTPM_MIGRATION_EDITED) {
+            vtpm_strfmt(err, errlen,
+                        "migration '%s' was edited after it was applied "
+                        "(checksum %.12s, applied %.12s): restore it and add a new "
+                        "migration instead", m->name, m->checksum, m->applied_checksum);
+            goto cleanup;
+        }
+        if (m->state == VTPM_MIGRATION_MISSING) {
+            vtpm_strfmt(err, errlen,
+                        "the database has migration '%s' which is not in '%s': "
+                        "use the migrations of a newer release", m->name, dir);
+            goto cleanup;
+        }
+    }
+    for (size_t i = 0; i < list.n; i++) {
+        if (list.items[i].state != VTPM_MIGRATION_PENDING)
+            continue;
+        if (apply_one(conn, dir, &list.items[i], err, errlen) < 0)
+            goto cleanup;
+        (*applied)++;
+    }
+    rc = 0;
+
+cleanup:
+    vtpm_migration_list_clear(&list);
+    if (PQstatus(conn) == CONNECTION_OK)
+        lock_take(conn, false, msg, sizeof(msg));
+    return rc;
+}
+
+int
+vtpm_reporter_bind(PGconn *conn, const char *login, const char *host,
+                   const char *password, bool *created, char *err, size_t errlen)
+{
+    const char *values[3] = { login, host, password };
+    PGresult *res;
+    char msg[512];
+
+    *created = false;
+    res = PQexecParams(conn, "SELECT vtpm.bind_reporter($1, $2, $3)", 3, NULL, values,
+                       NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        vtpm_strfmt(err, errlen, "cannot bind login '%s' to host '%s': %s", login, host,
+                    vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        PQclear(res);
+        return -1;
+    }
+    *created = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return 0;
+}
