@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* All probes of a host, in one call. */
+#include "probe.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "probe_deep.h"
+#include "probe_swtpm.h"
+#include "probe_system.h"
+#include "util.h"
+#include "virt.h"
+
+const char *
+vtpm_probe_status_name(vtpm_probe_status status)
+{
+    switch (status) {
+    case VTPM_PROBE_NOT_RUN:
+        return "not_run";
+    case VTPM_PROBE_OK:
+        return "ok";
+    case VTPM_PROBE_FAILED:
+        return "failed";
+    case VTPM_PROBE_INCONCLUSIVE:
+        return "inconclusive";
+    }
+    return "unknown";
+}
+
+int
+vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
+{
+    memset(facts, 0, sizeof(*facts));
+    if (conf->host && *conf->host) {
+        vtpm_strfmt(facts->host, sizeof(facts->host), "%s", conf->host);
+    } else if (gethostname(facts->host, sizeof(facts->host) - 1) < 0) {
+        facts->host[0] = '\0';
+    }
+    facts->host[sizeof(facts->host) - 1] = '\0';
+
+    if (vtpm_virt_probe(conf, &facts->libvirt) < 0)
+        return -1;
+    vtpm_debug("libvirt probe: %s%s%s", vtpm_probe_status_name(facts->libvirt.status),
+               facts->libvirt.error[0] ? ": " : "", facts->libvirt.error);
+    if (vtpm_swtpm_probe(conf, &facts->swtpm) < 0)
+        return -1;
+    vtpm_debug("swtpm probe: %s%s%s%s", vtpm_probe_status_name(facts->swtpm.status),
+               facts->swtpm.from_cache ? " (cached)" : "",
+               facts->swtpm.error[0] ? ": " : "", facts->swtpm.error);
+    if (vtpm_system_probe(conf, &facts->system) < 0)
+        return -1;
+    if (deep) {
+        if (vtpm_deep_probe(conf, &facts->swtpm, &facts->deep) < 0)
+            return -1;
+        vtpm_debug("deep probe: %s", vtpm_probe_status_name(facts->deep.status));
+    }
+    return 0;
+}

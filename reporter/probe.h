@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* All probes of a host, in one call: configuration in, facts out. */
+#ifndef VTPM_REPORTER_PROBE_H
+#define VTPM_REPORTER_PROBE_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "facts.h"
+
+/*
+ * Runs the libvirt, swtpm and system probes, and the deep probe when @deep,
+ * and fills @facts (zeroed first). facts->host is conf->host, or this host's
+ * name. A probe that fails or cannot conclude says so in its part of the
+ * facts; that is not an error here. Returns 0, or -1 on out-of-memory.
+ */
+int vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts);
+
+/* The name of @status as printed in reports: "ok", "failed", ... Static. */
+const char *vtpm_probe_status_name(vtpm_probe_status status);
+
+#endif /* VTPM_REPORTER_PROBE_H */

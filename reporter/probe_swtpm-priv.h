@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The swtpm capability cache, exposed for tests. */
+#ifndef VTPM_REPORTER_PROBE_SWTPM_PRIV_H
+#define VTPM_REPORTER_PROBE_SWTPM_PRIV_H
+
+/* The cache file inside conf->cache_dir. */
+#define VTPM_SWTPM_CACHE_FILE "swtpm-capabilities.json"
+
+/* Version of the cache file's layout; other versions are ignored. */
+#define VTPM_SWTPM_CACHE_FORMAT 1
+
+/*
+ * Seconds after which a cached entry is probed again even though the binary
+ * did not change: swtpm's features also depend on libtpms, a library that
+ * can be upgraded on its own.
+ */
+#define VTPM_SWTPM_CACHE_MAX_AGE 3600
+
+#endif /* VTPM_REPORTER_PROBE_SWTPM_PRIV_H */

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The swtpm probe: find the binaries, ask them for capabilities, cache the answer. */
+#include "probe_swtpm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "command.h"
+#include "log.h"
+#include "probe_swtpm-priv.h"
+#include "swtpm_caps.h"
+#include "util.h"
+
+static bool
+find_in_dir(const char *dir, size_t dirlen, const char *name, char *path, size_t size)
+{
+    struct stat st;
+    int n;
+
+    if (dirlen == 0) {
+        dir = ".";
+        dirlen = 1;
+    }
+    n = snprintf(path, size, "%.*s/%s", (int)dirlen, dir, name);
+    if (n < 0 || (size_t)n >= size)
+        return false;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+bool
+vtpm_swtpm_find_binary(const char *const *search_path, const char *name,
+                       char *path, size_t size)
+{
+    if (search_path) {
+        for (size_t i = 0; search_path[i]; i++) {
+            if (find_in_dir(search_path[i], strlen(search_path[i]), name, path, size))
+                return true;
+        }
+    } else {
+        const char *p = getenv("PATH");
+
+        if (!p)
+            p = "/usr/bin:/bin";
+        for (;;) {
+            const char *colon = strchr(p, ':');
+            size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+            if (find_in_dir(p, len, name, path, size))
+                return true;
+            if (!colon)
+                break;
+            p = colon + 1;
+        }
+    }
+    if (size)
+        path[0] = '\0';
+    return false;
+}
+
+static void
+search_path_format(const char *const *search_path, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    if (!search_path) {
+        vtpm_strfmt(buf, size, "%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+        return;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; search_path[i] && used + 1 < size; i++) {
+        vtpm_strfmt(buf + used, size - used, "%s%s", i ? ":" : "", search_path[i]);
+        used += strlen(buf + used);
+    }
+}
+
+/* --- the cache ------------------------------------------------------------ */
+
+static json_t *
+cache_load(const char *dir)
+{
+    char path[4096];
+    json_error_t jerr;
+    json_t *root, *entries;
+
+    if (!dir || !*dir)
+        return NULL;
+    vtpm_strfmt(path, sizeof(path), "%s/%s", dir, VTPM_SWTPM_CACHE_FILE);
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (access(path, F_OK) == 0)
+            vtpm_debug("ignoring swtpm cache '%s': %s", path, jerr.text);
+        return NULL;
+    }
+    entries = json_object_get(root, "entries");
+    if (json_integer_value(json_object_get(root, "format")) != VTPM_SWTPM_CACHE_FORMAT ||
+        !json_is_object(entries)) {
+        vtpm_debug("ignoring swtpm cache '%s': unknown layout", path);
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static json_t *
+cache_key(const struct stat *st)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+                     "dev", (json_int_t)st->st_dev,
+                     "ino", (json_int_t)st->st_ino,
+                     "size", (json_int_t)st->st_size,
+                     "mtime", (json_int_t)st->st_mtim.tv_sec,
+                     "mtime_ns", (json_int_t)st->st_mtim.tv_nsec,
+                     "ctime", (json_int_t)st->st_ctim.tv_sec,
+                     "ctime_ns", (json_int_t)st->st_ctim.tv_nsec);
+}
+
+/* Returns the cached output for @binary, a borrowed string, or NULL. */
+static const char *
+cache_get(json_t *cache, const char *binary, const struct stat *st, time_t now)
+{
+    json_t *entry, *key;
+    json_int_t stored;
+    const char *out;
+    bool same;
+
+    if (!cache)
+        return NULL;
+    entry = json_object_get(json_object_get(cache, "entries"), binary);
+    if (!json_is_object(entry))
+        return NULL;
+    key = cache_key(st);
+    if (!key)
+        return NULL;
+    same = json_equal(key, json_object_get(entry, "key"));
+    json_decref(key);
+    stored = json_integer_value(json_object_get(entry, "stored"));
+    out = json_string_value(json_object_get(entry, "output"));
+    if (!same || !out)
+        return NULL;
+    if (now - (time_t)stored > VTPM_SWTPM_CACHE_MAX_AGE || (time_t)stored > now + 60)
+        return NULL;
+    return out;
+}
+
+static int
+cache_put(json_t **cache, const char *binary, const struct stat *st,
+          const char *output, time_t now)
+{
+    json_t *entry;
+
+    if (!*cache) {
+        *cache = json_pack("{s:i,s:{}}", "format", VTPM_SWTPM_CACHE_FORMAT, "entries");
+        if (!*cache)
+            return -1;
+    }
+    entry = json_pack("{s:o,s:I,s:s}", "key", cache_key(st), "stored",
+                      (json_int_t)now, "output", output);
+    if (!entry)
+        return -1;
+    return json_object_set_new(json_object_get(*cache, "entries"), binary, entry);
+}
+
+static void
+cache_save(const char *dir, json_t *cache)
+{
+    char path[4096], tmp[4096];
+    int fd;
+
+    if (!dir || !*dir || !cache)
+        return;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        vtpm_debug("cannot create swtpm cache folder '%s': %s", dir, strerror(errno));
+        return;
+    }
+    vtpm_strfmt(path, sizeof(path), "%s/%s", dir, VTPM_SWTPM_CACHE_FILE);
+    vtpm_strfmt(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, VTPM_SWTPM_CACHE_FILE);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        vtpm_debug("cannot write swtpm cache in '%s': %s", dir, strerror(errno));
+        return;
+    }
+    if (fchmod(fd, 0644) < 0 || json_dumpfd(cache, fd, JSON_COMPACT) < 0 ||
+        close(fd) < 0) {
+        vtpm_debug("cannot write swtpm cache '%s': %s", tmp, strerror(errno));
+        unlink(tmp);
+        return;
+    }
+    /* rename() makes a concurrent reader see the old or the new file whole. */
+    if (rename(tmp, path) < 0) {
+        vtpm_debug("cannot replace swtpm cache '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+/* --- the probe ------------------------------------------------------------ */
+
+/*
+ * Gets @binary's capabilities (from the cache or by running it) and parses
+ * them into @caps. Returns 0, or -1 with the reason in @err.
+ */
+static int
+caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
+         json_t **cache, bool *cache_dirty, bool *from_cache,
+         vtpm_swtpm_facts *caps, char *err, size_t errlen)
+{
+    vtpm_command_opts opts = {.timeout = conf->swtpm_timeout > 0 ? conf->swtpm_timeout : 5,
+                              .output_max = 64 * 1024};
+    vtpm_command_result res;
+    char perr[200], quoted[200];
+    time_t now = time(NULL);
+    const char *cached;
+    struct stat st;
+    bool have_stat;
+    int rc;
+
+    have_stat = stat(binary, &st) == 0;
+    cached = have_stat ? cache_get(*cache, binary, &st, now) : NULL;
+    if (cached) {
+        if (vtpm_swtpm_caps_parse(cached, strlen(cached), caps, perr, sizeof(perr)) == 0) {
+            *from_cache = true;
+            return 0;
+        }
+        vtpm_debug("ignoring cached capabilities of '%s': %s", binary, perr);
+    }
+
+    vtpm_quote(quoted, sizeof(quoted), binary);
+    rc = vtpm_command_run(argv, &opts, &res);
+    if (rc != 0) {
+        /* As libvirt does: a binary that fails here has no capabilities. */
+        vtpm_strfmt(err, errlen, "no capabilities from %s: %s", quoted,
+                    res.error[0] ? res.error : "failed");
+        vtpm_command_result_clear(&res);
+        return -1;
+    }
+    if (vtpm_swtpm_caps_parse(res.out, res.out_len, caps, perr, sizeof(perr)) < 0) {
+        vtpm_strfmt(err, errlen, "no capabilities from %s: %s", quoted, perr);
+        vtpm_command_result_clear(&res);
+        return -1;
+    }
+    if (have_stat) {
+        if (cache_put(cache, binary, &st, res.out, now) < 0) {
+            vtpm_command_result_clear(&res);
+            vtpm_strfmt(err, errlen, "out of memory");
+            return -2;
+        }
+        *cache_dirty = true;
+    }
+    vtpm_command_result_clear(&res);
+    return 0;
+}
+
+int
+vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
+{
+    const char *const *sp = (const char *const *)conf->swtpm_search_path;
+    struct {
+        const char *name;
+        vtpm_binary_facts *facts;
+    } bins[] = {
+        {"swtpm", &out->swtpm},
+        {"swtpm_setup", &out->swtpm_setup},
+        {"swtpm_ioctl", &out->swtpm_ioctl},
+    };
+    char missing[128] = "", where[512], err[256] = "";
+    bool dirty = false, from_cache = false, setup_from_cache = false;
+    json_t *cache;
+    int rc = 0;
+
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(bins); i++) {
+        bins[i].facts->found = vtpm_swtpm_find_binary(sp, bins[i].name, bins[i].facts->path,
+                                                      sizeof(bins[i].facts->path));
+        if (!bins[i].facts->found) {
+            size_t used = strlen(missing);
+
+            vtpm_strfmt(missing + used, sizeof(missing) - used, "%s%s",
+                        used ? ", " : "", bins[i].name);
+        }
+    }
+
+    cache = cache_load(conf->cache_dir);
+
+    if (out->swtpm.found) {
+        const char *argv[] = {out->swtpm.path, "socket", "--print-capabilities", NULL};
+        vtpm_swtpm_facts caps;
+
+        memset(&caps, 0, sizeof(caps));
+        rc = caps_get(conf, out->swtpm.path, argv, &cache, &dirty, &from_cache, &caps,
+                      err, sizeof(err));
+        if (rc == -2)
+            goto cleanup;
+        if (rc == 0) {
+            memcpy(out->version, caps.version, sizeof(out->version));
+            memcpy(out->features, caps.features, sizeof(out->features));
+            out->tpm_1_2 = caps.tpm_1_2;
+            out->tpm_2_0 = caps.tpm_2_0;
+        }
+    }
+    if (out->swtpm_setup.found) {
+        const char *argv[] = {out->swtpm_setup.path, "--print-capabilities", NULL};
+        vtpm_swtpm_facts caps;
+        char serr[256];
+        int src;
+
+        memset(&caps, 0, sizeof(caps));
+        src = caps_get(conf, out->swtpm_setup.path, argv, &cache, &dirty,
+                       &setup_from_cache, &caps, serr, sizeof(serr));
+        if (src == -2) {
+            rc = -2;
+            goto cleanup;
+        }
+        if (src == 0) {
+            out->setup_caps = true;
+            memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
+            memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
+        } else {
+            vtpm_debug("%s", serr);
+        }
+    }
+    out->from_cache = from_cache && (!out->swtpm_setup.found || setup_from_cache);
+
+    if (missing[0]) {
+        search_path_format(sp, where, sizeof(where));
+        out->status = VTPM_PROBE_FAILED;
+        vtpm_strfmt(out->error, sizeof(out->error), "%s not found on the search path '%s'",
+                    missing, where);
+    } else if (rc != 0) {
+        out->status = VTPM_PROBE_FAILED;
+        vtpm_strfmt(out->error, sizeof(out->error), "%s", err);
+    } else {
+        out->status = VTPM_PROBE_OK;
+    }
+    rc = 0;
+    if (dirty)
+        cache_save(conf->cache_dir, cache);
+
+cleanup:
+    json_decref(cache);
+    return rc == -2 ? -1 : 0;
+}

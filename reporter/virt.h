@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The libvirt probe: a thin adapter over the libvirt C API. */
+#ifndef VTPM_REPORTER_VIRT_H
+#define VTPM_REPORTER_VIRT_H
+
+#include "conf.h"
+#include "facts.h"
+
+/*
+ * Connects read-only to conf->uri and fills @out: hypervisor type, libvirt
+ * and hypervisor versions, host architecture, and the TPM part of the
+ * domain capabilities for conf->virt_type on that architecture.
+ *
+ * @out->status: OK when the domain capabilities were read and parsed;
+ * INCONCLUSIVE when libvirtd does not answer (cannot connect, connection
+ * lost); FAILED when libvirt answers that it has no domain capabilities for
+ * this virt type (e.g. "kvm" without /dev/kvm, or "lxc" on a QEMU URI) or
+ * prints a document we cannot read. @out->error says why.
+ * Returns 0, or -1 on out-of-memory.
+ */
+int vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out);
+
+/*
+ * Returns the domain-capabilities XML of @uri for @virt_type on this host's
+ * architecture, a new string (free with free()), or NULL with the reason in
+ * @err. For `vtpm-reporter probe --debug` style dumps and tests.
+ */
+char *vtpm_virt_domcaps_get(const char *uri, const char *virt_type,
+                            char *err, size_t errlen);
+
+#endif /* VTPM_REPORTER_VIRT_H */
