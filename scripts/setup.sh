@@ -11,7 +11,7 @@ packages=(
     libcmocka-dev
     # tests and real components
     valgrind binutils jq bsdextrautils postgresql postgresql-contrib
-    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients qemu-system-x86
     swtpm swtpm-tools
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
