@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PostgreSQL publisher: one parameterised call of vtpm.publish() over libpq. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "publish_pg.h"
+#include "util.h"
+
+/* Seconds to wait for a connection unless the DSN says otherwise. */
+#define PG_CONNECT_TIMEOUT "10"
+
+static const char publish_sql[] =
+    "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
+    "$5::jsonb, $6::jsonb)";
+
+static bool
+dsn_is_uri(const char *dsn)
+{
+    return strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0;
+}
+
+/* Appends @n bytes of @s to @buf (capacity @size) at *@o, cutting silently. */
+static void
+buf_put(char *buf, size_t size, size_t *o, const char *s, size_t n)
+{
+    while (n-- > 0 && *o + 1 < size)
+        buf[(*o)++] = *s++;
+    buf[*o] = '\0';
+}
+
+static void
+mask_uri(char *buf, size_t size, const char *dsn)
+{
+    const char *p = strstr(dsn, "://") + 3;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = NULL;
+    size_t o = 0;
+
+    for (const char *q = p; q < end; q++) {
+        if (*q == '@')
+            at = q;
+    }
+    buf_put(buf, size, &o, dsn, (size_t)(p - dsn));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+
+        if (colon) {
+            buf_put(buf, size, &o, p, (size_t)(colon - p));
+            buf_put(buf, size, &o, ":***", 4);
+            p = at;
+        }
+    }
+    /* Query parameters: password=... up to the next '&'. */
+    while (*p) {
+        if ((*p == '?' || *p == '&') && strncmp(p + 1, "password=", 9) == 0) {
+            buf_put(buf, size, &o, p, 10);
+            buf_put(buf, size, &o, "***", 3);
+            p += 10;
+            p += strcspn(p, "&");
+            continue;
+        }
+        buf_put(buf, size, &o, p, 1);
+        p++;
+    }
+}
+
+/* key = value pairs; values may be single-quoted with backslash escapes. */
+static void
+mask_keywords(char *buf, size_t size, const char *dsn)
+{
+    const char *p = dsn;
+    size_t o = 0;
+
+    while (*p) {
+        const char *key, *val;
+        size_t keylen;
+
+        if (*p == ' ' || *p == '\t' || *p == '\n') {
+            buf_put(buf, size, &o, p++, 1);
+            continue;
+        }
+        key = p;
+        while (*p && *p != '=' && *p != ' ' && *p != '\t')
+            p++;
+        keylen = (size_t)(p - key);
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '=') {
+            buf_put(buf, size, &o, key, (size_t)(p - key));
+            continue;
+        }
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        val = p;
+        if (*p == '\'') {
+            p++;
+            while (*p && *p != '\'') {
+                if (*p == '\\' && p[1])
+                    p++;
+                p++;
+            }
+            if (*p == '\'')
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+                p++;
+        }
+        buf_put(buf, size, &o, key, keylen);
+        buf_put(buf, size, &o, "=", 1);
+        if (keylen == 8 && strncmp(key, "password", 8) == 0)
+            buf_put(buf, size, &o, "***", 3);
+        else
+            buf_put(buf, size, &o, val, (size_t)(p - val));
+    }
+}
+
+char *
+vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn)
+{
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!dsn)
+        return buf;
+    if (dsn_is_uri(dsn))
+        mask_uri(buf, size, dsn);
+    else
+        mask_keywords(buf, size, dsn);
+    return buf;
+}
+
+/* "database 'x' on 'host:port'": what messages name, never the DSN itself. */
+static char *
+conn_describe(const PGconn *conn, char *buf, size_t size)
+{
+    const char *host = conn ? PQhost(conn) : NULL;
+    const char *port = conn ? PQport(conn) : NULL;
+    const char *db = conn ? PQdb(conn) : NULL;
+
+    return vtpm_strfmt(buf, size, "database '%s' on '%s:%s'",
+                       db && *db ? db : "?", host && *host ? host : "?",
+                       port && *port ? port : "?");
+}
+
+/* The server's primary message, else libpq's, on one line. */
+static const char *
+pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    size_t o = 0;
+
+    if (!msg || !*msg)
+        msg = conn ? PQerrorMessage(conn) : NULL;
+    vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
+    for (size_t i = 0; buf[i]; i++) {
+        char c = buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t' ? ' ' : buf[i];
+
+        if (c == ' ' && (o == 0 || buf[o - 1] == ' '))
+            continue;
+        buf[o++] = c;
+    }
+    while (o > 0 && buf[o - 1] == ' ')
+        o--;
+    buf[o] = '\0';
+    return buf;
+}
+
+static vtpm_publish_status
+result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
+    VTPM_PRINTF(3, 4);
+
+static vtpm_publish_status
+result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vtpm_vstrfmt(out->message, sizeof(out->message), fmt, ap);
+    va_end(ap);
+    out->status = status;
+    return status;
+}
+
+/* The traits document vtpm.publish() takes: {name: {present, code, reason}}. */
+static char *
+traits_json(const vtpm_report *report)
+{
+    json_t *doc = json_object();
+    char *text = NULL;
+
+    if (!doc)
+        return NULL;
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        const vtpm_trait_decision *d = &report->traits[t];
+        json_t *item = json_pack("{s:b, s:s, s:s}",
+                                 "present", d->state == VTPM_TRAIT_STATE_PRESENT,
+                                 "code", d->reason_code ? d->reason_code : "",
+                                 "reason", d->reason);
+
+        if (!item || json_object_set_new(doc, vtpm_trait_name((vtpm_trait)t), item) < 0)
+            goto cleanup;
+    }
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+cleanup:
+    json_decref(doc);
+    return text;
+}
+
+/* Connection failures that a retry will not cure. */
+static vtpm_publish_status
+classify_connect_failure(const char *msg)
+{
+    if (strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry") ||
+        strstr(msg, "permission denied") || strstr(msg, "password is required") ||
+        strstr(msg, "certificate"))
+        return VTPM_PUBLISH_REFUSED;
+    if (strstr(msg, "does not exist") || strstr(msg, "invalid ") ||
+        strstr(msg, "unrecognized"))
+        return VTPM_PUBLISH_CONFIG;
+    return VTPM_PUBLISH_UNREACHABLE;
+}
+
+static vtpm_publish_status
+classify_sqlstate(const char *state, const PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK || !state)
+        return VTPM_PUBLISH_UNREACHABLE;
+    /* 08: connection exception; 57P0x: server shutting down; 40: retry-worthy. */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strncmp(state, "40", 2) == 0 || strcmp(state, "53300") == 0)
+        return VTPM_PUBLISH_UNREACHABLE;
+    /* No schema or no function: the database was never migrated. */
+    if (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0 ||
+        strcmp(state, "42P01") == 0)
+        return VTPM_PUBLISH_CONFIG;
+    return VTPM_PUBLISH_REFUSED;
+}
+
+vtpm_publish_status
+vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    /* Defaults first: whatever the DSN says overrides them. */
+    const char *keywords[] = { "connect_timeout", "application_name", "dbname", NULL };
+    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", dsn ? dsn : "", NULL };
+    VTPM_AUTOFREE(char *) traits = NULL;
+    const char *values[6];
+    char what[512], msg[512], masked[512];
+    PQconninfoOption *parsed;
+    PGconn *conn = NULL;
+    PGresult *res = NULL;
+    char *parse_err = NULL;
+    vtpm_publish_status status;
+
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+    if (!report || !report->host[0])
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
+
+    /* Refuse a DSN libpq cannot parse before trying it; its message may quote
+     * the DSN, so show ours, masked. */
+    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+    if (!parsed) {
+        PQfreemem(parse_err);
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
+                           vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+    }
+    PQconninfoFree(parsed);
+
+    if (!report->inconclusive && !(traits = traits_json(report)))
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "out of memory");
+
+    conn = PQconnectdbParams(keywords, conn_values, 1);
+    if (!conn)
+        return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        pg_message(NULL, conn, msg, sizeof(msg));
+        status = classify_connect_failure(msg);
+        result_fail(out, status, "cannot connect to %s: %s",
+                    conn_describe(conn, what, sizeof(what)), msg);
+        goto cleanup;
+    }
+    conn_describe(conn, what, sizeof(what));
+
+    values[0] = report->host;
+    values[1] = report->provider_uuid[0] ? report->provider_uuid : NULL;
+    values[2] = report->inconclusive ? "true" : "false";
+    values[3] = report->inconclusive ? report->inconclusive_reason : NULL;
+    values[4] = traits ? traits : "{}";
+    values[5] = report->facts_json;
+    vtpm_debug("publishing host '%s' to %s", report->host, what);
+    res = PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        status = classify_sqlstate(state, conn);
+        pg_message(res, conn, msg, sizeof(msg));
+        if (status == VTPM_PUBLISH_CONFIG)
+            result_fail(out, status, "%s has no inventory schema (run vtpm-inventory migrate): %s",
+                        what, msg);
+        else
+            result_fail(out, status, "%s %s host '%s': %s", what,
+                        status == VTPM_PUBLISH_UNREACHABLE ? "went away while publishing"
+                                                           : "refused the report of",
+                        report->host, msg);
+        goto cleanup;
+    }
+
+    out->generation = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (strcmp(PQgetvalue(res, 0, 0), "changed") == 0)
+        status = VTPM_PUBLISH_CHANGED;
+    else if (strcmp(PQgetvalue(res, 0, 0), "unchanged") == 0)
+        status = VTPM_PUBLISH_UNCHANGED;
+    else
+        status = VTPM_PUBLISH_INCONCLUSIVE;
+    out->status = status;
+    vtpm_strfmt(out->message, sizeof(out->message), "host '%s' published to %s: %s, generation %lld",
+                report->host, what, PQgetvalue(res, 0, 0), out->generation);
+
+cleanup:
+    PQclear(res);
+    PQfinish(conn);
+    return status;
+}

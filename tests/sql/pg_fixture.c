@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A throwaway PostgreSQL cluster for the inventory tests (scripts/pg-cluster.sh). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pg_fixture.h"
+#include "util.h"
+
+static const char *
+source_root(void)
+{
+    const char *root = getenv("VTPM_SOURCE_ROOT");
+
+    return root && *root ? root : ".";
+}
+
+const char *
+vtpm_test_migrations_dir(void)
+{
+    static char dir[1024];
+
+    vtpm_strfmt(dir, sizeof(dir), "%s/sql/migrations", source_root());
+    return dir;
+}
+
+int
+vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen)
+{
+    int pipefd[2];
+    pid_t pid;
+    int status;
+    size_t o = 0;
+
+    if (pipe(pipefd) < 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "cannot run '%s': %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(pipefd[1]);
+    for (;;) {
+        char buf[512];
+        ssize_t n = read(pipefd[0], buf, sizeof(buf));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n && out && o + 1 < outlen; i++)
+            out[o++] = buf[i];
+    }
+    close(pipefd[0]);
+    if (out && outlen)
+        out[o] = '\0';
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+cluster_cmd(vtpm_test_pg *pg, const char *cmd, char *out, unsigned int outlen)
+{
+    char script[1024];
+    char *argv[] = { script, (char *)cmd, pg->dir, NULL };
+
+    vtpm_strfmt(script, sizeof(script), "%s/scripts/pg-cluster.sh", source_root());
+    return vtpm_test_spawn(argv, out, outlen);
+}
+
+int
+vtpm_test_pg_start(vtpm_test_pg *pg)
+{
+    char tmpl[] = "/tmp/vtpm-pgtest-XXXXXX";
+    char out[1024];
+
+    memset(pg, 0, sizeof(*pg));
+    if (!mkdtemp(tmpl)) {
+        fprintf(stderr, "cannot create a temporary folder: %s\n", strerror(errno));
+        return -1;
+    }
+    vtpm_strfmt(pg->dir, sizeof(pg->dir), "%s", tmpl);
+    setenv("VTPM_PG_FAST", "1", 0);
+    if (cluster_cmd(pg, "start", out, sizeof(out)) != 0) {
+        fprintf(stderr, "cannot start PostgreSQL with scripts/pg-cluster.sh in '%s' "
+                "(install it with scripts/setup.sh)\n", pg->dir);
+        vtpm_test_pg_destroy(pg);
+        return -1;
+    }
+    out[strcspn(out, "\n")] = '\0';
+    vtpm_strfmt(pg->dsn, sizeof(pg->dsn), "%s", out);
+    pg->running = true;
+    return 0;
+}
+
+int
+vtpm_test_pg_stop(vtpm_test_pg *pg)
+{
+    if (cluster_cmd(pg, "stop", NULL, 0) != 0)
+        return -1;
+    pg->running = false;
+    return 0;
+}
+
+int
+vtpm_test_pg_restart(vtpm_test_pg *pg)
+{
+    char out[1024];
+    char script[1024], port[32];
+    FILE *f;
+    char path[512];
+
+    /* Same port as before, so that DSNs handed out stay valid. */
+    vtpm_strfmt(path, sizeof(path), "%s/port", pg->dir);
+    f = fopen(path, "r");
+    if (!f || !fgets(port, sizeof(port), f)) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    port[strcspn(port, "\n")] = '\0';
+    vtpm_strfmt(script, sizeof(script), "%s/scripts/pg-cluster.sh", source_root());
+    {
+        char *argv[] = { script, (char *)"start", pg->dir, port, NULL };
+
+        if (vtpm_test_spawn(argv, out, sizeof(out)) != 0)
+            return -1;
+    }
+    pg->running = true;
+    return 0;
+}
+
+void
+vtpm_test_pg_destroy(vtpm_test_pg *pg)
+{
+    char *rm[] = { (char *)"rm", (char *)"-rf", pg->dir, NULL };
+
+    if (!pg || !pg->dir[0])
+        return;
+    cluster_cmd(pg, "stop", NULL, 0);
+    pg->running = false;
+    if (strncmp(pg->dir, "/tmp/vtpm-pgtest-", 17) == 0)
+        vtpm_test_spawn(rm, NULL, 0);
+    pg->dir[0] = '\0';
+}
+
+char *
+vtpm_test_pg_dsn(const vtpm_test_pg *pg, const char *db, const char *user,
+                 char *dsn, unsigned int size)
+{
+    char base[512];
+    char *p;
+
+    /* pg->dsn is "host=H port=P user=postgres dbname=postgres". */
+    vtpm_strfmt(base, sizeof(base), "%s", pg->dsn);
+    if ((p = strstr(base, " user=")) != NULL)
+        *p = '\0';
+    vtpm_strfmt(dsn, size, "%s user=%s dbname=%s", base, user ? user : "postgres", db);
+    return dsn;
+}
+
+PGconn *
+vtpm_test_pg_connect(const char *dsn)
+{
+    PGconn *conn = PQconnectdb(dsn);
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to '%s': %s", dsn, PQerrorMessage(conn));
+        PQfinish(conn);
+        abort();
+    }
+    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    return conn;
+}
+
+char *
+vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    char *value = NULL;
+
+    if (st == PGRES_TUPLES_OK) {
+        value = strdup(PQntuples(res) > 0 && PQnfields(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    } else if (st == PGRES_COMMAND_OK) {
+        value = strdup("");
+    } else if (err) {
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+        vtpm_strfmt(err, errlen, "%s", m ? m : PQerrorMessage(conn));
+    }
+    PQclear(res);
+    return value;
+}
+
+int
+vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsigned int size)
+{
+    PGconn *conn = vtpm_test_pg_connect(pg->dsn);
+    const char *values[1] = { name };
+    PGresult *res;
+    char sql[256];
+    int rc = 0;
+
+    /* CREATE DATABASE takes no parameters; @name comes from the test itself. */
+    res = PQexecParams(conn, "SELECT quote_ident($1)", 1, NULL, values, NULL, NULL, 0);
+    vtpm_strfmt(sql, sizeof(sql), "CREATE DATABASE %s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "cannot create database '%s': %s", name, PQerrorMessage(conn));
+        rc = -1;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    vtpm_test_pg_dsn(pg, name, NULL, dsn, size);
+    return rc;
+}

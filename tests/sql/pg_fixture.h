@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A throwaway PostgreSQL cluster for the inventory tests (scripts/pg-cluster.sh). */
+#ifndef VTPM_TESTS_PG_FIXTURE_H
+#define VTPM_TESTS_PG_FIXTURE_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+typedef struct {
+    char dir[256];        /* temporary folder of the cluster */
+    char dsn[512];        /* superuser DSN, database "postgres" */
+    bool running;
+} vtpm_test_pg;
+
+/* Starts a cluster in a new temporary folder. Returns 0, or -1 with a message on stderr. */
+int vtpm_test_pg_start(vtpm_test_pg *pg);
+
+/* Stops a started cluster (keeps the folder) / starts it again. */
+int vtpm_test_pg_stop(vtpm_test_pg *pg);
+int vtpm_test_pg_restart(vtpm_test_pg *pg);
+
+/* Stops the cluster and removes its folder; NULL-safe, idempotent. */
+void vtpm_test_pg_destroy(vtpm_test_pg *pg);
+
+/*
+ * Creates database @name and writes its DSN for @user (NULL: the superuser)
+ * into @dsn (@size bytes). Returns 0 or -1.
+ */
+int vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsigned int size);
+
+/* The DSN of database @db as @user, in @dsn. Returns @dsn. */
+char *vtpm_test_pg_dsn(const vtpm_test_pg *pg, const char *db, const char *user,
+                       char *dsn, unsigned int size);
+
+/* Connects or aborts the test with a message. */
+PGconn *vtpm_test_pg_connect(const char *dsn);
+
+/* Runs @sql; returns the first value of the first row as a new string (free
+ * it), "" for commands, or NULL on error (the message in @err if not NULL). */
+char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen);
+
+/* The folder holding the migrations of the source tree. */
+const char *vtpm_test_migrations_dir(void);
+
+/* Runs @argv and waits; returns its exit status, or -1. Output to @out if not NULL. */
+int vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen);
+
+#endif /* VTPM_TESTS_PG_FIXTURE_H */

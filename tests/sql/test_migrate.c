@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Migrations on a real PostgreSQL: from empty, re-run, edited file, failed file, races. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "migrate.h"
+#include "pg_fixture.h"
+#include "util.h"
+
+static vtpm_test_pg pg;
+static char tmpdir[256];
+
+static size_t
+count_files(const char *dir)
+{
+    vtpm_migration_list list = { 0 };
+    char err[512];
+    size_t n;
+
+    assert_int_equal(vtpm_migrate_status(NULL, dir, &list, err, sizeof(err)), 0);
+    n = list.n;
+    vtpm_migration_list_clear(&list);
+    return n;
+}
+
+static void
+new_db(const char *name, char *dsn, size_t size)
+{
+    assert_int_equal(vtpm_test_pg_create_db(&pg, name, dsn, (unsigned int)size), 0);
+}
+
+static void
+copy_migrations(const char *to)
+{
+    char cmd_to[512];
+    char src[1024];
+    char *mk[] = { (char *)"mkdir", (char *)"-p", cmd_to, NULL };
+
+    vtpm_strfmt(cmd_to, sizeof(cmd_to), "%s", to);
+    assert_int_equal(vtpm_test_spawn(mk, NULL, 0), 0);
+    vtpm_strfmt(src, sizeof(src), "%s/.", vtpm_test_migrations_dir());
+    {
+        char *cp[] = { (char *)"cp", (char *)"-R", src, cmd_to, NULL };
+
+        assert_int_equal(vtpm_test_spawn(cp, NULL, 0), 0);
+    }
+}
+
+static void
+write_file(const char *path, const char *text, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+test_migrate_from_empty_database_applies_every_file(void **state)
+{
+    char dsn[512], err[1024];
+    unsigned int applied = 99;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    new_db("m_empty", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(applied, count_files(vtpm_test_migrations_dir()));
+    v = vtpm_test_pg_value(conn, "SELECT to_regprocedure('vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)') IS NOT NULL", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm.traits WHERE bit IS NOT NULL", NULL, 0);
+    assert_string_equal(v, "7");
+    free(v);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm_meta.migrations", NULL, 0);
+    assert_int_equal(atoi(v), (int)count_files(vtpm_test_migrations_dir()));
+    free(v);
+    PQfinish(conn);
+}
+
+static void
+test_migrate_rerun_is_a_no_op(void **state)
+{
+    char dsn[512], err[1024];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *before, *after;
+
+    (void)state;
+    new_db("m_rerun", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), 0);
+    assert_true(applied > 0);
+    before = vtpm_test_pg_value(conn, "SELECT string_agg(version || checksum || applied_at, ',' ORDER BY version) FROM vtpm_meta.migrations", NULL, 0);
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(applied, 0);
+    after = vtpm_test_pg_value(conn, "SELECT string_agg(version || checksum || applied_at, ',' ORDER BY version) FROM vtpm_meta.migrations", NULL, 0);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    PQfinish(conn);
+}
+
+static void
+test_migrate_refuses_an_edited_applied_file(void **state)
+{
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    vtpm_migration_list list = { 0 };
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/edited", tmpdir);
+    copy_migrations(dir);
+    new_db("m_edited", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+
+    /* Edit an applied file and add a new one: nothing may be applied. */
+    vtpm_strfmt(path, sizeof(path), "%s/0002_publish.sql", dir);
+    write_file(path, "\n-- an innocent-looking edit\n", "a");
+    vtpm_strfmt(path, sizeof(path), "%s/0999_later.sql", dir);
+    write_file(path, "CREATE TABLE vtpm_meta.later (x int);\n", "w");
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "'0002_publish.sql' was edited after it was applied"));
+    assert_int_equal(applied, 0);
+    v = vtpm_test_pg_value(conn, "SELECT to_regclass('vtpm_meta.later') IS NULL", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+
+    assert_int_equal(vtpm_migrate_status(conn, dir, &list, err, sizeof(err)), 0);
+    for (size_t i = 0; i < list.n; i++) {
+        if (strcmp(list.items[i].name, "0002_publish.sql") == 0)
+            assert_int_equal(list.items[i].state, VTPM_MIGRATION_EDITED);
+        else if (strcmp(list.items[i].name, "0999_later.sql") == 0)
+            assert_int_equal(list.items[i].state, VTPM_MIGRATION_PENDING);
+        else
+            assert_int_equal(list.items[i].state, VTPM_MIGRATION_APPLIED);
+    }
+    vtpm_migration_list_clear(&list);
+    PQfinish(conn);
+}
+
+static void
+test_migrate_failing_file_leaves_nothing_behind(void **state)
+{
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/failing", tmpdir);
+    copy_migrations(dir);
+    vtpm_strfmt(path, sizeof(path), "%s/0998_broken.sql", dir);
+    write_file(path, "CREATE TABLE vtpm.half (x int);\nSELECT 1/0;\n", "w");
+    new_db("m_failing", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "migration '0998_broken.sql' failed"));
+    assert_non_null(strstr(err, "division by zero"));
+    /* The good files before it stay applied; the broken one left nothing. */
+    assert_int_equal(applied, count_files(vtpm_test_migrations_dir()));
+    v = vtpm_test_pg_value(conn, "SELECT to_regclass('vtpm.half') IS NULL AND NOT EXISTS (SELECT 1 FROM vtpm_meta.migrations WHERE version = 998)", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    PQfinish(conn);
+}
+
+static void
+test_migrate_concurrent_runs_apply_each_file_once(void **state)
+{
+    enum { RUNNERS = 6 };
+    char dsn[512];
+    pid_t pids[RUNNERS];
+    unsigned int total = 0;
+    int pipefd[2];
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    new_db("m_race", dsn, sizeof(dsn));
+    assert_int_equal(pipe(pipefd), 0);
+    for (int i = 0; i < RUNNERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char err[1024];
+            unsigned int applied = 0;
+            PGconn *c = PQconnectdb(dsn);
+            int rc;
+
+            PQclear(PQexec(c, "SET client_min_messages = warning"));
+            rc = vtpm_migrate_apply(c, vtpm_test_migrations_dir(), &applied, err, sizeof(err));
+            if (rc < 0)
+                fprintf(stderr, "runner %d: %s\n", i, err);
+            if (write(pipefd[1], &applied, sizeof(applied)) != sizeof(applied))
+                rc = -1;
+            PQfinish(c);
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    close(pipefd[1]);
+    for (int i = 0; i < RUNNERS; i++) {
+        int status;
+        unsigned int applied;
+
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(read(pipefd[0], &applied, sizeof(applied)), sizeof(applied));
+        total += applied;
+    }
+    close(pipefd[0]);
+    assert_int_equal(total, count_files(vtpm_test_migrations_dir()));
+    conn = vtpm_test_pg_connect(dsn);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm_meta.migrations", NULL, 0);
+    assert_int_equal(atoi(v), (int)count_files(vtpm_test_migrations_dir()));
+    free(v);
+    PQfinish(conn);
+}
+
+static void
+test_migrate_cli_reports_unreachable_database(void **state)
+{
+    char exe[1024], out[1024];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    char *argv[] = { exe, (char *)"--dsn",
+                     (char *)"host=/nonexistent port=1 password=hunter2 connect_timeout=2",
+                     (char *)"migrate", NULL };
+
+    (void)state;
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 5);
+}
+
+static int
+group_setup(void **state)
+{
+    char tmpl[] = "/tmp/vtpm-migtest-XXXXXX";
+
+    (void)state;
+    if (!mkdtemp(tmpl))
+        return -1;
+    vtpm_strfmt(tmpdir, sizeof(tmpdir), "%s", tmpl);
+    return vtpm_test_pg_start(&pg);
+}
+
+static int
+group_teardown(void **state)
+{
+    char *rm[] = { (char *)"rm", (char *)"-rf", tmpdir, NULL };
+
+    (void)state;
+    vtpm_test_pg_destroy(&pg);
+    if (tmpdir[0])
+        vtpm_test_spawn(rm, NULL, 0);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrate_from_empty_database_applies_every_file),
+        cmocka_unit_test(test_migrate_rerun_is_a_no_op),
+        cmocka_unit_test(test_migrate_refuses_an_edited_applied_file),
+        cmocka_unit_test(test_migrate_failing_file_leaves_nothing_behind),
+        cmocka_unit_test(test_migrate_concurrent_runs_apply_each_file_once),
+        cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
+    };
+
+    return cmocka_run_group_tests_name("migrate", tests, group_setup, group_teardown);
+}
