@@ -14,8 +14,9 @@ static const char *const status_names[] = {
     [VTPM_PROBE_INCONCLUSIVE] = "inconclusive",
 };
 
-const char *
-vtpm_probe_status_name(vtpm_probe_status status)
+/* As in probe.h, kept here so that the pure parts need no probe code. */
+static const char *
+facts_status_name(vtpm_probe_status status)
 {
     if ((unsigned int)status >= VTPM_N_ELEMENTS(status_names))
         return "unknown";
@@ -122,7 +123,7 @@ facts_field_to_json(const vtpm_facts *facts, const field_desc *f)
 
     switch (f->type) {
     case FIELD_STATUS:
-        return json_string(vtpm_probe_status_name(*(const vtpm_probe_status *)(const void *)base));
+        return json_string(facts_status_name(*(const vtpm_probe_status *)(const void *)base));
     case FIELD_BOOL:
         return json_boolean(*(const bool *)base);
     case FIELD_STRING:

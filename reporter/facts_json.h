@@ -14,9 +14,6 @@
 /* Version of the `probe --json` document; bumped only on incompatible changes. */
 #define VTPM_PROBE_JSON_FORMAT 1
 
-/* "not_run", "ok", "failed", "inconclusive"; a borrowed static string. */
-const char *vtpm_probe_status_name(vtpm_probe_status status);
-
 /*
  * Returns a new JSON object describing @facts (libvirt, swtpm, system, deep),
  * or NULL when out of memory. Free with json_decref().
