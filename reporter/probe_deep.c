@@ -114,10 +114,9 @@ fail(deep_run *r, const char *step, const char *what)
 
     log_tail(r, tail, sizeof(tail));
     if (tail[0])
-        vtpm_strfmt(r->err, r->errlen, "TPM %s: %s: %s (swtpm said %s)",
-                    r->tpm2 ? "2.0" : "1.2", step, what, tail);
+        vtpm_strfmt(r->err, r->errlen, "%s: %s (swtpm said %s)", step, what, tail);
     else
-        vtpm_strfmt(r->err, r->errlen, "TPM %s: %s: %s", r->tpm2 ? "2.0" : "1.2", step, what);
+        vtpm_strfmt(r->err, r->errlen, "%s: %s", step, what);
 }
 
 /* The child's end, as words, when it has ended; NULL while it runs. */

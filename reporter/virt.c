@@ -2,6 +2,7 @@
 /* The libvirt probe: connection, versions and domain capabilities through libvirt's C API. */
 #include "virt.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -48,6 +49,7 @@ virt_error_is_transient(void)
     case VIR_ERR_AUTH_UNAVAILABLE:
     case VIR_ERR_OPERATION_ABORTED:
     case VIR_ERR_NO_MEMORY:
+    case VIR_ERR_OPERATION_DENIED: /* read-only or unauthorised: we could not ask */
         return true;
     default:
         return false;
@@ -58,6 +60,29 @@ static void
 virt_setup(void)
 {
     virSetErrorFunc(NULL, virt_error_ignore);
+}
+
+/*
+ * libvirt refuses virConnectGetDomainCapabilities() on a read-only
+ * connection, so this opens a read-write one, as Nova does, and only ever
+ * calls getters on it. When that is not allowed (not root, no polkit rule),
+ * a read-only connection still gives the versions, and the domain
+ * capabilities call then says why it was refused.
+ */
+static virConnectPtr
+virt_open(const char *uri)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+
+    if (!conn) {
+        virErrorPtr e = virGetLastError();
+
+        if (e && (e->code == VIR_ERR_AUTH_FAILED || e->code == VIR_ERR_AUTH_CANCELLED ||
+                  e->code == VIR_ERR_AUTH_UNAVAILABLE || e->code == VIR_ERR_OPERATION_DENIED ||
+                  (e->code == VIR_ERR_SYSTEM_ERROR && e->int1 == EACCES)))
+            conn = virt_open(uri);
+    }
+    return conn;
 }
 
 static const char *
@@ -76,7 +101,7 @@ vtpm_virt_domcaps_get(const char *uri, const char *virt_type, char *err, size_t 
     char *xml;
 
     virt_setup();
-    conn = virConnectOpenReadOnly(uri);
+    conn = virt_open(uri);
     if (!conn) {
         vtpm_strfmt(err, errlen, "cannot connect to libvirt at '%s': %s", uri,
                     virt_error_message());
@@ -109,7 +134,7 @@ vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out)
         vtpm_strfmt(arch, sizeof(arch), "%s", u.machine);
     vtpm_strfmt(out->arch, sizeof(out->arch), "%s", arch);
 
-    conn = virConnectOpenReadOnly(uri);
+    conn = virt_open(uri);
     if (!conn) {
         vtpm_strfmt(out->error, sizeof(out->error),
                     "cannot connect to libvirt at '%s': %s", uri, virt_error_message());

@@ -7,9 +7,11 @@
 #include "facts.h"
 
 /*
- * Connects read-only to conf->uri and fills @out: hypervisor type, libvirt
- * and hypervisor versions, host architecture, and the TPM part of the
- * domain capabilities for conf->virt_type on that architecture.
+ * Connects to conf->uri and fills @out: hypervisor type, libvirt and
+ * hypervisor versions, host architecture, and the TPM part of the domain
+ * capabilities for conf->virt_type on that architecture. The connection is
+ * read-write when allowed, because libvirt refuses domain capabilities to
+ * read-only connections; only getters are ever called on it.
  *
  * @out->status: OK when the domain capabilities were read and parsed;
  * INCONCLUSIVE when libvirtd does not answer (cannot connect, connection
