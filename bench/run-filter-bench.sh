@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Builds the filter benchmark (release, -O2), runs it and Nova's reference on one core, prints the ratios.
+set -euo pipefail
+
+usage() {
+    cat <<EOF
+Usage: $0 [--builddir DIR] [--seconds S]
+
+Builds bench/bench_filter optimised (meson buildtype release, -O2) in DIR
+(default: build-bench in the source tree), then on one CPU core:
+  1. bench_filter: libvtpm-filter translations and host checks per second;
+     it also writes its request mix with its verdicts;
+  2. nova_vtpm_reference.py (with /usr/bin/python3 and Debian's python3-nova):
+     checks that Nova's get_vtpm_constraint gives the same verdict for every
+     request in the mix, then times it;
+and prints the ratios against the targets (>= 1000x Nova for translation,
+>= 100 million host checks per second).
+
+Exit status: 0 when both ran and every verdict agrees (targets met or not,
+as printed), 1 when a verdict differs or a step fails, 2 on usage errors.
+
+  --builddir DIR  build directory (created when missing)
+  --seconds S     time per phase (default 1.5)
+EOF
+}
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+builddir=$src/build-bench
+seconds=1.5
+while [ $# -gt 0 ]; do
+    case $1 in
+    --builddir) [ $# -ge 2 ] || { usage >&2; exit 2; }; builddir=$2; shift 2 ;;
+    --seconds) [ $# -ge 2 ] || { usage >&2; exit 2; }; seconds=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+    esac
+done
+
+if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import nova' 2>/dev/null; then
+    echo "run-filter-bench: /usr/bin/python3 cannot import nova; install Debian's python3-nova (scripts/setup.sh)" >&2
+    exit 1
+fi
+
+echo "== build ($builddir: release, -O2)"
+if [ -f "$builddir/build.ninja" ]; then
+    meson configure "$builddir" -Dbuildtype=release -Doptimization=2 >/dev/null
+else
+    meson setup "$builddir" "$src" --buildtype=release -Doptimization=2 >/dev/null
+fi
+ninja -C "$builddir" bench/bench_filter >/dev/null
+
+# One core, the same one for both programs.
+pin=()
+if command -v taskset >/dev/null 2>&1; then
+    cpu=$(( $(nproc) - 1 ))
+    pin=(taskset -c "$cpu")
+else
+    cpu="(not pinned: taskset missing)"
+fi
+
+echo "== machine"
+echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores; benchmark on core $cpu"
+echo "kernel: $(uname -srm)"
+echo "compiler: $(cc --version | head -n 1)"
+echo "nova: $(/usr/bin/python3 -c 'import nova.version as v; print(v.version_string())' 2>/dev/null || echo unknown), $(/usr/bin/python3 --version)"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== libvtpm-filter"
+"${pin[@]}" "$builddir/bench/bench_filter" --seconds "$seconds" \
+    --mix-out "$tmp/mix.jsonl" | tee "$tmp/c.out"
+
+echo "== Nova get_vtpm_constraint, same mix"
+if ! "${pin[@]}" /usr/bin/python3 "$src/bench/nova_vtpm_reference.py" \
+        --seconds "$seconds" "$tmp/mix.jsonl" | tee "$tmp/nova.out"; then
+    echo "run-filter-bench: FAILED: Nova and libvtpm-filter disagree (see above)" >&2
+    exit 1
+fi
+
+figure() {
+    local v
+    v=$(sed -n "s/^$1=//p" "$2")
+    if [ -z "$v" ]; then
+        echo "run-filter-bench: figure '$1' missing from the output" >&2
+        exit 1
+    fi
+    echo "$v"
+}
+
+c_tr_cur=$(figure c_translate_current_per_s "$tmp/c.out")
+c_tr_leg=$(figure c_translate_legacy_per_s "$tmp/c.out")
+c_fill_cur=$(figure c_fill_translate_current_per_s "$tmp/c.out")
+c_fill_leg=$(figure c_fill_translate_legacy_per_s "$tmp/c.out")
+c_batch=$(figure c_hosts_filter_per_s "$tmp/c.out")
+c_inline=$(figure c_host_inline_per_s "$tmp/c.out")
+nova_tr=$(figure nova_translate_per_s "$tmp/nova.out")
+nova_build=$(figure nova_build_translate_per_s "$tmp/nova.out")
+
+echo "== ratios"
+awk -v tc="$c_tr_cur" -v tl="$c_tr_leg" -v fc="$c_fill_cur" -v fl="$c_fill_leg" \
+    -v nt="$nova_tr" -v nb="$nova_build" -v hb="$c_batch" -v hi="$c_inline" '
+function verdict(ok) { return ok ? "met" : "MISSED" }
+function min(a, b) { return a < b ? a : b }
+BEGIN {
+    r_tc = tc / nt; r_tl = tl / nt; r_fc = fc / nb; r_fl = fl / nb
+    printf "translate prepared request vs get_vtpm_constraint:        current %7.0fx  legacy %7.0fx  (target >= 1000x: %s)\n", r_tc, r_tl, verdict(min(r_tc, r_tl) >= 1000)
+    printf "reset+set+translate vs build objects + get_vtpm_constraint: current %7.0fx  legacy %7.0fx  (target >= 1000x: %s)\n", r_fc, r_fl, verdict(min(r_fc, r_fl) >= 1000)
+    printf "host checks/s on one core: batch %.0f, inline %.0f  (target >= 100000000: %s)\n", hb, hi, verdict(min(hb, hi) >= 1e8)
+    printf "ratio_translate_current=%.0f\nratio_translate_legacy=%.0f\n", r_tc, r_tl
+    printf "ratio_fill_translate_current=%.0f\nratio_fill_translate_legacy=%.0f\n", r_fc, r_fl
+}'
