@@ -20,6 +20,13 @@
 #define PLACEMENT_URL_MAX 1024
 #define PLACEMENT_BACKOFF_MAX 5.0
 
+/*
+ * When two writers pass Placement's generation check at the same moment, the
+ * loser fails later, in the database compare-and-swap, and Placement (Zed)
+ * answers 500 with this text instead of a 409. It is the same conflict.
+ */
+#define PLACEMENT_CONCURRENT_500 "Another thread concurrently updated the resource provider"
+
 struct vtpm_placement_client {
     vtpm_placement_conf conf;      /* a deep copy */
     vtpm_http *http;
@@ -606,7 +613,8 @@ cleanup:
 static int
 placement_load_known(vtpm_placement_client *client, placement_failure *fail)
 {
-    char path[1024] = "/traits?name=in:";
+    char path[1024];
+    size_t o;
     vtpm_http_response resp = { 0 };
     json_t *root = NULL;
     json_t *traits;
@@ -616,11 +624,14 @@ placement_load_known(vtpm_placement_client *client, placement_failure *fail)
 
     if (client->known_valid)
         return 0;
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    o = (size_t)snprintf(path, sizeof(path), "/traits?name=in:");
+    for (int tr = 0; tr < VTPM_TRAIT_LAST && o < sizeof(path); tr++) {
         /* The names are [A-Z0-9_]: nothing to escape. */
-        strncat(path, vtpm_trait_name(tr), sizeof(path) - strlen(path) - 2);
-        if (tr + 1 < VTPM_TRAIT_LAST)
-            strcat(path, ",");
+        int n = snprintf(path + o, sizeof(path) - o, "%s%s", tr ? "," : "",
+                         vtpm_trait_name(tr));
+
+        if (n > 0)
+            o += (size_t)n;
     }
     if (placement_call(client, "GET", path, NULL, true, &resp, fail) < 0)
         goto cleanup;
@@ -1070,9 +1081,10 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
         }
         vtpm_placement_error_text(resp.status, resp.body, detail, sizeof(detail),
                                   code, sizeof(code));
-        if (resp.status == 409 &&
-            (strcmp(code, "placement.concurrent_update") == 0 ||
-             (client->microversion < 23 && !code[0]))) {
+        if ((resp.status == 409 &&
+             (strcmp(code, "placement.concurrent_update") == 0 ||
+              (client->microversion < 23 && !code[0]))) ||
+            (resp.status == 500 && strstr(detail, PLACEMENT_CONCURRENT_500))) {
             client->stats.conflicts++;
             if (conflicts++ >= client->conf.retries) {
                 fail.status = VTPM_PUBLISH_UNREACHABLE;
