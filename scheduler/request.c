@@ -121,7 +121,10 @@ request_set(vtpm_request *req, vtpm_source source, const char *key,
         }
     }
 
-    /* An unknown TPM key: only strict mode cares, and only about one. */
+    /* An unknown TPM key: only strict mode cares, and only about one. A NULL
+     * value means "not set", so there is no key to complain about. */
+    if (!value)
+        return VTPM_OK;
     if (req->n_unknown == 0) {
         vtpm_status st = request_store(req, key, strlen(key), &req->unknown_key);
 
