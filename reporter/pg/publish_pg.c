@@ -155,10 +155,18 @@ pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     size_t o = 0;
+    int len = -1;
 
-    if (!msg || !*msg)
+    if (!msg || !*msg) {
+        /* A server's FATAL: the first line says it all, the rest is context. */
         msg = conn ? PQerrorMessage(conn) : NULL;
-    vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
+        if (msg && strncmp(msg, "FATAL:", 6) == 0)
+            len = (int)strcspn(msg, "\n");
+    }
+    if (len >= 0)
+        vtpm_strfmt(buf, size, "%.*s", len, msg);
+    else
+        vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
     for (size_t i = 0; buf[i]; i++) {
         char c = buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t' ? ' ' : buf[i];
 

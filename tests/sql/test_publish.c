@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vtpm.publish() through vtpm_pg_publish(): semantics, security, concurrency. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "migrate.h"
+#include "pg_fixture.h"
+#include "publish_pg.h"
+#include "util.h"
+
+static vtpm_test_pg pg;
+static char db_dsn[512];          /* superuser */
+static PGconn *admin;             /* superuser connection to the test database */
+
+static void
+report_init(vtpm_report *r, const char *host, vtpm_traitset present)
+{
+    memset(r, 0, sizeof(*r));
+    vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        bool on = (present & VTPM_TRAITSET_BIT(t)) != 0;
+
+        r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
+        r->traits[t].reason_code = on ? "ok" : "test_absent";
+        vtpm_strfmt(r->traits[t].reason, sizeof(r->traits[t].reason), "%s %s in test",
+                    vtpm_trait_name((vtpm_trait)t), on ? "present" : "absent");
+    }
+    r->facts_json = (char *)"{\"test\": true}";
+}
+
+/* A value of a query with one text parameter. */
+static char *
+value1(PGconn *conn, const char *sql, const char *param)
+{
+    const char *values[1] = { param };
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, values, NULL, NULL, 0);
+    char *v = NULL;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "query failed: %s", PQerrorMessage(conn));
+        PQclear(res);
+        fail();
+    }
+    v = strdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return v;
+}
+
+static long long
+value1_ll(PGconn *conn, const char *sql, const char *param)
+{
+    char *v = value1(conn, sql, param);
+    long long n = strtoll(v, NULL, 10);
+
+    free(v);
+    return n;
+}
+
+static long long
+host_bits(const char *host)
+{
+    return value1_ll(admin, "SELECT tpm_bits FROM vtpm.resource_providers WHERE name = $1", host);
+}
+
+static long long
+host_generation(const char *host)
+{
+    return value1_ll(admin, "SELECT generation FROM vtpm.resource_providers WHERE name = $1",
+                     host);
+}
+
+/* Managed traits of @host, computed from provider_traits (not the mask column). */
+static long long
+host_trait_rows_bits(const char *host)
+{
+    return value1_ll(admin,
+                     "SELECT coalesce(bit_or(1 << t.bit), 0) FROM vtpm.provider_traits pt "
+                     "JOIN vtpm.traits t ON t.id = pt.trait_id "
+                     "JOIN vtpm.resource_providers rp ON rp.id = pt.provider_id "
+                     "WHERE rp.name = $1 AND t.bit IS NOT NULL", host);
+}
+
+static vtpm_publish_status
+publish(const char *dsn, const char *host, vtpm_traitset present, vtpm_publish_result *out)
+{
+    vtpm_report r;
+
+    report_init(&r, host, present);
+    return vtpm_pg_publish(dsn, &r, out);
+}
+
+static void
+test_publish_first_report_creates_provider_with_traits(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_traitset set = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
+                        VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB);
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-first", set, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(res.generation, 1);
+    assert_int_equal(host_bits("sem-first"), (long long)set);
+    assert_int_equal(host_trait_rows_bits("sem-first"), (long long)set);
+    assert_non_null(strstr(res.message, "'sem-first'"));
+}
+
+static void
+test_publish_same_traits_again_keeps_generation(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_traitset set = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0);
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-noop", set, &res), VTPM_PUBLISH_CHANGED);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(publish(db_dsn, "sem-noop", set, &res), VTPM_PUBLISH_UNCHANGED);
+        assert_int_equal(res.generation, 1);
+    }
+    assert_int_equal(host_generation("sem-noop"), 1);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.reports WHERE host = $1",
+                               "sem-noop"), 4);
+}
+
+static void
+test_publish_change_bumps_generation_once_and_records_history(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_traitset a = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS);
+    vtpm_traitset b = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS);
+    char *v;
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-change", a, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "sem-change", b, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(res.generation, 2);
+    assert_int_equal(host_bits("sem-change"), (long long)b);
+    assert_int_equal(host_trait_rows_bits("sem-change"), (long long)b);
+    v = value1(admin, "SELECT added::text || ' ' || removed::text FROM vtpm.reports "
+                      "WHERE host = $1 ORDER BY id DESC LIMIT 1", "sem-change");
+    assert_string_equal(v, "{COMPUTE_SECURITY_TPM_2_0} {COMPUTE_SECURITY_TPM_1_2}");
+    free(v);
+    /* The admin view explains the absent trait with the reporter's reason. */
+    v = value1(admin, "SELECT absent_reasons FROM vtpm.hosts WHERE host = $1", "sem-change");
+    assert_non_null(strstr(v, "TPM_1_2: COMPUTE_SECURITY_TPM_1_2 absent in test"));
+    free(v);
+    v = value1(admin, "SELECT removed_because FROM vtpm.trait_changes WHERE host = $1 LIMIT 1",
+               "sem-change");
+    assert_string_equal(v, "TPM_1_2: COMPUTE_SECURITY_TPM_1_2 absent in test");
+    free(v);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.history($1)", "sem-change"), 2);
+}
+
+static void
+test_publish_leaves_unmanaged_traits_alone(void **state)
+{
+    vtpm_publish_result res;
+    char *v;
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-unmanaged", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+                     VTPM_PUBLISH_CHANGED);
+    v = vtpm_test_pg_value(admin,
+        "INSERT INTO vtpm.traits (name) VALUES ('CUSTOM_SGX'), ('COMPUTE_SECURITY_UEFI_SECURE_BOOT');"
+        "INSERT INTO vtpm.provider_traits (provider_id, trait_id) "
+        "SELECT rp.id, t.id FROM vtpm.resource_providers rp, vtpm.traits t "
+        "WHERE rp.name = 'sem-unmanaged' AND t.bit IS NULL", NULL, 0);
+    assert_non_null(v);
+    free(v);
+    assert_int_equal(publish(db_dsn, "sem-unmanaged", VTPM_TRAITSET_ALL, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "sem-unmanaged", 0, &res), VTPM_PUBLISH_CHANGED);
+    v = value1(admin, "SELECT string_agg(t.name, ',' ORDER BY t.name) FROM vtpm.provider_traits pt "
+                      "JOIN vtpm.traits t ON t.id = pt.trait_id JOIN vtpm.resource_providers rp "
+                      "ON rp.id = pt.provider_id WHERE rp.name = $1", "sem-unmanaged");
+    assert_string_equal(v, "COMPUTE_SECURITY_UEFI_SECURE_BOOT,CUSTOM_SGX");
+    free(v);
+}
+
+static void
+test_publish_inconclusive_records_and_changes_nothing(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_traitset set = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
+                        VTPM_TRAITSET_BIT(VTPM_TRAIT_SECRET_SECURITY_USER);
+    vtpm_report r;
+    char *v;
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-inconclusive", set, &res), VTPM_PUBLISH_CHANGED);
+    report_init(&r, "sem-inconclusive", 0);
+    r.inconclusive = true;
+    vtpm_strfmt(r.inconclusive_reason, sizeof(r.inconclusive_reason), "libvirtd is not running");
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_INCONCLUSIVE);
+    assert_int_equal(res.generation, 1);
+    assert_int_equal(host_bits("sem-inconclusive"), (long long)set);
+    assert_int_equal(host_trait_rows_bits("sem-inconclusive"), (long long)set);
+    v = value1(admin, "SELECT status || '|' || inconclusive_reason || '|' || facts::text "
+                      "FROM vtpm.reports WHERE host = $1 ORDER BY id DESC LIMIT 1", "sem-inconclusive");
+    assert_string_equal(v, "inconclusive|libvirtd is not running|{\"test\": true}");
+    free(v);
+    v = value1(admin, "SELECT last_status || '|' || inconclusive_reason FROM vtpm.hosts WHERE host = $1",
+               "sem-inconclusive");
+    assert_string_equal(v, "inconclusive|libvirtd is not running");
+    free(v);
+}
+
+static void
+test_publish_notifies_only_on_change(void **state)
+{
+    vtpm_publish_result res;
+    PGconn *listener = vtpm_test_pg_connect(db_dsn);
+    PGnotify *n;
+    int count = 0;
+
+    (void)state;
+    PQclear(PQexec(listener, "LISTEN vtpm_traits"));
+    assert_int_equal(publish(db_dsn, "sem-notify", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS), &res),
+                     VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "sem-notify", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS), &res),
+                     VTPM_PUBLISH_UNCHANGED);
+    PQclear(PQexec(listener, "SELECT 1"));
+    PQconsumeInput(listener);
+    while ((n = PQnotifies(listener)) != NULL) {
+        if (strstr(n->extra, "\"sem-notify\"")) {
+            count++;
+            assert_non_null(strstr(n->extra, "COMPUTE_SECURITY_TPM_TIS"));
+        }
+        PQfreemem(n);
+    }
+    assert_int_equal(count, 1);
+    PQfinish(listener);
+}
+
+static void
+test_publish_refuses_a_different_uuid_for_a_known_host(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_report r;
+
+    (void)state;
+    report_init(&r, "sem-uuid", 0);
+    vtpm_strfmt(r.provider_uuid, sizeof(r.provider_uuid), "11111111-2222-3333-4444-555555555555");
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
+    vtpm_strfmt(r.provider_uuid, sizeof(r.provider_uuid), "11111111-2222-3333-4444-666666666666");
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_REFUSED);
+    assert_non_null(strstr(res.message, "is provider 11111111-2222-3333-4444-555555555555"));
+}
+
+static void
+test_publish_retention_deletes_old_unchanged_reports(void **state)
+{
+    vtpm_publish_result res;
+    char *v;
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "sem-retention", 1, &res), VTPM_PUBLISH_CHANGED);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish(db_dsn, "sem-retention", 1, &res), VTPM_PUBLISH_UNCHANGED);
+    v = vtpm_test_pg_value(admin, "UPDATE vtpm.settings SET value = '0' WHERE name = 'report_retention'",
+                           NULL, 0);
+    free(v);
+    assert_int_equal(publish(db_dsn, "sem-retention", 1, &res), VTPM_PUBLISH_UNCHANGED);
+    v = vtpm_test_pg_value(admin, "UPDATE vtpm.settings SET value = '14 days' WHERE name = 'report_retention'",
+                           NULL, 0);
+    free(v);
+    /* The change and the latest report stay. */
+    v = value1(admin, "SELECT string_agg(status, ',' ORDER BY id) FROM vtpm.reports WHERE host = $1",
+               "sem-retention");
+    assert_string_equal(v, "changed,unchanged");
+    free(v);
+}
+
+static void
+test_publish_unmigrated_database_is_a_configuration_error(void **state)
+{
+    vtpm_publish_result res;
+    char dsn[512];
+
+    (void)state;
+    assert_int_equal(vtpm_test_pg_create_db(&pg, "p_empty", dsn, sizeof(dsn)), 0);
+    assert_int_equal(publish(dsn, "sem-x", 0, &res), VTPM_PUBLISH_CONFIG);
+    assert_non_null(strstr(res.message, "vtpm-inventory migrate"));
+}
+
+static void
+test_publish_never_shows_the_password(void **state)
+{
+    vtpm_publish_result res;
+    char dsn[600], masked[600];
+
+    (void)state;
+    /* TCP needs a password (scram); this one is wrong. */
+    vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%s dbname=postgres user=postgres "
+                "password='s3cr3t pw' connect_timeout=3", strstr(pg.dsn, "port=") + 5);
+    *strchr(strstr(dsn, "port=") + 5, ' ') = ' ';
+    {
+        /* The fixture DSN's port ends at a space. */
+        char port[16];
+        const char *p = strstr(pg.dsn, "port=") + 5;
+
+        vtpm_strfmt(port, sizeof(port), "%.*s", (int)strcspn(p, " "), p);
+        vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%s dbname=postgres user=postgres "
+                    "password='s3cr3t pw' connect_timeout=3", port);
+    }
+    assert_int_equal(publish(dsn, "sem-pw", 0, &res), VTPM_PUBLISH_REFUSED);
+    assert_null(strstr(res.message, "s3cr3t"));
+    assert_non_null(strstr(res.message, "authentication failed"));
+
+    vtpm_pg_dsn_mask(masked, sizeof(masked), "host=h password='a b\\'c' user=u");
+    assert_string_equal(masked, "host=h password=*** user=u");
+    vtpm_pg_dsn_mask(masked, sizeof(masked), "postgresql://rep:hunter2@db.example:5432/inv?sslmode=verify-full&password=x2");
+    assert_string_equal(masked, "postgresql://rep:***@db.example:5432/inv?sslmode=verify-full&password=***");
+    vtpm_pg_dsn_mask(masked, sizeof(masked), "host=h port=5 sslmode=require");
+    assert_string_equal(masked, "host=h port=5 sslmode=require");
+    /* An unparseable DSN is a configuration error, shown masked. */
+    assert_int_equal(publish("host=h password=topsecret bogus", "sem-pw", 0, &res), VTPM_PUBLISH_CONFIG);
+    assert_null(strstr(res.message, "topsecret"));
+}
+
+/* ---- security ---- */
+
+static void
+make_login(const char *login, const char *host)
+{
+    char err[512];
+    bool created;
+
+    assert_int_equal(vtpm_reporter_bind(admin, login, host, NULL, &created, err, sizeof(err)), 0);
+}
+
+static void
+test_security_reporter_publishes_only_its_own_host(void **state)
+{
+    vtpm_publish_result res;
+    char dsn[512];
+
+    (void)state;
+    make_login("rep_sec_a", "sec-host-a");
+    vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_sec_a", dsn, sizeof(dsn));
+    assert_int_equal(publish(dsn, "sec-host-a", 3, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "sec-host-b", 1, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(dsn, "sec-host-b", 0, &res), VTPM_PUBLISH_REFUSED);
+    assert_non_null(strstr(res.message, "not bound to host"));
+    assert_int_equal(host_bits("sec-host-b"), 1);
+    assert_int_equal(host_generation("sec-host-b"), 1);
+    /* A host nobody published yet is not created either. */
+    assert_int_equal(publish(dsn, "sec-host-new", 0, &res), VTPM_PUBLISH_REFUSED);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.resource_providers WHERE name = $1",
+                               "sec-host-new"), 0);
+}
+
+/* Runs @sql as @conn and expects "permission denied" (SQLSTATE 42501). */
+static void
+assert_denied(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (!state || strcmp(state, "42501") != 0) {
+        fprintf(stderr, "expected permission denied for: %s\ngot: %s %s\n", sql,
+                state ? state : "success", PQresultErrorMessage(res));
+        PQclear(res);
+        fail();
+    }
+    PQclear(res);
+}
+
+static void
+test_security_reporter_cannot_touch_tables(void **state)
+{
+    static const char *const statements[] = {
+        "SELECT * FROM vtpm.resource_providers",
+        "UPDATE vtpm.resource_providers SET tpm_bits = 127",
+        "DELETE FROM vtpm.provider_traits",
+        "INSERT INTO vtpm.reporter_bindings (login, host) VALUES ('rep_sec_a', 'sec-host-b')",
+        "DELETE FROM vtpm.reports",
+        "UPDATE vtpm.settings SET value = '0'",
+        "SELECT vtpm.bind_reporter('rep_sec_a', 'sec-host-b')",
+        "SELECT vtpm.purge_reports()",
+        "CREATE TABLE vtpm.mine (x int)",
+        "CREATE TABLE public.mine (x int)",
+        "CREATE FUNCTION vtpm.publish(text) RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    };
+    char dsn[512];
+    PGconn *conn;
+
+    (void)state;
+    make_login("rep_sec_a", "sec-host-a");
+    vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_sec_a", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(statements); i++)
+        assert_denied(conn, statements[i]);
+    PQfinish(conn);
+}
+
+static void
+test_security_reader_reads_but_cannot_write(void **state)
+{
+    static const char *const statements[] = {
+        "UPDATE vtpm.resource_providers SET tpm_bits = 127",
+        "INSERT INTO vtpm.traits (name) VALUES ('CUSTOM_X')",
+        "DELETE FROM vtpm.reports",
+        "INSERT INTO vtpm.reporter_bindings (login, host) VALUES ('reader_sec', 'sec-host-b')",
+        "SELECT * FROM vtpm.publish('sec-host-b', NULL, true, 'x', '{}', NULL)",
+        "SELECT vtpm.bind_reporter('reader_sec', 'sec-host-b')",
+        "CREATE TABLE vtpm.mine (x int)",
+    };
+    char dsn[512];
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    v = vtpm_test_pg_value(admin, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reader_sec') "
+                                  "THEN CREATE ROLE reader_sec LOGIN IN ROLE vtpm_reader; END IF; END $$", NULL, 0);
+    free(v);
+    vtpm_test_pg_dsn(&pg, "vtpm_test", "reader_sec", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) > 0 FROM vtpm.hosts", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) >= 0 FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0}')",
+                           NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(statements); i++)
+        assert_denied(conn, statements[i]);
+    PQfinish(conn);
+}
+
+static void
+test_security_injection_in_host_names_is_stored_as_data(void **state)
+{
+    static const char *const hosts[] = {
+        "x'); DROP TABLE vtpm.traits; --",
+        "\"; DELETE FROM vtpm.provider_traits; --",
+        "$fn$ SELECT 1 $fn$",
+        "host\\' OR '1'='1",
+    };
+    vtpm_publish_result res;
+    vtpm_report r;
+
+    (void)state;
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(hosts); i++) {
+        assert_int_equal(publish(db_dsn, hosts[i], 1, &res), VTPM_PUBLISH_CHANGED);
+        assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.hosts WHERE host = $1", hosts[i]), 1);
+    }
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.traits WHERE bit IS NOT NULL AND name <> $1", ""), 7);
+    /* Control characters are refused, not stored. */
+    report_init(&r, "evil\nhost", 0);
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_REFUSED);
+    assert_non_null(strstr(res.message, "invalid host name"));
+}
+
+static void
+test_security_injection_in_trait_names_is_refused(void **state)
+{
+    static const char *const docs[] = {
+        "{\"COMPUTE_SECURITY_TPM_2_0'); DROP TABLE vtpm.traits; --\": {\"present\": true, \"code\": \"ok\", \"reason\": \"x\"}}",
+        "{\"CUSTOM_NOT_OURS\": {\"present\": true, \"code\": \"ok\", \"reason\": \"x\"}}",
+    };
+    char err[512];
+
+    (void)state;
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(docs); i++) {
+        const char *values[2] = { "inj-trait", docs[i] };
+        PGresult *res = PQexecParams(admin, "SELECT * FROM vtpm.publish($1, NULL, false, NULL, $2::jsonb, NULL)",
+                                     2, NULL, values, NULL, NULL, 0);
+
+        assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+        assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023");
+        PQclear(res);
+    }
+    {
+        const char *values[1] = { "{\"COMPUTE_SECURITY_TPM_2_0') OR true; --\"}" };
+        PGresult *res = PQexecParams(admin, "SELECT count(*) FROM vtpm.candidates($1::text[])",
+                                     1, NULL, values, NULL, NULL, 0);
+
+        assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+        assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "22023");
+        PQclear(res);
+    }
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.resource_providers WHERE name = $1", "inj-trait"), 0);
+    assert_null(vtpm_test_pg_value(admin, "SELECT vtpm.bind_reporter('x\"; DROP ROLE postgres; --', 'h')",
+                                   err, sizeof(err)));
+    assert_non_null(strstr(err, "invalid login name"));
+}
+
+/* ---- concurrency ---- */
+
+enum { PUBLISHERS = 32, ROUNDS = 12 };
+
+typedef struct {
+    const char *host;           /* NULL: each thread its own host */
+    int index;
+    unsigned int seed;
+    int changed;
+    int failures;
+    long long generations[ROUNDS];
+    vtpm_publish_status statuses[ROUNDS];
+} publisher_state;
+
+static void *
+publisher_main(void *arg)
+{
+    publisher_state *s = arg;
+    char host[64];
+
+    if (s->host)
+        vtpm_strfmt(host, sizeof(host), "%s", s->host);
+    else
+        vtpm_strfmt(host, sizeof(host), "conc-many-%02d", s->index);
+    for (int i = 0; i < ROUNDS; i++) {
+        vtpm_publish_result res;
+        vtpm_traitset set = (vtpm_traitset)(rand_r(&s->seed) % 4) ;
+
+        /* Few distinct sets, so that some reports change nothing. */
+        set = set == 0 ? 0 : set == 1 ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0)
+            : set == 2 ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB)
+            : (vtpm_traitset)(rand_r(&s->seed) % 128);
+        s->statuses[i] = publish(db_dsn, host, set, &res);
+        s->generations[i] = res.generation;
+        if (s->statuses[i] == VTPM_PUBLISH_CHANGED)
+            s->changed++;
+        else if (s->statuses[i] != VTPM_PUBLISH_UNCHANGED)
+            s->failures++;
+    }
+    return NULL;
+}
+
+/* The stored history of @host must be a consistent chain. */
+static void
+assert_history_consistent(const char *host)
+{
+    const char *values[1] = { host };
+    PGresult *res = PQexecParams(admin,
+        "SELECT status, generation, vtpm.trait_mask(present), "
+        "cardinality(added) + cardinality(removed) FROM vtpm.reports "
+        "WHERE host = $1 ORDER BY id", 1, NULL, values, NULL, NULL, 0);
+    long long gen = 0, mask = 0;
+    int n = PQntuples(res);
+
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        long long g = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        long long m = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        int delta = atoi(PQgetvalue(res, i, 3));
+
+        /* The generation moves by one exactly when the trait set moved. */
+        if (m != mask) {
+            assert_int_equal(g, gen + 1);
+            assert_true(delta > 0);
+        } else {
+            assert_int_equal(g, gen);
+            assert_int_equal(delta, 0);
+        }
+        gen = g;
+        mask = m;
+    }
+    /* The final state is the last committed report. */
+    assert_int_equal(host_bits(host), mask);
+    assert_int_equal(host_trait_rows_bits(host), mask);
+    assert_int_equal(host_generation(host), gen);
+    PQclear(res);
+}
+
+static void
+run_publishers(const char *host, publisher_state *st)
+{
+    pthread_t threads[PUBLISHERS];
+
+    for (int i = 0; i < PUBLISHERS; i++) {
+        st[i].host = host;
+        st[i].index = i;
+        st[i].seed = 0x5eed0000u + (unsigned int)i * 7919u;
+        assert_int_equal(pthread_create(&threads[i], NULL, publisher_main, &st[i]), 0);
+    }
+    for (int i = 0; i < PUBLISHERS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+}
+
+static void
+test_concurrent_publishers_on_one_host_lose_no_update(void **state)
+{
+    static publisher_state st[PUBLISHERS];
+    int changed = 0;
+    long long max_gen = 0;
+
+    (void)state;
+    run_publishers("conc-one", st);
+    for (int i = 0; i < PUBLISHERS; i++) {
+        assert_int_equal(st[i].failures, 0);
+        changed += st[i].changed;
+        for (int r = 0; r < ROUNDS; r++) {
+            if (st[i].generations[r] > max_gen)
+                max_gen = st[i].generations[r];
+        }
+    }
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.reports WHERE host = $1", "conc-one"),
+                     PUBLISHERS * ROUNDS);
+    assert_history_consistent("conc-one");
+    /* Every changed report the clients saw is one generation step (the
+     * creation counts as changed even when it had no trait). */
+    assert_int_equal(host_generation("conc-one"), max_gen);
+    assert_true(changed == max_gen || changed == max_gen + 1);
+    /* No two clients were told the same generation for a change. */
+    assert_int_equal(value1_ll(admin, "SELECT count(*) - count(DISTINCT generation) FROM vtpm.reports "
+                                      "WHERE host = $1 AND status = 'changed' AND generation > 0", "conc-one"), 0);
+}
+
+static void
+test_concurrent_publishers_on_many_hosts_lose_no_update(void **state)
+{
+    static publisher_state st[PUBLISHERS];
+
+    (void)state;
+    run_publishers(NULL, st);
+    for (int i = 0; i < PUBLISHERS; i++) {
+        char host[64];
+
+        assert_int_equal(st[i].failures, 0);
+        vtpm_strfmt(host, sizeof(host), "conc-many-%02d", i);
+        assert_history_consistent(host);
+        assert_int_equal(host_generation(host), st[i].generations[ROUNDS - 1]);
+    }
+}
+
+static int
+group_setup(void **state)
+{
+    char err[1024];
+    unsigned int applied = 0;
+
+    (void)state;
+    if (vtpm_test_pg_start(&pg) < 0)
+        return -1;
+    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
+        return -1;
+    admin = vtpm_test_pg_connect(db_dsn);
+    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    PQfinish(admin);
+    vtpm_test_pg_destroy(&pg);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_publish_first_report_creates_provider_with_traits),
+        cmocka_unit_test(test_publish_same_traits_again_keeps_generation),
+        cmocka_unit_test(test_publish_change_bumps_generation_once_and_records_history),
+        cmocka_unit_test(test_publish_leaves_unmanaged_traits_alone),
+        cmocka_unit_test(test_publish_inconclusive_records_and_changes_nothing),
+        cmocka_unit_test(test_publish_notifies_only_on_change),
+        cmocka_unit_test(test_publish_refuses_a_different_uuid_for_a_known_host),
+        cmocka_unit_test(test_publish_retention_deletes_old_unchanged_reports),
+        cmocka_unit_test(test_publish_unmigrated_database_is_a_configuration_error),
+        cmocka_unit_test(test_publish_never_shows_the_password),
+        cmocka_unit_test(test_security_reporter_publishes_only_its_own_host),
+        cmocka_unit_test(test_security_reporter_cannot_touch_tables),
+        cmocka_unit_test(test_security_reader_reads_but_cannot_write),
+        cmocka_unit_test(test_security_injection_in_host_names_is_stored_as_data),
+        cmocka_unit_test(test_security_injection_in_trait_names_is_refused),
+        cmocka_unit_test(test_concurrent_publishers_on_one_host_lose_no_update),
+        cmocka_unit_test(test_concurrent_publishers_on_many_hosts_lose_no_update),
+    };
+
+    return cmocka_run_group_tests_name("publish", tests, group_setup, group_teardown);
+}
