@@ -679,6 +679,16 @@ conf_key_find(const char *section, const char *name)
     return NULL;
 }
 
+const char *
+vtpm_conf_key_at(size_t index, const char **section)
+{
+    if (index >= VTPM_N_ELEMENTS(conf_keys))
+        return NULL;
+    if (section)
+        *section = conf_keys[index].section;
+    return conf_keys[index].name;
+}
+
 /* Walks the mapping @node whose keys belong to @section ("" = top level). */
 static int
 conf_walk_mapping(conf_ctx *ctx, const char *section, yaml_node_t *node, vtpm_conf *conf)

@@ -65,4 +65,11 @@ int vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t err
 int vtpm_conf_load_string(const char *name, const char *text, size_t len,
                           vtpm_conf *conf, char *err, size_t errlen);
 
+/*
+ * The configuration keys, for documentation checks: returns the name of key
+ * @index and sets *@section to its mapping ("" for top-level keys), or
+ * returns NULL past the last key. Borrowed static strings.
+ */
+const char *vtpm_conf_key_at(size_t index, const char **section);
+
 #endif /* VTPM_REPORTER_CONF_H */
