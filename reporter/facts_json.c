@@ -278,8 +278,11 @@ facts_field_from_json(vtpm_facts *facts, const field_desc *f, const json_t *v)
         json_t *path = json_object_get(v, "path");
 
         if (!json_is_object(v) || !json_is_boolean(found) ||
-            json_object_size(v) != (path ? 2u : 1u) || (path && !json_is_string(path)) ||
-            (path && json_string_length(path) >= sizeof(b->path)))
+            json_object_size(v) != (path ? 2u : 1u))
+            return -1;
+        if (json_is_null(path))
+            path = NULL;
+        if (path && (!json_is_string(path) || json_string_length(path) >= sizeof(b->path)))
             return -1;
         b->found = json_is_true(found);
         vtpm_strfmt(b->path, sizeof(b->path), "%s", path ? json_string_value(path) : "");
