@@ -663,7 +663,12 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         return CLI_EXIT_USAGE;
     }
 
-    optind = 2;
+    /* getopt sees the command as its program name. optind = 0 makes glibc
+     * reinitialise completely, so a run that stopped inside an option
+     * cluster ("-xh") leaves nothing behind for the next in-process run. */
+    argc--;
+    argv++;
+    optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
         switch (opt) {
@@ -703,7 +708,12 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
             cli_fail(&ctx, "option '%s' needs a value", argv[optind - 1]);
             return CLI_EXIT_USAGE;
         default:
-            cli_fail(&ctx, "unknown option '%s' (see --help)", argv[optind - 1]);
+            /* Inside a cluster of short options argv[optind - 1] is not
+             * the culprit; optopt is. */
+            if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+                cli_fail(&ctx, "unknown option '-%c' (see --help)", optopt);
+            else
+                cli_fail(&ctx, "unknown option '%s' (see --help)", argv[optind - 1]);
             return CLI_EXIT_USAGE;
         }
     }
