@@ -157,9 +157,13 @@ vtpm_domcaps_parse(const char *xml, size_t len, vtpm_libvirt_facts *out, char *e
         if (e && e->message) {
             size_t n;
 
+            /* libxml2 messages span lines ("...\nBytes: 0xDF ..."): keep one */
             vtpm_strfmt(msg, sizeof(msg), "%s", e->message);
+            for (char *p = msg; *p; p++)
+                if ((unsigned char)*p < 0x20)
+                    *p = ' ';
             n = strlen(msg);
-            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            while (n > 0 && msg[n - 1] == ' ')
                 msg[--n] = '\0';
         }
         vtpm_strfmt(err, errlen, "domain capabilities are not valid XML: line %d: %s",

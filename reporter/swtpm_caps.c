@@ -16,8 +16,8 @@ swtpm_caps_append(char *list, size_t size, const char *name)
 
     if (used >= size - 1 || (used >= 3 && strcmp(list + used - 3, "...") == 0))
         return;
-    if (used + need + 4 > size) {
-        /* room for ",..." is always kept; say the list goes on */
+    if (used + need + 5 > size) {
+        /* room for ",..." and the NUL is always kept; say the list goes on */
         snprintf(list + used, size - used, "%s...", used ? "," : "");
         return;
     }
