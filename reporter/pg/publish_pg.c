@@ -253,48 +253,20 @@ classify_sqlstate(const char *state, const PGconn *conn)
 }
 
 vtpm_publish_status
-vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_result *out)
 {
-    /* Defaults first: whatever the DSN says overrides them. */
-    const char *keywords[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", dsn ? dsn : "", NULL };
     VTPM_AUTOFREE(char *) traits = NULL;
     const char *values[6];
-    char what[512], msg[512], masked[512];
-    PQconninfoOption *parsed;
-    PGconn *conn = NULL;
+    char what[512], msg[512];
     PGresult *res = NULL;
-    char *parse_err = NULL;
     vtpm_publish_status status;
 
     memset(out, 0, sizeof(*out));
     out->generation = -1;
     if (!report || !report->host[0])
         return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
-
-    /* Refuse a DSN libpq cannot parse before trying it; its message may quote
-     * the DSN, so show ours, masked. */
-    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
-    if (!parsed) {
-        PQfreemem(parse_err);
-        return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
-                           vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    }
-    PQconninfoFree(parsed);
-
     if (!report->inconclusive && !(traits = traits_json(report)))
         return result_fail(out, VTPM_PUBLISH_CONFIG, "out of memory");
-
-    conn = PQconnectdbParams(keywords, conn_values, 1);
-    if (!conn)
-        return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
-    if (PQstatus(conn) != CONNECTION_OK) {
-        pg_message(NULL, conn, msg, sizeof(msg));
-        status = classify_connect_failure(msg);
-        result_fail(out, status, "cannot connect to %s: %s",
-                    conn_describe(conn, what, sizeof(what)), msg);
-        goto cleanup;
-    }
     conn_describe(conn, what, sizeof(what));
 
     values[0] = report->host;
@@ -334,6 +306,49 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
 
 cleanup:
     PQclear(res);
+    return status;
+}
+
+vtpm_publish_status
+vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    /* Defaults first: whatever the DSN says overrides them. */
+    const char *keywords[] = { "connect_timeout", "application_name", "dbname", NULL };
+    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", dsn ? dsn : "", NULL };
+    char what[512], msg[512], masked[512];
+    PQconninfoOption *parsed;
+    PGconn *conn = NULL;
+    char *parse_err = NULL;
+    vtpm_publish_status status;
+
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+    if (!report || !report->host[0])
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
+
+    /* Refuse a DSN libpq cannot parse before trying it; its message may quote
+     * the DSN, so show ours, masked. */
+    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+    if (!parsed) {
+        PQfreemem(parse_err);
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
+                           vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+    }
+    PQconninfoFree(parsed);
+
+    conn = PQconnectdbParams(keywords, conn_values, 1);
+    if (!conn)
+        return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        pg_message(NULL, conn, msg, sizeof(msg));
+        status = classify_connect_failure(msg);
+        result_fail(out, status, "cannot connect to %s: %s",
+                    conn_describe(conn, what, sizeof(what)), msg);
+        goto cleanup;
+    }
+    status = vtpm_pg_publish_conn(conn, report, out);
+
+cleanup:
     PQfinish(conn);
     return status;
 }

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <libpq-fe.h>
+
 #include "publish.h"
 #include "report.h"
 
@@ -24,6 +26,13 @@
  */
 vtpm_publish_status vtpm_pg_publish(const char *dsn, const vtpm_report *report,
                                     vtpm_publish_result *out);
+
+/*
+ * The same on an open connection @conn (kept open: a scheduler-side tool or a
+ * benchmark may publish many hosts over one connection). Returns out->status.
+ */
+vtpm_publish_status vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report,
+                                         vtpm_publish_result *out);
 
 /*
  * Writes @dsn into @buf (@size bytes) with every password replaced by "***",

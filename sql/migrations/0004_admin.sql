@@ -50,20 +50,26 @@ SELECT r.reported_at, r.host, r.generation, r.added, r.removed,
  ORDER BY r.reported_at DESC, r.id DESC;
 
 -- Hosts that have every trait in @required and none in @forbidden (managed
--- traits only; an unknown name is an error). The mask column makes this one
--- index scan over the at most 128 trait combinations that qualify.
+-- traits only; an unknown name is an error). The mask column turns this into
+-- one scan over tpm_bits: at most 128 trait combinations qualify, computed
+-- once per call.
 CREATE FUNCTION vtpm.candidates(required text[], forbidden text[] DEFAULT '{}')
 RETURNS TABLE (host text, uuid uuid, generation bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT rp.name, rp.uuid, rp.generation
-      FROM vtpm.resource_providers rp
-     WHERE rp.tpm_bits = ANY (ARRAY(
-               SELECT b FROM generate_series(0, 127) AS b,
-                      LATERAL (SELECT vtpm.trait_mask(required) AS req,
-                                      vtpm.trait_mask(forbidden) AS forb) m
-                WHERE b & m.req = m.req AND b & m.forb = 0));
+DECLARE
+    req integer := vtpm.trait_mask(coalesce(required, '{}'));
+    forb integer := vtpm.trait_mask(coalesce(forbidden, '{}'));
+    masks integer[];
+BEGIN
+    SELECT array_agg(b) INTO masks FROM generate_series(0, 127) AS b
+     WHERE b & req = req AND b & forb = 0;
+    RETURN QUERY
+        SELECT rp.name, rp.uuid, rp.generation
+          FROM vtpm.resource_providers rp
+         WHERE rp.tpm_bits = ANY (masks);
+END
 $fn$;
 
 -- The number of candidates, without fetching them.

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Inventory benchmark: publishes/s and candidate queries, against Placement's API doing the same. */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "publish_pg.h"
+#include "util.h"
+
+#define T20 "COMPUTE_SECURITY_TPM_2_0"
+#define T12 "COMPUTE_SECURITY_TPM_1_2"
+
+typedef struct {
+    const char *dsn;            /* inventory */
+    const char *placement;      /* Placement URL, or NULL */
+    int hosts;
+    int big;                    /* hosts for the second candidate measurement */
+    int clients;
+    int placement_n;            /* PUTs per Placement phase */
+    int publish_n;              /* publishes per inventory phase */
+    int runs;
+    bool get_only;              /* only the Placement GET (hosts added by SQL) */
+} bench_opts;
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static void
+print_phase(const char *name, int n, double wall, double *lat, int errors)
+{
+    qsort(lat, (size_t)n, sizeof(*lat), compare_double);
+    printf("%-34s n=%-6d wall=%7.2fs rate=%8.1f/s median=%7.2fms p90=%7.2fms p99=%7.2fms errors=%d\n",
+           name, n, wall, n / wall, lat[n / 2] * 1e3, lat[n * 9 / 10] * 1e3,
+           lat[n * 99 / 100] * 1e3, errors);
+    fflush(stdout);
+}
+
+static void
+host_name(char *buf, size_t size, int i)
+{
+    vtpm_strfmt(buf, size, "bench-host-%06d", i);
+}
+
+/* Placement's benchmark pattern: even hosts TPM 2.0, odd hosts TPM 1.2; @flip swaps. */
+static vtpm_traitset
+host_traits(int i, int flip)
+{
+    return ((i + flip) % 2 == 0) ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0)
+                                 : VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2);
+}
+
+/* ---- inventory: vtpm_pg_publish, as `vtpm-reporter run` calls it ---- */
+
+typedef struct {
+    const bench_opts *o;
+    int first, step, count, flip;
+    double *lat;
+    int errors;
+    vtpm_publish_status expect;
+    bool persistent;            /* one connection for the whole phase */
+} pg_worker;
+
+static void *
+pg_worker_main(void *arg)
+{
+    pg_worker *w = arg;
+    PGconn *conn = w->persistent ? PQconnectdb(w->o->dsn) : NULL;
+    vtpm_report r;
+
+    memset(&r, 0, sizeof(r));
+    r.facts_json = (char *)"{\"bench\": true}";
+    for (int k = 0; k < w->count; k++) {
+        int i = w->first + k * w->step;
+        vtpm_traitset set = host_traits(i, w->flip);
+        vtpm_publish_result res;
+        double t0 = now_s();
+
+        host_name(r.host, sizeof(r.host), i);
+        for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+            bool on = (set & VTPM_TRAITSET_BIT(t)) != 0;
+
+            r.traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
+            r.traits[t].reason_code = on ? "ok" : "bench";
+            vtpm_strfmt(r.traits[t].reason, sizeof(r.traits[t].reason), "%s in benchmark",
+                        on ? "present" : "absent");
+        }
+        if (conn)
+            vtpm_pg_publish_conn(conn, &r, &res);
+        else
+            vtpm_pg_publish(w->o->dsn, &r, &res);
+        w->lat[k] = now_s() - t0;
+        if (res.status != w->expect && !(w->expect == VTPM_PUBLISH_CHANGED &&
+                                         res.status == VTPM_PUBLISH_CHANGED)) {
+            if (w->errors++ == 0)
+                fprintf(stderr, "publish: %s\n", res.message);
+        }
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+static void
+pg_publish_phase(const bench_opts *o, const char *name, int n, int clients, int flip,
+                 vtpm_publish_status expect, bool persistent)
+{
+    pthread_t th[64];
+    pg_worker w[64];
+    double *lat = calloc((size_t)n, sizeof(*lat));
+    double t0;
+    int errors = 0, off = 0;
+
+    t0 = now_s();
+    for (int c = 0; c < clients; c++) {
+        w[c] = (pg_worker){ .o = o, .first = c, .step = clients,
+                            .count = (n - c + clients - 1) / clients, .flip = flip,
+                            .lat = calloc((size_t)n, sizeof(double)), .expect = expect,
+                            .persistent = persistent };
+        pthread_create(&th[c], NULL, pg_worker_main, &w[c]);
+    }
+    for (int c = 0; c < clients; c++) {
+        pthread_join(th[c], NULL);
+        memcpy(lat + off, w[c].lat, (size_t)w[c].count * sizeof(double));
+        off += w[c].count;
+        errors += w[c].errors;
+        free(w[c].lat);
+    }
+    print_phase(name, n, now_s() - t0, lat, errors);
+    free(lat);
+}
+
+static void
+pg_exec(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+        exit(1);
+    }
+    PQclear(res);
+}
+
+/* Runs @sql @runs times fetching every row; prints rows and the median. */
+static void
+pg_query_phase(PGconn *conn, const char *name, const char *sql, int runs)
+{
+    double lat[64];
+    int rows = 0;
+
+    for (int r = 0; r < runs && r < 64; r++) {
+        double t0 = now_s();
+        PGresult *res = PQexec(conn, sql);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+            exit(1);
+        }
+        rows = PQntuples(res);
+        PQclear(res);
+        lat[r] = now_s() - t0;
+    }
+    qsort(lat, (size_t)runs, sizeof(double), compare_double);
+    printf("%-34s rows=%-6d runs=%d median=%.2fms min=%.2fms max=%.2fms\n", name, rows, runs,
+           lat[runs / 2] * 1e3, lat[0] * 1e3, lat[runs - 1] * 1e3);
+    fflush(stdout);
+}
+
+static void
+bench_inventory(const bench_opts *o)
+{
+    PGconn *conn = PQconnectdb(o->dsn);
+    char name[128], sql[1024];
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "bench: cannot connect: %s", PQerrorMessage(conn));
+        exit(1);
+    }
+    pg_exec(conn, "SET client_min_messages = warning");
+    printf("== inventory: %d hosts, publishes through vtpm_pg_publish ==\n", o->hosts);
+    /* The hosts, published by the server itself (fast setup). */
+    vtpm_strfmt(sql, sizeof(sql),
+        "SELECT count(p.*) FROM generate_series(0, %d) AS i, LATERAL vtpm.publish("
+        "'bench-host-' || lpad(i::text, 6, '0'), NULL, false, NULL, "
+        "(SELECT jsonb_object_agg(t.name, jsonb_build_object('present', "
+        "t.name = CASE WHEN i %% 2 = 0 THEN '" T20 "' ELSE '" T12 "' END, "
+        "'code', 'ok', 'reason', 'bulk')) FROM vtpm.traits t WHERE t.bit IS NOT NULL), "
+        "NULL) AS p", o->hosts - 1);
+    pg_exec(conn, sql);
+    pg_exec(conn, "VACUUM ANALYZE vtpm.resource_providers");
+    /* As `vtpm-reporter run` does it: connect, SELECT vtpm.publish(...), disconnect. */
+    pg_publish_phase(o, "run path: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED, false);
+    vtpm_strfmt(name, sizeof(name), "run path: change/%d", o->clients);
+    pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, false);
+    pg_publish_phase(o, "run path: unchanged/1", o->publish_n, 1, 0, VTPM_PUBLISH_UNCHANGED, false);
+    /* Over kept-open connections, as Placement's clients use keep-alive. */
+    pg_publish_phase(o, "one connection: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED, true);
+    vtpm_strfmt(name, sizeof(name), "one connection each: change/%d", o->clients);
+    pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, true);
+    pg_publish_phase(o, "one connection: unchanged/1", o->publish_n, 1, 0, VTPM_PUBLISH_UNCHANGED, true);
+
+    pg_exec(conn, "VACUUM ANALYZE vtpm.resource_providers");
+    for (int pass = 0; pass < 2; pass++) {
+        int n = pass == 0 ? o->hosts : o->big;
+
+        if (pass == 1) {
+            /* More hosts, published by the server itself to save time. */
+            vtpm_strfmt(sql, sizeof(sql),
+                "SELECT count(p.*) FROM generate_series(%d, %d) AS i, LATERAL vtpm.publish("
+                "'bench-host-' || lpad(i::text, 6, '0'), NULL, false, NULL, "
+                "(SELECT jsonb_object_agg(t.name, jsonb_build_object('present', "
+                "t.name = CASE WHEN i %% 2 = 0 THEN '" T20 "' ELSE '" T12 "' END, "
+                "'code', 'ok', 'reason', 'bulk')) FROM vtpm.traits t WHERE t.bit IS NOT NULL), "
+                "NULL) AS p", o->hosts, o->big - 1);
+            pg_exec(conn, sql);
+            pg_exec(conn, "VACUUM ANALYZE vtpm.resource_providers");
+        }
+        vtpm_strfmt(name, sizeof(name), "candidates TPM_2_0 @%d", n);
+        pg_query_phase(conn, name,
+                       "SELECT host, uuid FROM vtpm.candidates('{" T20 "}')", o->runs);
+        vtpm_strfmt(name, sizeof(name), "candidates 2_0+CRB+HOST @%d", n);
+        pg_query_phase(conn, name,
+                       "SELECT host, uuid FROM vtpm.candidates('{" T20 ",COMPUTE_SECURITY_TPM_CRB,"
+                       "COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST}')", o->runs);
+        vtpm_strfmt(name, sizeof(name), "candidate_count TPM_2_0 @%d", n);
+        pg_query_phase(conn, name, "SELECT vtpm.candidate_count('{" T20 "}')", o->runs);
+        vtpm_strfmt(name, sizeof(name), "candidates TPM_2_0 LIMIT 1000 @%d", n);
+        pg_query_phase(conn, name,
+                       "SELECT host, uuid FROM vtpm.candidates('{" T20 "}') LIMIT 1000", o->runs);
+    }
+    PQfinish(conn);
+}
+
+/* ---- Placement: the same work through its REST API ---- */
+
+typedef struct {
+    char *data;
+    size_t len;
+} http_buf;
+
+static size_t
+http_write(char *ptr, size_t size, size_t n, void *ud)
+{
+    http_buf *b = ud;
+    char *d = realloc(b->data, b->len + size * n + 1);
+
+    if (!d)
+        return 0;
+    memcpy(d + b->len, ptr, size * n);
+    b->data = d;
+    b->len += size * n;
+    d[b->len] = '\0';
+    return size * n;
+}
+
+static long
+http_call(CURL *curl, const char *method, const char *url, const char *body, http_buf *out)
+{
+    struct curl_slist *h = NULL;
+    long code = 0;
+
+    out->len = 0;
+    if (out->data)
+        out->data[0] = '\0';
+    h = curl_slist_append(h, "X-Auth-Token: admin");
+    h = curl_slist_append(h, "OpenStack-API-Version: placement 1.39");
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Accept: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    if (!body)
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L), curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(h);
+    return code;
+}
+
+static void
+rp_uuid(char *buf, size_t size, int i)
+{
+    vtpm_strfmt(buf, size, "b0000000-0000-4000-8000-%012d", i);
+}
+
+typedef struct {
+    const bench_opts *o;
+    int first, step, count, flip;
+    const char *phase;          /* "create", "put" */
+    long long *gens;
+    double *lat;
+    int errors;
+} pl_worker;
+
+static void *
+pl_worker_main(void *arg)
+{
+    pl_worker *w = arg;
+    CURL *curl = curl_easy_init();
+    http_buf buf = { 0 };
+    char url[512], body[512], uuid[64], name[64];
+
+    for (int k = 0; k < w->count; k++) {
+        int i = w->first + k * w->step;
+        double t0 = now_s();
+        long code;
+
+        rp_uuid(uuid, sizeof(uuid), i);
+        if (strcmp(w->phase, "create") == 0) {
+            host_name(name, sizeof(name), i);
+            vtpm_strfmt(url, sizeof(url), "%s/resource_providers", w->o->placement);
+            vtpm_strfmt(body, sizeof(body), "{\"name\":\"%s\",\"uuid\":\"%s\"}", name, uuid);
+            code = http_call(curl, "POST", url, body, &buf);
+            if (code == 200)
+                w->gens[i] = 0;
+            else if (code != 409)
+                w->errors++;
+        } else {
+            /* What the reporter's Placement publisher does: PUT with the
+             * generation it knows, the trait set replaced. */
+            vtpm_strfmt(url, sizeof(url), "%s/resource_providers/%s/traits", w->o->placement, uuid);
+            vtpm_strfmt(body, sizeof(body), "{\"resource_provider_generation\":%lld,\"traits\":[\"%s\"]}",
+                        w->gens[i], host_traits(i, w->flip) == VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) ? T20 : T12);
+            code = http_call(curl, "PUT", url, body, &buf);
+            if (code == 200) {
+                json_t *doc = json_loads(buf.data, 0, NULL);
+
+                w->gens[i] = json_integer_value(json_object_get(doc, "resource_provider_generation"));
+                json_decref(doc);
+            } else if (w->errors++ == 0) {
+                fprintf(stderr, "PUT %s: %ld %.200s\n", uuid, code, buf.data ? buf.data : "");
+            }
+        }
+        w->lat[k] = now_s() - t0;
+    }
+    free(buf.data);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void
+pl_phase(const bench_opts *o, const char *label, const char *phase, int n, int clients,
+         int flip, long long *gens)
+{
+    pthread_t th[64];
+    pl_worker w[64];
+    double *lat = calloc((size_t)n, sizeof(*lat));
+    double t0 = now_s();
+    int errors = 0, off = 0;
+
+    for (int c = 0; c < clients; c++) {
+        w[c] = (pl_worker){ .o = o, .first = c, .step = clients,
+                            .count = (n - c + clients - 1) / clients, .flip = flip,
+                            .phase = phase, .gens = gens,
+                            .lat = calloc((size_t)n, sizeof(double)) };
+        pthread_create(&th[c], NULL, pl_worker_main, &w[c]);
+    }
+    for (int c = 0; c < clients; c++) {
+        pthread_join(th[c], NULL);
+        memcpy(lat + off, w[c].lat, (size_t)w[c].count * sizeof(double));
+        off += w[c].count;
+        errors += w[c].errors;
+        free(w[c].lat);
+    }
+    print_phase(label, n, now_s() - t0, lat, errors);
+    free(lat);
+}
+
+static void
+pl_get_phase(const bench_opts *o, const char *label, int runs)
+{
+    CURL *curl = curl_easy_init();
+    http_buf buf = { 0 };
+    char url[512];
+    double lat[64];
+    size_t rows = 0;
+
+    vtpm_strfmt(url, sizeof(url), "%s/resource_providers?required=" T20, o->placement);
+    for (int r = 0; r < runs && r < 64; r++) {
+        double t0 = now_s();
+        long code = http_call(curl, "GET", url, NULL, &buf);
+        json_t *doc;
+
+        if (code != 200) {
+            fprintf(stderr, "GET: %ld\n", code);
+            exit(1);
+        }
+        doc = json_loads(buf.data, 0, NULL);
+        rows = json_array_size(json_object_get(doc, "resource_providers"));
+        json_decref(doc);
+        lat[r] = now_s() - t0;
+    }
+    qsort(lat, (size_t)runs, sizeof(double), compare_double);
+    printf("%-34s rows=%-6zu runs=%d median=%.2fms min=%.2fms max=%.2fms\n", label, rows, runs,
+           lat[runs / 2] * 1e3, lat[0] * 1e3, lat[runs - 1] * 1e3);
+    fflush(stdout);
+    free(buf.data);
+    curl_easy_cleanup(curl);
+}
+
+static void
+bench_placement(const bench_opts *o)
+{
+    long long *gens = calloc((size_t)o->hosts, sizeof(*gens));
+    char label[128];
+    int n = o->placement_n < o->hosts ? o->placement_n : o->hosts;
+
+    printf("== Placement API (%s), same work ==\n", o->placement);
+    vtpm_strfmt(label, sizeof(label), "placement create/%d", o->clients);
+    pl_phase(o, label, "create", o->hosts, o->clients, 0, gens);
+    pl_phase(o, "placement PUT traits/1", "put", n, 1, 0, gens);
+    vtpm_strfmt(label, sizeof(label), "placement PUT traits/%d", o->clients);
+    pl_phase(o, label, "put", n, o->clients, 1, gens);
+    pl_phase(o, "placement PUT unchanged/1", "put", n, 1, 1, gens);
+    /* Hosts beyond @n keep the traits the first pass would give them. */
+    for (int i = n; i < o->hosts; i++)
+        gens[i] = 0;
+    if (n < o->hosts) {
+        vtpm_strfmt(label, sizeof(label), "placement PUT rest/%d", o->clients);
+        pl_phase(o, label, "put", o->hosts, o->clients, 0, gens);
+    }
+    vtpm_strfmt(label, sizeof(label), "placement GET required=2_0 @%d", o->hosts);
+    pl_get_phase(o, label, o->runs < 5 ? o->runs : 5);
+    free(gens);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "dsn", required_argument, NULL, 'd' },
+        { "placement", required_argument, NULL, 'p' },
+        { "hosts", required_argument, NULL, 'n' },
+        { "big", required_argument, NULL, 'b' },
+        { "clients", required_argument, NULL, 'c' },
+        { "placement-n", required_argument, NULL, 'P' },
+        { "runs", required_argument, NULL, 'r' },
+        { "placement-get-only", no_argument, NULL, 'G' },
+        { "publish-n", required_argument, NULL, 'N' },
+        { NULL, 0, NULL, 0 },
+    };
+    bench_opts o = { .hosts = 10000, .big = 100000, .clients = 4, .placement_n = 2000,
+                     .publish_n = 2000, .runs = 15 };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'd': o.dsn = optarg; break;
+        case 'p': o.placement = optarg; break;
+        case 'n': o.hosts = atoi(optarg); break;
+        case 'b': o.big = atoi(optarg); break;
+        case 'c': o.clients = atoi(optarg); break;
+        case 'P': o.placement_n = atoi(optarg); break;
+        case 'r': o.runs = atoi(optarg); break;
+        case 'G': o.get_only = true; break;
+        case 'N': o.publish_n = atoi(optarg); break;
+        default:
+            fprintf(stderr, "usage: bench_inventory --dsn DSN [--placement URL] [--hosts N] "
+                            "[--big N] [--clients N] [--placement-n N] [--runs N]\n");
+            return 2;
+        }
+    }
+    if (o.publish_n > o.hosts)
+        o.publish_n = o.hosts;
+    if ((!o.dsn && !o.get_only) || o.hosts < 2 || o.clients < 1 || o.clients > 64 || o.runs < 1 || o.runs > 64) {
+        fprintf(stderr, "bench_inventory: --dsn is required; 1 <= clients <= 64, 1 <= runs <= 64\n");
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (o.get_only && o.placement) {
+        char label[128];
+
+        vtpm_strfmt(label, sizeof(label), "placement GET required=2_0 @%d", o.hosts);
+        pl_get_phase(&o, label, o.runs < 5 ? o.runs : 5);
+        curl_global_cleanup();
+        return 0;
+    }
+    bench_inventory(&o);
+    if (o.placement)
+        bench_placement(&o);
+    curl_global_cleanup();
+    return 0;
+}
