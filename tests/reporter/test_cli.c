@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The vtpm-reporter command line: help, exit codes, config errors, probe --json. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cli.h"
+#include "publish.h"
+
+/* Where the swtpm probe may cache capabilities during these tests. */
+static char cache_dir[] = "/tmp/vtpm-cli-cache-XXXXXX";
+
+typedef struct {
+    char *out, *err;
+    size_t out_len, err_len;
+} cli_result;
+
+static int
+cli_run(cli_result *r, const char *const *args)
+{
+    char *argv[16];
+    int argc = 0;
+    FILE *out, *err;
+    int rc;
+
+    argv[argc++] = (char *)"vtpm-reporter";
+    for (; *args && argc < 15; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    memset(r, 0, sizeof(*r));
+    out = open_memstream(&r->out, &r->out_len);
+    err = open_memstream(&r->err, &r->err_len);
+    assert_non_null(out);
+    assert_non_null(err);
+    rc = vtpm_cli_main(argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    return rc;
+}
+
+static void
+cli_result_free(cli_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Writes @text to a temporary config file; returns its path in @path. */
+static void
+write_config(char *path, size_t size, const char *text)
+{
+    int fd;
+
+    snprintf(path, size, "/tmp/vtpm-cli-test-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void
+test_cli_help_documents_every_exit_code(void **state)
+{
+    static const char *const args[] = { "--help", NULL };
+    cli_result r;
+    char line[64];
+
+    (void)state;
+    assert_int_equal(cli_run(&r, args), 0);
+    for (int code = VTPM_EXIT_PUBLISHED; code <= VTPM_EXIT_REFUSED; code++) {
+        snprintf(line, sizeof(line), "\n  %d  ", code);
+        if (!strstr(r.out, line))
+            fail_msg("exit code %d is not in --help", code);
+    }
+    assert_non_null(strstr(r.out, "probe"));
+    assert_non_null(strstr(r.out, "--deep"));
+    assert_non_null(strstr(r.out, "vtpm-placement/reporter.yaml"));
+    cli_result_free(&r);
+}
+
+static void
+test_cli_version(void **state)
+{
+    static const char *const args[] = { "--version", NULL };
+    cli_result r;
+
+    (void)state;
+    assert_int_equal(cli_run(&r, args), 0);
+    assert_string_equal(r.out, "vtpm-reporter " VTPM_TEST_VERSION "\n");
+    cli_result_free(&r);
+}
+
+static void
+test_cli_usage_errors_exit_2(void **state)
+{
+    static const char *const none[] = { NULL };
+    static const char *const unknown_cmd[] = { "publish", NULL };
+    static const char *const unknown_opt[] = { "probe", "--fast", NULL };
+    static const char *const no_value[] = { "probe", "--config", NULL };
+    static const char *const extra[] = { "probe", "more", NULL };
+    static const char *const json_run[] = { "run", "--json", NULL };
+    static const char *const delay_probe[] = { "probe", "--no-delay", NULL };
+    cli_result r;
+
+    (void)state;
+    assert_int_equal(cli_run(&r, none), VTPM_EXIT_CONFIG);
+    assert_non_null(strstr(r.err, "Usage:"));
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, unknown_cmd), VTPM_EXIT_CONFIG);
+    assert_non_null(strstr(r.err, "unknown command 'publish'"));
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, unknown_opt), VTPM_EXIT_CONFIG);
+    assert_non_null(strstr(r.err, "unknown option '--fast'"));
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, no_value), VTPM_EXIT_CONFIG);
+    assert_non_null(strstr(r.err, "option '--config' needs a value"));
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, extra), VTPM_EXIT_CONFIG);
+    assert_non_null(strstr(r.err, "unexpected argument 'more'"));
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, json_run), VTPM_EXIT_CONFIG);
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, delay_probe), VTPM_EXIT_CONFIG);
+    cli_result_free(&r);
+}
+
+static void
+test_cli_config_error_exits_2_with_position(void **state)
+{
+    char path[64], expect[160];
+    const char *args[] = { "probe", "--config", path, NULL };
+    cli_result r;
+
+    (void)state;
+    write_config(path, sizeof(path), "swtpm_enabled: true\nswtpm_user: [tss]\n");
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    snprintf(expect, sizeof(expect),
+             "vtpm-reporter: error: %s:2:13: 'swtpm_user' must be a string, not a list\n", path);
+    assert_string_equal(r.err, expect);
+    assert_string_equal(r.out, "");
+    cli_result_free(&r);
+    unlink(path);
+}
+
+static void
+test_cli_missing_explicit_config_exits_2(void **state)
+{
+    static const char *const args[] = { "probe", "-c", "/nonexistent/r.yaml", NULL };
+    cli_result r;
+
+    (void)state;
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    assert_string_equal(r.err, "vtpm-reporter: error: cannot open config '/nonexistent/r.yaml': "
+                               "No such file or directory\n");
+    cli_result_free(&r);
+}
+
+static void
+test_cli_run_to_placement_is_not_available_yet(void **state)
+{
+    char path[64];
+    const char *args[] = { "run", "--config", path, NULL };
+    cli_result r;
+
+    (void)state;
+    write_config(path, sizeof(path), "inventory: placement\n");
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_FAILURE);
+    assert_non_null(strstr(r.err, "publishing to Placement is not available yet"));
+    cli_result_free(&r);
+    unlink(path);
+}
+
+/* With swtpm disabled, the answer does not depend on the host: all absent, exit 0. */
+static void
+test_cli_probe_json_with_swtpm_disabled(void **state)
+{
+    char path[64], text[256];
+    const char *args[] = { "probe", "--json", "--config", path, NULL };
+    json_t *doc, *traits, *value;
+    json_error_t jerr;
+    const char *name;
+    cli_result r;
+
+    (void)state;
+    snprintf(text, sizeof(text), "swtpm_enabled: false\nhost: cli-test-host\ncache_dir: %s\n",
+             cache_dir);
+    write_config(path, sizeof(path), text);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_PUBLISHED);
+    doc = json_loads(r.out, 0, &jerr);
+    if (!doc)
+        fail_msg("probe --json printed invalid JSON: %s", jerr.text);
+    assert_string_equal(json_string_value(json_object_get(doc, "host")), "cli-test-host");
+    assert_true(json_is_false(json_object_get(doc, "inconclusive")));
+    traits = json_object_get(doc, "traits");
+    assert_int_equal(json_object_size(traits), 7);
+    json_object_foreach(traits, name, value) {
+        assert_true(json_is_false(json_object_get(value, "present")));
+        assert_string_equal(json_string_value(json_object_get(value, "reason_code")),
+                            "swtpm_disabled");
+    }
+    assert_true(json_is_object(json_object_get(json_object_get(doc, "facts"), "libvirt")));
+    json_decref(doc);
+    cli_result_free(&r);
+    unlink(path);
+}
+
+/* The text form: one line per trait, "NAME: absent: reason [code]". */
+static void
+test_cli_probe_text_lists_every_trait_with_reason(void **state)
+{
+    char path[64], text[256];
+    const char *args[] = { "probe", "--config", path, NULL };
+    cli_result r;
+
+    (void)state;
+    snprintf(text, sizeof(text), "swtpm_enabled: true\nvirt_type: lxc\ncache_dir: %s\n",
+             cache_dir);
+    write_config(path, sizeof(path), text);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_PUBLISHED);
+    assert_non_null(strstr(r.out, "\n  COMPUTE_SECURITY_TPM_2_0: absent: virt_type 'lxc' cannot "
+                                  "run a vTPM (needs kvm or qemu) [virt_type_unsupported]\n"));
+    assert_non_null(strstr(r.out, "\n  COMPUTE_SECURITY_TPM_SECRET_SECURITY_DEPLOYMENT: absent: "));
+    assert_non_null(strstr(r.out, "\nresult: 0 of 7 traits present\n"));
+    cli_result_free(&r);
+    unlink(path);
+}
+
+int
+main(void)
+{
+    static const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_help_documents_every_exit_code),
+        cmocka_unit_test(test_cli_version),
+        cmocka_unit_test(test_cli_usage_errors_exit_2),
+        cmocka_unit_test(test_cli_config_error_exits_2_with_position),
+        cmocka_unit_test(test_cli_missing_explicit_config_exits_2),
+        cmocka_unit_test(test_cli_run_to_placement_is_not_available_yet),
+        cmocka_unit_test(test_cli_probe_json_with_swtpm_disabled),
+        cmocka_unit_test(test_cli_probe_text_lists_every_trait_with_reason),
+    };
+
+    int rc;
+    pid_t pid;
+
+    if (!mkdtemp(cache_dir))
+        return 1;
+    rc = cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+    /* the cache folder holds what the swtpm probe stored */
+    pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", "--", cache_dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    return rc;
+}
