@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "log.h"
 #include "probe_deep.h"
 #include "probe_swtpm.h"
@@ -31,6 +32,8 @@ vtpm_probe_status_name(vtpm_probe_status status)
 int
 vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
 {
+    double t;
+
     memset(facts, 0, sizeof(*facts));
     if (conf->host && *conf->host) {
         vtpm_strfmt(facts->host, sizeof(facts->host), "%s", conf->host);
@@ -39,21 +42,29 @@ vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
     }
     facts->host[sizeof(facts->host) - 1] = '\0';
 
+    t = vtpm_command_now();
     if (vtpm_virt_probe(conf, &facts->libvirt) < 0)
         return -1;
-    vtpm_debug("libvirt probe: %s%s%s", vtpm_probe_status_name(facts->libvirt.status),
-               facts->libvirt.error[0] ? ": " : "", facts->libvirt.error);
+    vtpm_debug("libvirt probe: %s in %.1f ms%s%s", vtpm_probe_status_name(facts->libvirt.status),
+               (vtpm_command_now() - t) * 1e3, facts->libvirt.error[0] ? ": " : "",
+               facts->libvirt.error);
+    t = vtpm_command_now();
     if (vtpm_swtpm_probe(conf, &facts->swtpm) < 0)
         return -1;
-    vtpm_debug("swtpm probe: %s%s%s%s", vtpm_probe_status_name(facts->swtpm.status),
-               facts->swtpm.from_cache ? " (cached)" : "",
+    vtpm_debug("swtpm probe: %s%s in %.1f ms%s%s", vtpm_probe_status_name(facts->swtpm.status),
+               facts->swtpm.from_cache ? " (cached)" : "", (vtpm_command_now() - t) * 1e3,
                facts->swtpm.error[0] ? ": " : "", facts->swtpm.error);
+    t = vtpm_command_now();
     if (vtpm_system_probe(conf, &facts->system) < 0)
         return -1;
+    vtpm_debug("system probe: %s in %.1f ms", vtpm_probe_status_name(facts->system.status),
+               (vtpm_command_now() - t) * 1e3);
     if (deep) {
+        t = vtpm_command_now();
         if (vtpm_deep_probe(conf, &facts->swtpm, &facts->deep) < 0)
             return -1;
-        vtpm_debug("deep probe: %s", vtpm_probe_status_name(facts->deep.status));
+        vtpm_debug("deep probe: %s in %.1f ms", vtpm_probe_status_name(facts->deep.status),
+                   (vtpm_command_now() - t) * 1e3);
     }
     return 0;
 }
