@@ -508,16 +508,18 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     json_error_t jerr;
     json_t *doc, *out = NULL;
     cli_outcome o;
-    char msg[512];
+    char msg[512], jtext[JSON_ERROR_TEXT_LENGTH * 4];
 
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
         if (lineno > 0)
             vtpm_strfmt(msg, sizeof(msg), "line %ld, column %d: invalid JSON: %s",
-                        lineno, jerr.column, jerr.text);
+                        lineno, jerr.column,
+                        vtpm_json_error_text(jtext, sizeof(jtext), jerr.text));
         else
             vtpm_strfmt(msg, sizeof(msg), "line %d, column %d: invalid JSON: %s",
-                        jerr.line, jerr.column, jerr.text);
+                        jerr.line, jerr.column,
+                        vtpm_json_error_text(jtext, sizeof(jtext), jerr.text));
         o = bad_input(&out, msg);
     } else {
         o = handler(ctx, doc, &out);
@@ -770,6 +772,7 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         json_error_t jerr;
         json_t *doc;
         cli_outcome o;
+        char jtext[JSON_ERROR_TEXT_LENGTH * 4];
 
         if (!text)
             goto cleanup;
@@ -777,7 +780,8 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         free(text);
         if (!doc) {
             cli_fail(&ctx, "request: line %d, column %d: invalid JSON: %s",
-                     jerr.line, jerr.column, jerr.text);
+                     jerr.line, jerr.column,
+                     vtpm_json_error_text(jtext, sizeof(jtext), jerr.text));
             goto cleanup;
         }
         o = cli_translate(&ctx, doc, &out_json);
