@@ -11,6 +11,23 @@
 
 #define SECRET_BIT(mode) (1u << (mode))
 
+const char *const vtpm_decide_reason_codes[] = {
+    /* present */
+    "ok", "ok_swtpm_only", "ok_assumed",
+    /* the configuration */
+    "swtpm_disabled", "virt_type_unsupported", "key_manager_not_configured",
+    /* a probe could not conclude */
+    "inconclusive",
+    /* the host as a whole */
+    "libvirt_failed", "libvirt_tpm_unsupported", "libvirt_no_emulator", "swtpm_missing",
+    "swtpm_user_missing", "swtpm_group_missing", "key_manager_failed", "swtpm_failed",
+    /* one trait */
+    "swtpm_no_tpm_1_2", "swtpm_no_tpm_2_0", "libvirt_no_tpm_1_2", "libvirt_no_tpm_2_0",
+    "deep_probe_failed", "no_tpm_version", "libvirt_no_tpm_tis", "libvirt_no_tpm_crb",
+    "crb_needs_tpm_2_0", "qemu_no_tpm_crb", "secret_security_not_configured",
+    NULL,
+};
+
 char *
 vtpm_version_format(unsigned long version, char *buf, size_t size)
 {

@@ -24,6 +24,12 @@
  */
 void vtpm_decide(const vtpm_facts *facts, const vtpm_conf *conf, vtpm_report *report);
 
+/*
+ * Every reason code vtpm_decide() gives, NULL-terminated: "ok", "ok_assumed",
+ * "swtpm_disabled", ... Borrowed static strings; documented in docs/reporter.md.
+ */
+extern const char *const vtpm_decide_reason_codes[];
+
 #define VTPM_WARNINGS_MAX 8
 
 /* Things an operator should know that do not change a trait. */

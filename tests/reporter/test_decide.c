@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* decide(): golden cases under tests/data/decide/ (facts + config -> traits, reasons, warnings). */
+#include <dirent.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +140,68 @@ test_decide_inconclusive_sets_every_trait_absent(void **state)
     vtpm_conf_clear(&conf);
 }
 
+/*
+ * The list of reason codes is complete and true: every code in a golden
+ * output is listed, every listed code is produced by some golden case (so
+ * every rule is tested), and docs/reporter.md explains each one.
+ */
+static void
+test_decide_reason_codes_are_tested_and_documented(void **state)
+{
+    char path[1200];
+    char *docs, *all = NULL;
+    size_t all_len = 0;
+    FILE *acc = open_memstream(&all, &all_len);
+    DIR *d;
+    struct dirent *e;
+
+    (void)state;
+    assert_non_null(acc);
+    d = opendir(area_dir);
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        char *text;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/expected.txt", area_dir, e->d_name);
+        text = vtpm_golden_read(path, NULL);
+        if (text)
+            fputs(text, acc);
+        free(text);
+    }
+    closedir(d);
+    fclose(acc);
+    snprintf(path, sizeof(path), "%s/docs/reporter.md", getenv("VTPM_SOURCE_ROOT"));
+    docs = vtpm_golden_read(path, NULL);
+    assert_non_null(docs);
+
+    for (const char *const *code = vtpm_decide_reason_codes; *code; code++) {
+        char needle[96];
+
+        snprintf(needle, sizeof(needle), "[%s]", *code);
+        if (!strstr(all, needle))
+            fail_msg("no golden case gives reason code '%s'", *code);
+        snprintf(needle, sizeof(needle), "`%s`", *code);
+        if (!strstr(docs, needle))
+            fail_msg("reason code '%s' is not explained in docs/reporter.md", *code);
+    }
+    for (const char *p = strstr(all, " ["); p; p = strstr(p + 1, " [")) {
+        const char *end = strchr(p, ']');
+        bool listed = false;
+
+        assert_non_null(end);
+        for (const char *const *code = vtpm_decide_reason_codes; *code; code++)
+            if (strlen(*code) == (size_t)(end - p - 2) && strncmp(p + 2, *code, strlen(*code)) == 0)
+                listed = true;
+        if (!listed)
+            fail_msg("reason code '%.*s' is not in vtpm_decide_reason_codes", (int)(end - p - 2),
+                     p + 2);
+    }
+    free(docs);
+    free(all);
+}
+
 static void
 test_decide_version_format(void **state)
 {
@@ -156,6 +220,9 @@ main(void)
         cmocka_unit_test(test_decide_inconclusive_sets_every_trait_absent),
         cmocka_unit_test(test_decide_version_format),
     };
+    static const struct CMUnitTest last[] = {
+        cmocka_unit_test(test_decide_reason_codes_are_tested_and_documented),
+    };
     struct CMUnitTest *tests = NULL;
     size_t n = 0;
 
@@ -165,5 +232,7 @@ main(void)
     vtpm_tests_add(&tests, &n, fixed, sizeof(fixed) / sizeof(fixed[0]));
     if (vtpm_golden_add(&tests, &n, "decide", "expected.txt", decide_case) < 0)
         return 1;
+    /* after the golden cases, so that regenerated outputs are checked */
+    vtpm_tests_add(&tests, &n, last, 1);
     return vtpm_tests_run("decide", tests, n);
 }
