@@ -396,14 +396,15 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
                 break;
             continue;
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 2 && !timed_out; i++) {
             if (streams[i].fd >= 0 && stream_read(&streams[i]) < 0) {
                 vtpm_strfmt(res->error, sizeof(res->error),
                             "out of memory reading output of %s", cmd);
                 timed_out = true; /* kill it: we cannot go on */
-                break;
             }
         }
+        if (timed_out)
+            break;
     }
 
     while (!exited && !timed_out) {
