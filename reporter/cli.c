@@ -350,7 +350,9 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
         vtpm_warn("probe inconclusive: %s", report->inconclusive_reason);
     run_opts.no_delay = opts->no_delay;
     rc = vtpm_run(&conf, report, &run_opts, &result);
-    fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "done");
+    /* failures are logged by vtpm_run(); say what was stored on success */
+    if (rc == VTPM_EXIT_PUBLISHED || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
+        fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
 
 cleanup:
     if (report)
