@@ -15,7 +15,7 @@ packages=(
     swtpm swtpm-tools
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
-    barbican-api
+    barbican-api keystone
 )
 
 missing=()

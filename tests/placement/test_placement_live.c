@@ -50,6 +50,7 @@ group_setup(void **state)
         fprintf(stderr, "# cannot start Placement with tests/fixtures/placement-api.sh "
                 "(install the packages with scripts/setup.sh)\n");
         fixture("stop", NULL, 0);
+        vtpm_test_rmdir(fixture_dir);
         return -1;
     }
     raw = vtpm_http_new(&hc, err, sizeof(err));
