@@ -19,7 +19,7 @@
 #include "util.h"
 
 /* A config file is a few hundred bytes; anything this large is a mistake. */
-#define CONF_MAX_SIZE (1024 * 1024)
+#define CONF_MAX_SIZE ((size_t)1024 * 1024)
 
 #define SECRET_BIT(mode) (1u << (mode))
 
@@ -117,6 +117,7 @@ vtpm_conf_init_defaults(vtpm_conf *conf)
     conf->start_delay_max = 0.0;
     conf->retries = 3;
     conf->lock_file = conf_strdup(VTPM_CONF_DEFAULT_LOCK_FILE);
+    vtpm_placement_conf_init(&conf->placement);
 }
 
 void
@@ -137,6 +138,7 @@ vtpm_conf_clear(vtpm_conf *conf)
     free(conf->provider_uuid);
     free(conf->postgres_dsn);
     free(conf->lock_file);
+    vtpm_placement_conf_clear(&conf->placement);
     memset(conf, 0, sizeof(*conf));
 }
 
@@ -398,6 +400,8 @@ conf_set_bool(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 
     if (conf_scalar_or_null(ctx, key, node, "true or false", &v) < 0)
         return -1;
+    if (!v)
+        return 0; /* null: keep the default */
     if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
         for (size_t i = 0; i < VTPM_N_ELEMENTS(yes); i++) {
             if (strcasecmp(v, yes[i]) == 0) {
@@ -443,6 +447,8 @@ conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_con
 
     if (conf_scalar_or_null(ctx, key, node, "a number of seconds", &v) < 0)
         return -1;
+    if (!v)
+        return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !conf_parse_number(v, &d) ||
         d < key->min || d > key->max)
         return conf_fail(ctx, node, "'%s' must be a number of seconds from %g to %g, not %s",
@@ -462,6 +468,8 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 
     if (conf_scalar_or_null(ctx, key, node, "a whole number", &v) < 0)
         return -1;
+    if (!v)
+        return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strspn(v, "0123456789") != strlen(v) ||
         !conf_parse_number(v, &d) || d < key->min || d > key->max)
         return conf_fail(ctx, node, "'%s' must be a whole number from %g to %g, not %s",
@@ -509,6 +517,8 @@ conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
         return -1;
+    if (!v)
+        return 0;
     if (strcmp(v, "postgres") == 0)
         conf->inventory = VTPM_INVENTORY_POSTGRES;
     else if (strcmp(v, "placement") == 0)
@@ -629,8 +639,53 @@ conf_set_path_list(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
 static int conf_set_section(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                             vtpm_conf *conf);
 
+/* placement.auth: none, token, password, application_credential. */
+static int
+conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
+                        vtpm_conf *conf)
+{
+    char full[96], q[96];
+    const char *v;
+    int auth;
+
+    if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
+        return -1;
+    auth = vtpm_placement_auth_from_name(v);
+    if (auth < 0)
+        return conf_fail(ctx, node, "'%s' must be one of none, token, password, "
+                         "application_credential, not %s",
+                         conf_key_fullname(key, full, sizeof(full)),
+                         vtpm_quote(q, sizeof(q), v));
+    conf->placement.auth = (vtpm_placement_auth)auth;
+    return 0;
+}
+
+/* placement.microversion: "auto" or "1.N" with N from 6 to 39. */
+static int
+conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
+                                vtpm_conf *conf)
+{
+    char full[96], q[96];
+    const char *v;
+    double d;
+
+    if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
+        return -1;
+    if (v && strcmp(v, "auto") != 0 &&
+        (strncmp(v, "1.", 2) != 0 || strspn(v + 2, "0123456789") != strlen(v + 2) ||
+         !conf_parse_number(v + 2, &d) || d < VTPM_PLACEMENT_MIN_MICROVERSION ||
+         d > VTPM_PLACEMENT_MAX_MICROVERSION))
+        return conf_fail(ctx, node, "'%s' must be auto or 1.%d to 1.%d, not %s",
+                         conf_key_fullname(key, full, sizeof(full)),
+                         VTPM_PLACEMENT_MIN_MICROVERSION, VTPM_PLACEMENT_MAX_MICROVERSION,
+                         vtpm_quote(q, sizeof(q), v));
+    conf_replace_str(conf_field_str(key, conf), v);
+    return 0;
+}
+
 static const char *const virt_types[] = { "kvm", "qemu", "lxc", "parallels", NULL };
 static const char *const key_manager_backends[] = { "barbican", NULL };
+static const char *const placement_interfaces[] = { "public", "internal", "admin", NULL };
 
 #define FIELD(name) offsetof(vtpm_conf, name)
 
@@ -663,8 +718,50 @@ static const conf_key conf_keys[] = {
     { "", "inventory", conf_set_inventory, 0, NULL, 0, 0, false },
     { "", "postgres", conf_set_section, 0, NULL, 0, 0, true },
     { "postgres", "dsn", conf_set_string, FIELD(postgres_dsn), NULL, 0, 0, true },
-    /* reserved for the Placement publisher's keys */
     { "", "placement", conf_set_section, 0, NULL, 0, 0, true },
+#define PLACEMENT(name) FIELD(placement.name)
+    { "placement", "url", conf_set_url, PLACEMENT(url), NULL, 0, 0, true },
+    { "placement", "microversion", conf_set_placement_microversion, PLACEMENT(microversion),
+      NULL, 0, 0, true },
+    { "placement", "provider_name", conf_set_word, PLACEMENT(provider_name), NULL, 0, 0,
+      true },
+    { "placement", "provider_uuid", conf_set_uuid, PLACEMENT(provider_uuid), NULL, 0, 0,
+      true },
+    { "placement", "create_provider", conf_set_bool, PLACEMENT(create_provider), NULL, 0, 0,
+      false },
+    { "placement", "auth", conf_set_placement_auth, 0, NULL, 0, 0, false },
+    { "placement", "token", conf_set_string, PLACEMENT(token), NULL, 0, 0, true },
+    { "placement", "auth_url", conf_set_url, PLACEMENT(auth_url), NULL, 0, 0, true },
+    { "placement", "username", conf_set_string, PLACEMENT(username), NULL, 0, 0, true },
+    { "placement", "user_id", conf_set_word, PLACEMENT(user_id), NULL, 0, 0, true },
+    { "placement", "user_domain_name", conf_set_string, PLACEMENT(user_domain_name), NULL,
+      0, 0, true },
+    { "placement", "password", conf_set_string, PLACEMENT(password), NULL, 0, 0, true },
+    { "placement", "project_name", conf_set_string, PLACEMENT(project_name), NULL, 0, 0,
+      true },
+    { "placement", "project_id", conf_set_word, PLACEMENT(project_id), NULL, 0, 0, true },
+    { "placement", "project_domain_name", conf_set_string, PLACEMENT(project_domain_name),
+      NULL, 0, 0, true },
+    { "placement", "application_credential_id", conf_set_word,
+      PLACEMENT(application_credential_id), NULL, 0, 0, true },
+    { "placement", "application_credential_name", conf_set_string,
+      PLACEMENT(application_credential_name), NULL, 0, 0, true },
+    { "placement", "application_credential_secret", conf_set_string,
+      PLACEMENT(application_credential_secret), NULL, 0, 0, true },
+    { "placement", "interface", conf_set_choice, PLACEMENT(interface), placement_interfaces,
+      0, 0, true },
+    { "placement", "region", conf_set_word, PLACEMENT(region), NULL, 0, 0, true },
+    { "placement", "ca_file", conf_set_path, PLACEMENT(ca_file), NULL, 0, 0, true },
+    { "placement", "cert_file", conf_set_path, PLACEMENT(cert_file), NULL, 0, 0, true },
+    { "placement", "key_file", conf_set_path, PLACEMENT(key_file), NULL, 0, 0, true },
+    { "placement", "verify", conf_set_bool, PLACEMENT(verify), NULL, 0, 0, false },
+    { "placement", "connect_timeout", conf_set_seconds, PLACEMENT(connect_timeout), NULL,
+      0.1, 300, false },
+    { "placement", "timeout", conf_set_seconds, PLACEMENT(timeout), NULL, 0.1, 3600, false },
+    { "placement", "retries", conf_set_uint, PLACEMENT(retries), NULL, 0, 100, false },
+    { "placement", "retry_delay", conf_set_seconds, PLACEMENT(retry_delay), NULL, 0, 60,
+      false },
+#undef PLACEMENT
     { "", "start_delay_max", conf_set_seconds, FIELD(start_delay_max), NULL, 0, 3600, false },
     { "", "retries", conf_set_uint, FIELD(retries), NULL, 0, 100, false },
     { "", "lock_file", conf_set_path, FIELD(lock_file), NULL, 0, 0, false },
@@ -790,6 +887,8 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
     vtpm_conf parsed;
     int rc = -1;
 
+    if (errlen > 0)
+        err[0] = '\0';
     vtpm_conf_init_defaults(conf);
     if (!yaml_parser_initialize(&parser))
         return conf_fail(&ctx, NULL, "out of memory");
@@ -817,13 +916,13 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
     }
 
     vtpm_conf_init_defaults(&parsed);
-    if (!root || conf_scalar_is_null(root)) {
-        rc = 0; /* an empty file: every default */
-    } else if (root->type != YAML_MAPPING_NODE) {
-        conf_fail(&ctx, root, "the configuration must be a mapping of keys, not %s",
-                  conf_node_kind(root));
-    } else if (conf_walk_mapping(&ctx, "", root, &parsed) == 0 &&
-               conf_check_combined(&ctx, &parsed) == 0) {
+    if (root && !conf_scalar_is_null(root)) { /* else an empty file: every default */
+        if (root->type != YAML_MAPPING_NODE)
+            rc = conf_fail(&ctx, root, "the configuration must be a mapping of keys, not %s",
+                           conf_node_kind(root));
+        else if (conf_walk_mapping(&ctx, "", root, &parsed) == 0)
+            rc = conf_check_combined(&ctx, &parsed);
+    } else {
         rc = 0;
     }
     if (rc == 0) {
@@ -873,7 +972,7 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
             fclose(fp);
             free(buf);
             vtpm_conf_init_defaults(conf);
-            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %d bytes", path,
+            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %zu bytes", path,
                         CONF_MAX_SIZE);
             return -1;
         }

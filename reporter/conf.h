@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "placement/placement.h"
+
 #define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
 #define VTPM_CONF_DEFAULT_CACHE_DIR "/var/cache/vtpm-placement"
 #define VTPM_CONF_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
@@ -42,6 +44,8 @@ typedef struct {
     double start_delay_max;          /* random delay before run, seconds, default 0 */
     unsigned int retries;            /* default 3 */
     char *lock_file;                 /* default /run/vtpm-reporter.lock */
+    /* the `placement:` mapping (inventory: placement or both) */
+    vtpm_placement_conf placement;   /* defaults: vtpm_placement_conf_init() */
 } vtpm_conf;
 
 /* Sets every field of @conf to its documented default. */
