@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Facts and reports to JSON (jansson), and facts read back from it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,9 @@ typedef struct {
     size_t size;         /* for strings */
 } field_desc;
 
+/* member designators cannot be parenthesised, hence the NOLINT */
 #define F(sec, member, type) \
-    { #sec, #member, type, offsetof(vtpm_facts, sec.member), \
+    { #sec, #member, type, offsetof(vtpm_facts, sec.member), /* NOLINT */ \
       sizeof(((vtpm_facts *)0)->sec.member) }
 
 /* One table for both directions, so writing and reading cannot drift apart. */
@@ -200,18 +202,34 @@ vtpm_facts_to_string(const vtpm_facts *facts)
     return text;
 }
 
+/* Reads one decimal part of "a.b.c" at *@s, at most @max; advances *@s. */
+static bool
+facts_parse_part(const char **s, unsigned long max, unsigned long *out)
+{
+    char *end;
+
+    if (**s < '0' || **s > '9')
+        return false;
+    errno = 0;
+    *out = strtoul(*s, &end, 10);
+    if (errno != 0 || *out > max)
+        return false;
+    *s = end;
+    return true;
+}
+
 static int
 facts_parse_version(const char *s, unsigned long *out)
 {
     unsigned long major, minor, micro;
-    int used = 0;
 
     if (strcmp(s, "unknown") == 0) {
         *out = 0;
         return 0;
     }
-    if (sscanf(s, "%lu.%lu.%lu%n", &major, &minor, &micro, &used) != 3 ||
-        (size_t)used != strlen(s) || minor > 999 || micro > 999 || major > 4000)
+    if (!facts_parse_part(&s, 4000, &major) || *s++ != '.' ||
+        !facts_parse_part(&s, 999, &minor) || *s++ != '.' ||
+        !facts_parse_part(&s, 999, &micro) || *s != '\0')
         return -1;
     *out = major * 1000000 + minor * 1000 + micro;
     return 0;

@@ -83,6 +83,7 @@ golden_case_test(void **state)
         fclose(out);
         free(actual);
         fail_msg("case '%s' could not be run", g->c.name);
+        return;
     }
     fclose(out);
     snprintf(path, sizeof(path), "%s/%s", g->c.dir, g->expected);
@@ -98,6 +99,7 @@ golden_case_test(void **state)
     if (!expected) {
         free(actual);
         fail_msg("cannot read '%s' (VTPM_TEST_REGENERATE=1 writes it)", path);
+        return;
     }
     if (strcmp(expected, actual) != 0) {
         print_error("case %s: output differs from %s\n--- expected\n%s--- actual\n%s---\n",
@@ -105,6 +107,7 @@ golden_case_test(void **state)
         free(expected);
         free(actual);
         fail_msg("golden mismatch in '%s' (review, then VTPM_TEST_REGENERATE=1)", g->c.name);
+        return;
     }
     free(expected);
     free(actual);

@@ -165,7 +165,7 @@ test_cli_missing_explicit_config_exits_2(void **state)
 }
 
 static void
-test_cli_run_to_placement_is_not_available_yet(void **state)
+test_cli_run_to_placement_without_url_is_a_config_error(void **state)
 {
     char path[64];
     const char *args[] = { "run", "--config", path, NULL };
@@ -173,8 +173,8 @@ test_cli_run_to_placement_is_not_available_yet(void **state)
 
     (void)state;
     write_config(path, sizeof(path), "inventory: placement\n");
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_FAILURE);
-    assert_non_null(strstr(r.err, "publishing to Placement is not available yet"));
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    assert_string_equal(r.err, "vtpm-reporter: error: placement needs a url\n");
     cli_result_free(&r);
     unlink(path);
 }
@@ -243,7 +243,7 @@ main(void)
         cmocka_unit_test(test_cli_usage_errors_exit_2),
         cmocka_unit_test(test_cli_config_error_exits_2_with_position),
         cmocka_unit_test(test_cli_missing_explicit_config_exits_2),
-        cmocka_unit_test(test_cli_run_to_placement_is_not_available_yet),
+        cmocka_unit_test(test_cli_run_to_placement_without_url_is_a_config_error),
         cmocka_unit_test(test_cli_probe_json_with_swtpm_disabled),
         cmocka_unit_test(test_cli_probe_text_lists_every_trait_with_reason),
     };

@@ -140,6 +140,7 @@ test_conf_shipped_example_documents_every_key(void **state)
                 free(text);
                 fail_msg("key '%s%s%s' is not in the example config", section,
                          section[0] ? "." : "", name);
+                return;
             }
         }
     }
