@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "facts_json.h"
 #include "log.h"
+#include "pg/publish_pg.h"
+#include "placement/placement.h"
 #include "probe.h"
 #include "publish.h"
 #include "run.h"
@@ -313,6 +315,51 @@ cleanup:
     return rc;
 }
 
+/* Where `run` publishes when Placement is configured (inventory: placement|both). */
+typedef struct {
+    const vtpm_conf *conf;
+    vtpm_placement_client *placement;
+} cli_targets;
+
+/* Severity of a status, to report the worse of two publishers. */
+static int
+cli_status_rank(vtpm_publish_status status)
+{
+    switch (status) {
+    case VTPM_PUBLISH_UNCHANGED: return 0;
+    case VTPM_PUBLISH_CHANGED: return 1;
+    case VTPM_PUBLISH_INCONCLUSIVE: return 2;
+    case VTPM_PUBLISH_UNREACHABLE: return 3;
+    case VTPM_PUBLISH_REFUSED: return 4;
+    default: return 5;
+    }
+}
+
+static vtpm_publish_status
+cli_publish_targets(void *ctx, const vtpm_report *report, vtpm_publish_result *out)
+{
+    cli_targets *t = ctx;
+    vtpm_publish_result pg;
+
+    if (!(t->conf->inventory & VTPM_INVENTORY_POSTGRES))
+        return vtpm_placement_publish(t->placement, report, out);
+    /* both: PostgreSQL first, then Placement; the worse status wins, and an
+     * unreachable one makes vtpm_run() retry both (each is idempotent). */
+    vtpm_pg_publish(vtpm_run_dsn(t->conf), report, &pg);
+    vtpm_placement_publish(t->placement, report, out);
+    if (cli_status_rank(pg.status) > cli_status_rank(out->status))
+        out->status = pg.status;
+    out->warnings += pg.warnings;
+    {
+        char placement_msg[sizeof(out->message)];
+
+        vtpm_strfmt(placement_msg, sizeof(placement_msg), "%s", out->message);
+        vtpm_strfmt(out->message, sizeof(out->message), "postgres: %s; %s", pg.message,
+                    placement_msg);
+    }
+    return out->status;
+}
+
 static int
 cli_run(const cli_options *opts, FILE *out, FILE *err)
 {
@@ -322,6 +369,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     vtpm_warnings *warnings = NULL;
     vtpm_run_options run_opts = { 0 };
     vtpm_publish_result result = { 0 };
+    cli_targets targets = { .conf = &conf };
     int rc = VTPM_EXIT_FAILURE;
 
     if (cli_load_conf(opts, false, &conf, err) < 0) {
@@ -329,11 +377,16 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
         return VTPM_EXIT_CONFIG;
     }
     if (conf.inventory & VTPM_INVENTORY_PLACEMENT) {
-        /* the Placement client exists, but its `placement:` keys are not read yet */
-        fprintf(err, PROGNAME ": error: publishing to Placement is not available yet "
-                     "(inventory: placement or both); use inventory: postgres\n");
-        vtpm_conf_clear(&conf);
-        return VTPM_EXIT_FAILURE;
+        char perr[256];
+
+        targets.placement = vtpm_placement_client_new(&conf.placement, perr, sizeof(perr));
+        if (!targets.placement) {
+            fprintf(err, PROGNAME ": error: %s\n", perr);
+            vtpm_conf_clear(&conf);
+            return VTPM_EXIT_CONFIG;
+        }
+        run_opts.publish = cli_publish_targets;
+        run_opts.publish_ctx = &targets;
     }
     facts = calloc(1, sizeof(*facts));
     report = calloc(1, sizeof(*report));
@@ -355,6 +408,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
 
 cleanup:
+    vtpm_placement_client_free(targets.placement);
     if (report)
         free(report->facts_json);
     free(report);

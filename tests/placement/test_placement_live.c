@@ -610,6 +610,52 @@ test_publish_alongside_another_writer_loses_no_update(void **state)
     assert_string_equal(traits, T_1_2 ",CUSTOM_RACE_B");
 }
 
+/* Runs the built vtpm-reporter with @config; returns its exit status, stdout in @line. */
+static int
+reporter_run(const char *config, char *line, size_t len)
+{
+    char bin[512], cfg[256];
+    const char *root = getenv("VTPM_BUILD_ROOT");
+    FILE *f;
+    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
+
+    snprintf(bin, sizeof(bin), "%s/reporter/vtpm-reporter", root ? root : ".");
+    snprintf(cfg, sizeof(cfg), "%s/reporter.yaml", fixture_dir);
+    f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(config, f);
+    fclose(f);
+    return vtpm_test_run(argv, line, len);
+}
+
+static void
+test_reporter_run_publishes_to_placement(void **state)
+{
+    const char *uuid = "5e7b0a44-0000-4000-8000-00000000000a";
+    char config[1024], line[512], traits[512];
+
+    /* swtpm disabled: every managed trait is absent, whatever this host has. */
+    raw_create_provider("cli-host", uuid);
+    raw_set_traits(uuid, "[\"" T_1_2 "\", \"HW_CPU_X86_AVX2\"]");
+    snprintf(config, sizeof(config),
+             "swtpm_enabled: false\n"
+             "host: cli-host\n"
+             "inventory: placement\n"
+             "lock_file: %s/run.lock\n"
+             "retries: 0\n"
+             "placement:\n"
+             "  url: %s\n"
+             "  auth: token\n"
+             "  token: admin\n",
+             fixture_dir, placement_url);
+    assert_int_equal(reporter_run(config, line, sizeof(line)), 0);   /* VTPM_EXIT_PUBLISHED */
+    assert_non_null(strstr(line, "-" T_1_2));
+    raw_traits(uuid, traits, sizeof(traits));
+    assert_string_equal(traits, "HW_CPU_X86_AVX2");
+    assert_int_equal(reporter_run(config, line, sizeof(line)), 3);   /* VTPM_EXIT_UNCHANGED */
+    assert_non_null(strstr(line, "unchanged"));
+}
+
 /* Last: stops the service under a client that has a kept-alive connection. */
 static void
 test_publish_when_placement_is_stopped_is_unreachable(void **state)
@@ -647,6 +693,7 @@ main(void)
         cmocka_unit_test(test_publish_rereads_after_concurrent_update),
         cmocka_unit_test(test_publish_gives_up_after_bounded_conflicts),
         cmocka_unit_test(test_publish_alongside_another_writer_loses_no_update),
+        cmocka_unit_test(test_reporter_run_publishes_to_placement),
         cmocka_unit_test(test_publish_when_placement_is_stopped_is_unreachable),
     };
 
