@@ -25,6 +25,7 @@ typedef enum {
 /* A value stored in the request's arena; len 0 with set=true is "". */
 typedef struct {
     bool set;
+    int parsed; /* the value as its key's enum (vtpm_version, ...); 0: not valid */
     size_t off;
     size_t len;
 } vtpm_slot;
@@ -42,6 +43,13 @@ struct vtpm_request {
 
 #define VTPM_RESULT_MESSAGE_MAX 512
 
+/*
+ * The longest prefix of a value that a message can show: vtpm_quote() into
+ * this many bytes never looks further, so quoting the prefix gives the same
+ * text as quoting the whole value.
+ */
+#define VTPM_RESULT_VALUE_MAX 72
+
 struct vtpm_result {
     bool accepted;
     vtpm_code code;
@@ -49,6 +57,15 @@ struct vtpm_result {
     vtpm_model model;
     vtpm_secret_security secret_security;
     vtpm_traitset required;
+    /*
+     * Formatting a message costs more than a whole translation, and a
+     * scheduler seldom reads it: a translation's rejection keeps what its
+     * message needs here, and vtpm_result_message() writes it on first use.
+     */
+    bool message_pending;
+    vtpm_key pending_key;
+    vtpm_source pending_source[2];
+    char pending_value[2][VTPM_RESULT_VALUE_MAX + 1];
     char message[VTPM_RESULT_MESSAGE_MAX];
 };
 
@@ -76,7 +93,21 @@ void vtpm_error_set(vtpm_error *err, vtpm_status status, int line, int column,
 void vtpm_result_reject(vtpm_result *res, vtpm_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Marks @res accepted with no vTPM. */
-void vtpm_result_clear(vtpm_result *res);
+/* Marks @res accepted with no vTPM. Inline: translation starts with it. */
+static inline void
+vtpm_result_clear(vtpm_result *res)
+{
+    res->accepted = true;
+    res->code = VTPM_CODE_NONE;
+    res->version = VTPM_VERSION_NONE;
+    res->model = VTPM_MODEL_NONE;
+    res->secret_security = VTPM_SECRET_SECURITY_NONE;
+    res->required = 0;
+    res->message_pending = false;
+    res->message[0] = '\0';
+}
+
+/* Writes the message of a rejection that translation left pending. */
+void vtpm_translate_message_format(vtpm_result *res);
 
 #endif /* VTPM_SCHEDULER_FILTER_PRIV_H */

@@ -64,6 +64,41 @@ vtpm_request_reset(vtpm_request *req)
     req->n_unknown = 0;
 }
 
+/*
+ * The value of @key as its enum, parsed once when it is set so that
+ * translation compares numbers: exact matches only (case and whitespace
+ * matter, as in Nova); 0 for anything else.
+ */
+static int
+value_parse(vtpm_key key, const char *s, size_t len)
+{
+    switch (key) {
+    case VTPM_KEY_VERSION:
+        if (len == 3 && memcmp(s, "2.0", 3) == 0)
+            return VTPM_VERSION_2_0;
+        if (len == 3 && memcmp(s, "1.2", 3) == 0)
+            return VTPM_VERSION_1_2;
+        break;
+    case VTPM_KEY_MODEL:
+        if (len == 7 && memcmp(s, "tpm-tis", 7) == 0)
+            return VTPM_MODEL_TIS;
+        if (len == 7 && memcmp(s, "tpm-crb", 7) == 0)
+            return VTPM_MODEL_CRB;
+        break;
+    case VTPM_KEY_SECRET_SECURITY:
+        if (len == 4 && memcmp(s, "user", 4) == 0)
+            return VTPM_SECRET_SECURITY_USER;
+        if (len == 4 && memcmp(s, "host", 4) == 0)
+            return VTPM_SECRET_SECURITY_HOST;
+        if (len == 10 && memcmp(s, "deployment", 10) == 0)
+            return VTPM_SECRET_SECURITY_DEPLOYMENT;
+        break;
+    case VTPM_KEY_LAST:
+        break;
+    }
+    return 0;
+}
+
 /* Copies @len bytes of @s plus a NUL into the arena; fills @slot. */
 static vtpm_status
 request_store(vtpm_request *req, const char *s, size_t len, vtpm_slot *slot)
@@ -88,6 +123,7 @@ request_store(vtpm_request *req, const char *s, size_t len, vtpm_slot *slot)
     memcpy(req->arena + req->used, s, len);
     req->arena[req->used + len] = '\0';
     slot->set = true;
+    slot->parsed = 0;
     slot->off = req->used;
     slot->len = len;
     req->used = need;
@@ -113,11 +149,18 @@ request_set(vtpm_request *req, vtpm_source source, const char *key,
         if (name && strcmp(key + KEY_PREFIX_LEN, name + KEY_PREFIX_LEN) == 0) {
             vtpm_slot *slot = &req->slots[source][k];
 
+            size_t len;
+            vtpm_status st;
+
             if (!value) {
                 slot->set = false;
                 return VTPM_OK;
             }
-            return request_store(req, value, strlen(value), slot);
+            len = strlen(value);
+            st = request_store(req, value, len, slot);
+            if (st == VTPM_OK)
+                slot->parsed = value_parse((vtpm_key)k, value, len);
+            return st;
         }
     }
 

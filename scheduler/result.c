@@ -24,18 +24,6 @@ vtpm_result_free(vtpm_result *res)
 }
 
 void
-vtpm_result_clear(vtpm_result *res)
-{
-    res->accepted = true;
-    res->code = VTPM_CODE_NONE;
-    res->version = VTPM_VERSION_NONE;
-    res->model = VTPM_MODEL_NONE;
-    res->secret_security = VTPM_SECRET_SECURITY_NONE;
-    res->required = 0;
-    res->message[0] = '\0';
-}
-
-void
 vtpm_result_reject(vtpm_result *res, vtpm_code code, const char *fmt, ...)
 {
     va_list ap;
@@ -63,7 +51,14 @@ vtpm_result_code(const vtpm_result *res)
 const char *
 vtpm_result_message(const vtpm_result *res)
 {
-    return res ? res->message : "";
+    if (!res)
+        return "";
+    /* No result is defined const (they come from vtpm_result_new() or are
+     * the library's own locals) and one belongs to one thread at a time, so
+     * writing the pending message here is safe. */
+    if (res->message_pending)
+        vtpm_translate_message_format((vtpm_result *)res);
+    return res->message;
 }
 
 vtpm_version

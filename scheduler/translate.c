@@ -6,7 +6,7 @@
 #include "util.h"
 
 /* Room for one quoted value in a message. */
-#define QUOTED_MAX 72
+#define QUOTED_MAX VTPM_RESULT_VALUE_MAX
 
 static const char *const source_words[VTPM_SOURCE_LAST] = {
     [VTPM_SOURCE_FLAVOR] = "flavor extra spec",
@@ -14,69 +14,131 @@ static const char *const source_words[VTPM_SOURCE_LAST] = {
 };
 
 typedef struct {
-    const char *value;  /* NULL: not requested */
-    vtpm_source source; /* where value came from */
+    const vtpm_slot *slot; /* NULL: not requested */
+    vtpm_source source;    /* where the value came from */
 } pick;
+
+/* Set and not empty: Nova treats "" as not set. */
+static bool
+slot_given(const vtpm_slot *slot)
+{
+    return slot->set && slot->len != 0;
+}
+
+/* Keeps (a prefix of) the value of @slot, or "", for a pending message. */
+static void
+pending_keep(vtpm_result *res, int i, const vtpm_request *req,
+             vtpm_source source, const vtpm_slot *slot)
+{
+    size_t len = 0;
+
+    res->pending_source[i] = source;
+    if (slot) {
+        len = slot->len < VTPM_RESULT_VALUE_MAX ? slot->len : VTPM_RESULT_VALUE_MAX;
+        memcpy(res->pending_value[i], req->arena + slot->off, len);
+    }
+    res->pending_value[i][len] = '\0';
+}
+
+/*
+ * Rejects @res (cleared by the translation already) with @code. Its message
+ * is written on demand by vtpm_translate_message_format() from @key and the
+ * values of @a and @b (either may be NULL), which are copied: the request
+ * may be reset before the message is read.
+ */
+static void
+reject_pending(vtpm_result *res, vtpm_code code, vtpm_key key,
+               const vtpm_request *req, vtpm_source sa, const vtpm_slot *a,
+               vtpm_source sb, const vtpm_slot *b)
+{
+    res->accepted = false;
+    res->code = code;
+    res->message_pending = true;
+    res->pending_key = key;
+    pending_keep(res, 0, req, sa, a);
+    pending_keep(res, 1, req, sb, b);
+}
+
+void
+vtpm_translate_message_format(vtpm_result *res)
+{
+    char q1[QUOTED_MAX], q2[QUOTED_MAX];
+    const char *v0 = res->pending_value[0], *v1 = res->pending_value[1];
+    vtpm_source s0 = res->pending_source[0], s1 = res->pending_source[1];
+    char *msg = res->message;
+    size_t size = sizeof(res->message);
+
+    res->message_pending = false;
+    switch (res->code) {
+    case VTPM_CODE_FLAVOR_IMAGE_CONFLICT:
+        vtpm_strfmt(msg, size,
+                    "flavor extra spec %s=%s conflicts with image property %s=%s",
+                    vtpm_key_name(VTPM_SOURCE_FLAVOR, res->pending_key),
+                    vtpm_quote(q1, sizeof(q1), v0),
+                    vtpm_key_name(VTPM_SOURCE_IMAGE, res->pending_key),
+                    vtpm_quote(q2, sizeof(q2), v1));
+        break;
+    case VTPM_CODE_INVALID_VERSION:
+        vtpm_strfmt(msg, size,
+                    "invalid TPM version %s in %s %s: expected '1.2' or '2.0'",
+                    vtpm_quote(q1, sizeof(q1), v0), source_words[s0],
+                    vtpm_key_name(s0, VTPM_KEY_VERSION));
+        break;
+    case VTPM_CODE_INVALID_MODEL:
+        vtpm_strfmt(msg, size,
+                    "invalid TPM model %s in %s %s: expected 'tpm-tis' or "
+                    "'tpm-crb'",
+                    vtpm_quote(q1, sizeof(q1), v0), source_words[s0],
+                    vtpm_key_name(s0, VTPM_KEY_MODEL));
+        break;
+    case VTPM_CODE_CRB_REQUIRES_2_0:
+        vtpm_strfmt(msg, size,
+                    "TPM model 'tpm-crb' (%s %s) requires TPM version '2.0', "
+                    "but %s %s=%s",
+                    source_words[s0], vtpm_key_name(s0, VTPM_KEY_MODEL),
+                    source_words[s1], vtpm_key_name(s1, VTPM_KEY_VERSION),
+                    vtpm_quote(q2, sizeof(q2), v1));
+        break;
+    case VTPM_CODE_INVALID_SECRET_SECURITY:
+        vtpm_strfmt(msg, size,
+                    "invalid TPM secret security %s in flavor extra spec "
+                    "hw:tpm_secret_security: expected 'user', 'host' or "
+                    "'deployment'",
+                    vtpm_quote(q1, sizeof(q1), v0));
+        break;
+    default:
+        msg[0] = '\0';
+        break;
+    }
+}
 
 /*
  * Nova's _get_unique_flavor_image_meta: a value given (non-empty) in both
  * the flavor and the image must be the same; the flavor's wins otherwise.
- * Returns false on a conflict, after rejecting @res.
+ * Returns false on a conflict, after rejecting @res. Values were parsed when
+ * set: two valid values are the same string exactly when their enums are
+ * equal, and a valid value never equals an invalid one, so only two invalid
+ * values need a string comparison.
  */
-static bool
+static inline bool
 pick_value(const vtpm_request *req, vtpm_key key, pick *out, vtpm_result *res)
 {
-    const char *fv = vtpm_request_value(req, VTPM_SOURCE_FLAVOR, key);
-    const char *iv = vtpm_key_name(VTPM_SOURCE_IMAGE, key)
-        ? vtpm_request_value(req, VTPM_SOURCE_IMAGE, key) : NULL;
+    const vtpm_slot *fs = &req->slots[VTPM_SOURCE_FLAVOR][key];
+    /* No image property for secret security: that slot is never set. */
+    const vtpm_slot *is = &req->slots[VTPM_SOURCE_IMAGE][key];
+    bool fgiven = slot_given(fs), igiven = slot_given(is);
 
-    if (fv && iv && strcmp(fv, iv) != 0) {
-        char qf[QUOTED_MAX], qi[QUOTED_MAX];
-
-        vtpm_result_reject(res, VTPM_CODE_FLAVOR_IMAGE_CONFLICT,
-                           "flavor extra spec %s=%s conflicts with image "
-                           "property %s=%s",
-                           vtpm_key_name(VTPM_SOURCE_FLAVOR, key),
-                           vtpm_quote(qf, sizeof(qf), fv),
-                           vtpm_key_name(VTPM_SOURCE_IMAGE, key),
-                           vtpm_quote(qi, sizeof(qi), iv));
+    if (fgiven && igiven &&
+        (fs->parsed != is->parsed ||
+         (fs->parsed == 0 &&
+          strcmp(req->arena + fs->off, req->arena + is->off) != 0))) {
+        reject_pending(res, VTPM_CODE_FLAVOR_IMAGE_CONFLICT, key, req,
+                       VTPM_SOURCE_FLAVOR, fs, VTPM_SOURCE_IMAGE, is);
         return false;
     }
-    out->value = fv ? fv : iv;
-    out->source = fv ? VTPM_SOURCE_FLAVOR : VTPM_SOURCE_IMAGE;
+    out->slot = fgiven ? fs : igiven ? is : NULL;
+    out->source = fgiven ? VTPM_SOURCE_FLAVOR : VTPM_SOURCE_IMAGE;
     return true;
-}
-
-static vtpm_version
-version_parse(const char *s)
-{
-    if (strcmp(s, "2.0") == 0)
-        return VTPM_VERSION_2_0;
-    if (strcmp(s, "1.2") == 0)
-        return VTPM_VERSION_1_2;
-    return VTPM_VERSION_NONE;
-}
-
-static vtpm_model
-model_parse(const char *s)
-{
-    if (strcmp(s, "tpm-tis") == 0)
-        return VTPM_MODEL_TIS;
-    if (strcmp(s, "tpm-crb") == 0)
-        return VTPM_MODEL_CRB;
-    return VTPM_MODEL_NONE;
-}
-
-static vtpm_secret_security
-secret_security_parse(const char *s)
-{
-    if (strcmp(s, "user") == 0)
-        return VTPM_SECRET_SECURITY_USER;
-    if (strcmp(s, "host") == 0)
-        return VTPM_SECRET_SECURITY_HOST;
-    if (strcmp(s, "deployment") == 0)
-        return VTPM_SECRET_SECURITY_DEPLOYMENT;
-    return VTPM_SECRET_SECURITY_NONE;
 }
 
 static const vtpm_trait version_traits[] = {
@@ -150,7 +212,6 @@ vtpm_status
 vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
                       vtpm_result *res)
 {
-    char q1[QUOTED_MAX], q2[QUOTED_MAX];
     pick version_pick, model_pick;
     vtpm_version version;
     vtpm_model model = VTPM_MODEL_TIS;
@@ -167,65 +228,52 @@ vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
         return VTPM_OK;
 
     /* 2. No version: no vTPM, and nothing else about TPM matters to Nova. */
-    if (!version_pick.value) {
+    if (!version_pick.slot) {
         if (strict)
             (void)strict_check(filter, req, false, res);
         return VTPM_OK;
     }
 
     /* 3. Exactly "1.2" or "2.0": case and whitespace matter. */
-    version = version_parse(version_pick.value);
+    version = (vtpm_version)version_pick.slot->parsed;
     if (version == VTPM_VERSION_NONE) {
-        vtpm_result_reject(res, VTPM_CODE_INVALID_VERSION,
-                           "invalid TPM version %s in %s %s: expected '1.2' "
-                           "or '2.0'",
-                           vtpm_quote(q1, sizeof(q1), version_pick.value),
-                           source_words[version_pick.source],
-                           vtpm_key_name(version_pick.source, VTPM_KEY_VERSION));
+        reject_pending(res, VTPM_CODE_INVALID_VERSION, VTPM_KEY_VERSION, req,
+                       version_pick.source, version_pick.slot,
+                       VTPM_SOURCE_FLAVOR, NULL);
         return VTPM_OK;
     }
 
     /* 4. Model: conflict, default, validity, compatibility. */
     if (!pick_value(req, VTPM_KEY_MODEL, &model_pick, res))
         return VTPM_OK;
-    if (model_pick.value) {
-        model = model_parse(model_pick.value);
+    if (model_pick.slot) {
+        model = (vtpm_model)model_pick.slot->parsed;
         if (model == VTPM_MODEL_NONE) {
-            vtpm_result_reject(res, VTPM_CODE_INVALID_MODEL,
-                               "invalid TPM model %s in %s %s: expected "
-                               "'tpm-tis' or 'tpm-crb'",
-                               vtpm_quote(q1, sizeof(q1), model_pick.value),
-                               source_words[model_pick.source],
-                               vtpm_key_name(model_pick.source, VTPM_KEY_MODEL));
+            reject_pending(res, VTPM_CODE_INVALID_MODEL, VTPM_KEY_MODEL, req,
+                           model_pick.source, model_pick.slot,
+                           VTPM_SOURCE_FLAVOR, NULL);
             return VTPM_OK;
         }
         if (model == VTPM_MODEL_CRB && version != VTPM_VERSION_2_0) {
-            vtpm_result_reject(res, VTPM_CODE_CRB_REQUIRES_2_0,
-                               "TPM model 'tpm-crb' (%s %s) requires TPM "
-                               "version '2.0', but %s %s=%s",
-                               source_words[model_pick.source],
-                               vtpm_key_name(model_pick.source, VTPM_KEY_MODEL),
-                               source_words[version_pick.source],
-                               vtpm_key_name(version_pick.source, VTPM_KEY_VERSION),
-                               vtpm_quote(q2, sizeof(q2), version_pick.value));
+            reject_pending(res, VTPM_CODE_CRB_REQUIRES_2_0, VTPM_KEY_MODEL, req,
+                           model_pick.source, NULL,
+                           version_pick.source, version_pick.slot);
             return VTPM_OK;
         }
     }
 
     /* 5. Secret security: flavor only, and unknown to the legacy profile. */
     if (filter->profile == VTPM_PROFILE_CURRENT) {
-        const char *v = vtpm_request_value(req, VTPM_SOURCE_FLAVOR,
-                                           VTPM_KEY_SECRET_SECURITY);
+        const vtpm_slot *slot =
+            &req->slots[VTPM_SOURCE_FLAVOR][VTPM_KEY_SECRET_SECURITY];
 
         ss = VTPM_SECRET_SECURITY_USER;
-        if (v) {
-            ss = secret_security_parse(v);
+        if (slot_given(slot)) {
+            ss = (vtpm_secret_security)slot->parsed;
             if (ss == VTPM_SECRET_SECURITY_NONE) {
-                vtpm_result_reject(res, VTPM_CODE_INVALID_SECRET_SECURITY,
-                                   "invalid TPM secret security %s in flavor "
-                                   "extra spec hw:tpm_secret_security: expected "
-                                   "'user', 'host' or 'deployment'",
-                                   vtpm_quote(q1, sizeof(q1), v));
+                reject_pending(res, VTPM_CODE_INVALID_SECRET_SECURITY,
+                               VTPM_KEY_SECRET_SECURITY, req,
+                               VTPM_SOURCE_FLAVOR, slot, VTPM_SOURCE_FLAVOR, NULL);
                 return VTPM_OK;
             }
         }

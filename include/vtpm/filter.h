@@ -208,9 +208,11 @@ vtpm_code vtpm_result_code(const vtpm_result *res) VTPM_ATTR_PURE;
 
 /*
  * Returns a borrowed one-line message naming the keys and values involved
- * ("" when accepted), valid until @res is used again or freed.
+ * ("" when accepted), valid until @res is used again or freed. A rejection's
+ * message is written on the first call (translation does not spend time on
+ * it), so this is not a pure function.
  */
-const char *vtpm_result_message(const vtpm_result *res) VTPM_ATTR_PURE;
+const char *vtpm_result_message(const vtpm_result *res);
 
 /* The accepted vTPM configuration; VTPM_VERSION_NONE means no vTPM. */
 vtpm_version vtpm_result_version(const vtpm_result *res) VTPM_ATTR_PURE;
