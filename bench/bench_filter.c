@@ -617,6 +617,7 @@ usage(FILE *out, const char *prog)
 {
     fprintf(out,
             "Usage: %s [--seconds S] [--mix N] [--hosts N] [--mix-out FILE]\n"
+            "          [--phase all|fill|translate|hosts]\n"
             "\n"
             "Times libvtpm-filter on one core: requests translated per second\n"
             "(filling a request and translating it, and translating alone) and\n"
@@ -627,7 +628,8 @@ usage(FILE *out, const char *prog)
             "  --mix N         distinct requests in the mix (default 1024)\n"
             "  --hosts N       hosts with random trait sets (default 100000)\n"
             "  --mix-out FILE  also write the mix as JSON lines, with the legacy\n"
-            "                  profile's verdicts, for bench/nova_vtpm_reference.py\n",
+            "                  profile's verdicts, for bench/nova_vtpm_reference.py\n"
+            "  --phase P       time only one group of phases (for profiling)\n",
             prog);
 }
 
@@ -653,15 +655,17 @@ main(int argc, char **argv)
         { "mix", required_argument, NULL, 'm' },
         { "hosts", required_argument, NULL, 'n' },
         { "mix-out", required_argument, NULL, 'o' },
+        { "phase", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     bench_ctx ctx = { .n_mix = 1024, .n_hosts = 100000 };
     vtpm_filter *current = NULL, *legacy = NULL;
-    const char *mix_out = NULL;
+    const char *mix_out = NULL, *phase = "all";
     double seconds = 1.5;
     uint64_t rng = UINT64_C(0x9e3779b97f4a7c15);
     int opt, ret = 1;
+    bool all;
     size_t i;
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -685,6 +689,14 @@ main(int argc, char **argv)
             break;
         case 'o':
             mix_out = optarg;
+            break;
+        case 'p':
+            phase = optarg;
+            if (strcmp(phase, "all") != 0 && strcmp(phase, "fill") != 0 &&
+                strcmp(phase, "translate") != 0 && strcmp(phase, "hosts") != 0) {
+                fprintf(stderr, "bench_filter: unknown phase '%s'\n", phase);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout, argv[0]);
@@ -731,36 +743,44 @@ main(int argc, char **argv)
            "%.1f s per phase (median of %d rounds)\n",
            vtpm_filter_version(), ctx.n_mix, ctx.n_hosts, seconds, ROUNDS);
 
-    ctx.filter = current;
-    rate_print("c_fill_translate_current_per_s",
-               "requests/s, reset + set keys + translate (current)",
-               phase_run(&ctx, unit_fill_translate, seconds));
-    rate_print("c_translate_current_per_s",
-               "requests/s, translate prepared requests (current)",
-               phase_run(&ctx, unit_translate, seconds));
-    ctx.filter = legacy;
-    rate_print("c_fill_translate_legacy_per_s",
-               "requests/s, reset + set keys + translate (legacy)",
-               phase_run(&ctx, unit_fill_translate, seconds));
-    rate_print("c_translate_legacy_per_s",
-               "requests/s, translate prepared requests (legacy)",
-               phase_run(&ctx, unit_translate, seconds));
-
-    ctx.filter = current;
-    required_collect(&ctx);
-    if (ctx.n_required == 0) {
-        fprintf(stderr, "bench_filter: the mix requires no traits at all\n");
-        goto out;
+    all = strcmp(phase, "all") == 0;
+    if (all || strcmp(phase, "fill") == 0) {
+        ctx.filter = current;
+        rate_print("c_fill_translate_current_per_s",
+                   "requests/s, reset + set keys + translate (current)",
+                   phase_run(&ctx, unit_fill_translate, seconds));
+        ctx.filter = legacy;
+        rate_print("c_fill_translate_legacy_per_s",
+                   "requests/s, reset + set keys + translate (legacy)",
+                   phase_run(&ctx, unit_fill_translate, seconds));
     }
-    rate_print("c_hosts_filter_per_s",
-               "host checks/s, vtpm_hosts_filter() batch",
-               phase_run(&ctx, unit_hosts_filter, seconds));
-    rate_print("c_host_inline_per_s",
-               "host checks/s, inline vtpm_host_passes() per host",
-               phase_run(&ctx, unit_host_inline, seconds));
-    rate_print("c_host_exported_per_s",
-               "host checks/s, exported vtpm_host_check() per host",
-               phase_run(&ctx, unit_host_exported, seconds));
+    if (all || strcmp(phase, "translate") == 0) {
+        ctx.filter = current;
+        rate_print("c_translate_current_per_s",
+                   "requests/s, translate prepared requests (current)",
+                   phase_run(&ctx, unit_translate, seconds));
+        ctx.filter = legacy;
+        rate_print("c_translate_legacy_per_s",
+                   "requests/s, translate prepared requests (legacy)",
+                   phase_run(&ctx, unit_translate, seconds));
+    }
+    if (all || strcmp(phase, "hosts") == 0) {
+        ctx.filter = current;
+        required_collect(&ctx);
+        if (ctx.n_required == 0) {
+            fprintf(stderr, "bench_filter: the mix requires no traits at all\n");
+            goto out;
+        }
+        rate_print("c_hosts_filter_per_s",
+                   "host checks/s, vtpm_hosts_filter() batch",
+                   phase_run(&ctx, unit_hosts_filter, seconds));
+        rate_print("c_host_inline_per_s",
+                   "host checks/s, inline vtpm_host_passes() per host",
+                   phase_run(&ctx, unit_host_inline, seconds));
+        rate_print("c_host_exported_per_s",
+                   "host checks/s, exported vtpm_host_check() per host",
+                   phase_run(&ctx, unit_host_exported, seconds));
+    }
 
     if (ctx.failures > 0) {
         fprintf(stderr, "bench_filter: %zu calls failed while timing\n",
