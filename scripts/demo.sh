@@ -19,9 +19,11 @@ demo_stop() {
     if [ -d "$state/pg" ]; then
         scripts/pg-cluster.sh stop "$state/pg" || true
     fi
-    if [ -f "$state/libvirtd.started" ]; then
+    if [ -d "$state/barbican" ]; then
+        tests/fixtures/barbican.sh stop "$state/barbican" || true
+    fi
+    if [ -e "$state/libvirtd" ]; then
         tests/fixtures/libvirtd.sh stop "$state/libvirtd" || true
-        rm -f "$state/libvirtd.started"
     fi
 }
 
@@ -40,7 +42,7 @@ if [ ! -d "$builddir" ]; then
     meson setup "$builddir" --buildtype=release >/dev/null
 fi
 ninja -C "$builddir" >/dev/null
-bin=$top/$builddir
+case "$builddir" in /*) bin=$builddir ;; *) bin=$top/$builddir ;; esac
 filter=$bin/scheduler/vtpm-filter
 reporter=$bin/reporter/vtpm-reporter
 inventory=$bin/sql/vtpm-inventory
@@ -52,14 +54,27 @@ echo "inventory: $dsn"
 psql_q() { psql "$dsn" -X -v ON_ERROR_STOP=1 -P pager=off "$@"; }
 
 say "Applying the inventory migrations"
-"$inventory" migrate --dsn "$dsn"
+"$inventory" migrate --dsn "$dsn" --dir sql/migrations
 
 say "Making sure libvirtd answers (qemu:///system)"
-if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-    tests/fixtures/libvirtd.sh start "$state/libvirtd"
-    touch "$state/libvirtd.started"
-fi
+tests/fixtures/libvirtd.sh start "$state/libvirtd"
 virsh -c qemu:///system version | sed 's/^/  /'
+
+say "Starting a key manager (Debian's barbican-api) on 127.0.0.1"
+# TPM state is encrypted with a passphrase kept in the key manager: without one,
+# a host cannot run a vTPM. The demo runs a local Barbican without keystone.
+free_port() {
+    local p
+    for p in $(seq "$1" $(($1 + 100))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+km_port=$(free_port 19311)
+tests/fixtures/barbican.sh start "$state/barbican" "$km_port"
 
 say "Probing this host"
 virt_type=qemu
@@ -74,6 +89,11 @@ swtpm_group: tss
 supported_tpm_secret_security: [user, host]
 cache_dir: $state/cache
 lock_file: $state/reporter.lock
+key_manager:
+  backend: barbican
+  url: http://127.0.0.1:$km_port
+  timeout: 5
+  check: true
 inventory: postgres
 postgres:
   dsn: "$dsn"
@@ -90,15 +110,17 @@ echo "(run exit status $rc: 0 published with changes, 3 nothing changed)"
 say "Three sample neighbours, published through the same function"
 # Sample hosts so that the views have something to compare with: one without
 # swtpm's TPM 1.2, one whose libvirt has no CRB, one without vTPM at all.
-psql_q -q -f sql/demo/sample_hosts.sql
+psql_q -q -o /dev/null -f sql/demo/sample_hosts.sql
+echo "  published sample-no-tpm12, sample-old-libvirt, sample-no-swtpm"
 
-say "The inventory: one row per host (vtpm.host_traits)"
-psql_q -c "SELECT host, tpm_1_2, tpm_2_0, tis, crb, ss_user, ss_host, ss_deployment,
-                  to_char(last_report, 'HH24:MI:SS') AS last_report, stale
-             FROM vtpm.host_traits ORDER BY host"
+say "The inventory: one row per host (vtpm.hosts)"
+psql_q -c "SELECT host, tpm_1_2, tpm_2_0, tis, crb, secret_user AS s_user, secret_host AS s_host,
+                  secret_deployment AS s_depl, age, stale
+             FROM vtpm.hosts ORDER BY host"
 
-say "Why traits are absent (vtpm.host_absent_reasons)"
-psql_q -c "SELECT host, trait, reason FROM vtpm.host_absent_reasons ORDER BY host, trait"
+say "Why traits are absent (vtpm.host_traits)"
+psql_q -c "SELECT host, replace(trait, 'COMPUTE_SECURITY_', '') AS trait, reason
+             FROM vtpm.host_traits WHERE NOT present ORDER BY host, bit"
 
 say "Sample requests, translated the way Nova does (vtpm-filter check)"
 requests=$state/requests.jsonl
@@ -116,7 +138,9 @@ jq -r '[.id, .result, (if .result == "accept" then ((.vtpm // {}) | [.version, .
     "$state/results.jsonl" | column -t -s $'\t' -N REQUEST,RESULT,VTPM/CODE,TRAITS/MESSAGE | sed 's/^/  /'
 
 say "Candidate hosts for 'TPM 2.0 CRB' (vtpm-filter host over the inventory)"
-psql_q -At -c "SELECT json_build_object('name', host, 'traits', traits) FROM vtpm.host_trait_names ORDER BY host" \
+psql_q -At -c "SELECT json_build_object('name', host,
+                        'traits', coalesce(array_agg(trait ORDER BY bit) FILTER (WHERE present), '{}'))
+                   FROM vtpm.host_traits GROUP BY host ORDER BY host" \
     > "$state/hosts.jsonl"
 sed -n 2p "$requests" > "$state/request-crb.json"
 rc=0
@@ -125,8 +149,8 @@ jq -r '[.host, .result, (.missing_traits | join(","))] | @tsv' "$state/verdicts.
     | column -t -s $'\t' -N HOST,RESULT,MISSING | sed 's/^/  /'
 echo "(exit status $rc: 0 some host passes, 1 none does)"
 
-say "The same question asked of the database (vtpm.candidate_hosts)"
-psql_q -c "SELECT * FROM vtpm.candidate_hosts(ARRAY['COMPUTE_SECURITY_TPM_2_0','COMPUTE_SECURITY_TPM_CRB','COMPUTE_SECURITY_TPM_SECRET_SECURITY_USER'])"
+say "The same question asked of the database (vtpm.candidates)"
+psql_q -c "SELECT host FROM vtpm.candidates(ARRAY['COMPUTE_SECURITY_TPM_2_0','COMPUTE_SECURITY_TPM_CRB','COMPUTE_SECURITY_TPM_SECRET_SECURITY_USER']) ORDER BY host"
 
 say "Done"
 echo "The inventory is still running: psql '$dsn'"
