@@ -157,8 +157,12 @@ vtpm_request_parse_json(vtpm_request *req, const char *json, size_t len,
         vtpm_error_set(err, VTPM_ERR_BAD_INPUT, 1, 1, "empty input");
         return VTPM_ERR_BAD_INPUT;
     }
+    memset(&jerr, 0, sizeof(jerr));
     doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc && json_error_code(&jerr) == json_error_out_of_memory) {
+    /* jansson reports some allocation failures (its lexer's buffer) with no
+     * error at all, while every real parse error comes with a text. */
+    if (!doc && (json_error_code(&jerr) == json_error_out_of_memory ||
+                 jerr.text[0] == '\0')) {
         vtpm_error_set(err, VTPM_ERR_NO_MEMORY, 0, 0, "out of memory");
         return VTPM_ERR_NO_MEMORY;
     }
