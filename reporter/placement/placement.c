@@ -813,9 +813,10 @@ placement_resolve_provider(vtpm_placement_client *client, const vtpm_report *rep
                         "provider uuid %s is not a UUID", vtpm_quote(q, sizeof(q), uuid));
             return -1;
         }
-        r = placement_find_by_uuid(client, uuid, fail);
-        if (r <= 0)
-            return r;
+        /* Trusted without a request: a missing provider shows as a 404 on
+         * its traits, which vtpm_placement_publish() handles. */
+        vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
+        return 0;
     } else {
         if (!name[0]) {
             fail->status = VTPM_PUBLISH_CONFIG;
@@ -982,6 +983,7 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
     vtpm_traitset skipped = 0;
     vtpm_publish_status status;
     unsigned int conflicts = 0;
+    bool missing_handled = false;
     char path[128];
     char skipped_text[64] = "";
 
@@ -1016,8 +1018,30 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
         root = NULL;
         if (placement_call(client, "GET", path, NULL, true, &resp, &fail) < 0)
             goto failed;
+        if (resp.status == 404 && !missing_handled) {
+            char uuid[sizeof(client->provider_uuid)];
+            int r;
+
+            missing_handled = true;
+            vtpm_strfmt(uuid, sizeof(uuid), "%s", client->provider_uuid);
+            client->provider_uuid[0] = '\0';   /* look it up again next time */
+            if (!client->conf.create_provider) {
+                fail.status = VTPM_PUBLISH_REFUSED;
+                vtpm_strfmt(fail.message, sizeof(fail.message),
+                            "placement '%s' has no resource provider '%s' with uuid %s "
+                            "(create_provider is off)", client->url,
+                            client->provider_name, uuid);
+                goto failed;
+            }
+            r = placement_create_provider(client, client->provider_name, uuid, &fail);
+            if (r < 0)
+                goto failed;
+            /* 1: created by someone else meanwhile, or no body before 1.20. */
+            vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
+            continue;
+        }
         if (resp.status == 404)
-            client->provider_uuid[0] = '\0';   /* deleted meanwhile: look up next time */
+            client->provider_uuid[0] = '\0';
         if (resp.status != 200) {
             placement_fail_answer(client, &fail, "GET", path, &resp);
             goto failed;

@@ -282,6 +282,29 @@ test_publish_refuses_a_missing_provider_unless_configured(void **state)
 }
 
 static void
+test_publish_by_configured_uuid_creates_or_refuses(void **state)
+{
+    const char *uuid = "5e7b0a44-0000-4000-8000-00000000000b";
+    vtpm_placement_client *client = client_new(false, NULL);
+    vtpm_publish_result res;
+    vtpm_report r;
+    char traits[512];
+
+    report_init(&r, "live-uuid", uuid, 1, VTPM_TRAIT_TPM_2_0);
+    assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_REFUSED);
+    assert_non_null(strstr(res.message, "no resource provider 'live-uuid' with uuid "
+                                        "5e7b0a44-0000-4000-8000-00000000000b "
+                                        "(create_provider is off)"));
+    vtpm_placement_client_free(client);
+
+    client = client_new(true, NULL);
+    assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(raw_traits(uuid, traits, sizeof(traits)), 1);
+    assert_string_equal(traits, T_2_0);
+    vtpm_placement_client_free(client);
+}
+
+static void
 test_publish_keeps_unmanaged_traits_of_an_existing_provider(void **state)
 {
     const char *uuid = "5e7b0a44-0000-4000-8000-000000000001";
@@ -684,6 +707,7 @@ main(void)
         cmocka_unit_test(test_placement_knows_only_the_version_traits),
         cmocka_unit_test(test_publish_creates_a_missing_provider),
         cmocka_unit_test(test_publish_refuses_a_missing_provider_unless_configured),
+        cmocka_unit_test(test_publish_by_configured_uuid_creates_or_refuses),
         cmocka_unit_test(test_publish_keeps_unmanaged_traits_of_an_existing_provider),
         cmocka_unit_test(test_publish_finds_an_existing_provider_by_name),
         cmocka_unit_test(test_publish_same_report_again_leaves_generation_alone),
