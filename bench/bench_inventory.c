@@ -197,6 +197,7 @@ bench_inventory(const bench_opts *o)
         exit(1);
     }
     pg_exec(conn, "SET client_min_messages = warning");
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("== inventory: %d hosts, publishes through vtpm_pg_publish ==\n", o->hosts);
     /* The hosts, published by the server itself (fast setup). */
     vtpm_strfmt(sql, sizeof(sql),
@@ -244,9 +245,9 @@ bench_inventory(const bench_opts *o)
                        "COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST}')", o->runs);
         vtpm_strfmt(name, sizeof(name), "candidate_count TPM_2_0 @%d", n);
         pg_query_phase(conn, name, "SELECT vtpm.candidate_count('{" T20 "}')", o->runs);
-        vtpm_strfmt(name, sizeof(name), "candidates TPM_2_0 LIMIT 1000 @%d", n);
+        vtpm_strfmt(name, sizeof(name), "candidates TPM_2_0 max 1000 @%d", n);
         pg_query_phase(conn, name,
-                       "SELECT host, uuid FROM vtpm.candidates('{" T20 "}') LIMIT 1000", o->runs);
+                       "SELECT host, uuid FROM vtpm.candidates('{" T20 "}', '{}', 1000)", o->runs);
     }
     PQfinish(conn);
 }
@@ -486,8 +487,8 @@ main(int argc, char **argv)
     }
     if (o.publish_n > o.hosts)
         o.publish_n = o.hosts;
-    if ((!o.dsn && !o.get_only) || o.hosts < 2 || o.clients < 1 || o.clients > 64 || o.runs < 1 || o.runs > 64) {
-        fprintf(stderr, "bench_inventory: --dsn is required; 1 <= clients <= 64, 1 <= runs <= 64\n");
+    if ((!o.dsn && !o.placement) || o.hosts < 2 || o.clients < 1 || o.clients > 64 || o.runs < 1 || o.runs > 64) {
+        fprintf(stderr, "bench_inventory: --dsn or --placement is required; 1 <= clients <= 64, 1 <= runs <= 64\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -499,7 +500,8 @@ main(int argc, char **argv)
         curl_global_cleanup();
         return 0;
     }
-    bench_inventory(&o);
+    if (o.dsn)
+        bench_inventory(&o);
     if (o.placement)
         bench_placement(&o);
     curl_global_cleanup();

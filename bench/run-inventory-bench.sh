@@ -46,7 +46,7 @@ dsn=${dsn/dbname=postgres/dbname=inventory}
 
 url=$("$root/tests/fixtures/placement-api.sh" start "$work/placement")
 "$build/bench/bench_inventory" --placement "$url" --hosts "$hosts" --clients 2 \
-    --placement-n "$placement_n" --runs 5 --dsn unused
+    --placement-n "$placement_n" --runs 5
 # Placement at BIG providers: the extra providers and their traits go straight
 # into its database (creating them through the API would take ~12 minutes).
 pgdsn=$("$root/scripts/pg-cluster.sh" dsn "$work/placement/pg")

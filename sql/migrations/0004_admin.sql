@@ -50,10 +50,12 @@ SELECT r.reported_at, r.host, r.generation, r.added, r.removed,
  ORDER BY r.reported_at DESC, r.id DESC;
 
 -- Hosts that have every trait in @required and none in @forbidden (managed
--- traits only; an unknown name is an error). The mask column turns this into
--- one scan over tpm_bits: at most 128 trait combinations qualify, computed
--- once per call.
-CREATE FUNCTION vtpm.candidates(required text[], forbidden text[] DEFAULT '{}')
+-- traits only; an unknown name is an error), at most @max_results of them
+-- (NULL: all; a scheduler wants a bounded list, as Nova's
+-- max_placement_results). The mask column turns this into one index scan over
+-- tpm_bits: at most 128 trait combinations qualify, computed once per call.
+CREATE FUNCTION vtpm.candidates(required text[], forbidden text[] DEFAULT '{}',
+                                max_results integer DEFAULT NULL)
 RETURNS TABLE (host text, uuid uuid, generation bigint)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -68,7 +70,8 @@ BEGIN
     RETURN QUERY
         SELECT rp.name, rp.uuid, rp.generation
           FROM vtpm.resource_providers rp
-         WHERE rp.tpm_bits = ANY (masks);
+         WHERE rp.tpm_bits = ANY (masks)
+         LIMIT max_results;
 END
 $fn$;
 
@@ -97,5 +100,5 @@ AS $fn$
 $fn$;
 
 GRANT SELECT ON vtpm.hosts, vtpm.host_traits, vtpm.trait_changes TO vtpm_reader;
-GRANT EXECUTE ON FUNCTION vtpm.candidates(text[], text[]), vtpm.candidate_count(text[], text[]),
+GRANT EXECUTE ON FUNCTION vtpm.candidates(text[], text[], integer), vtpm.candidate_count(text[], text[]),
     vtpm.history(text, timestamptz) TO vtpm_reader;

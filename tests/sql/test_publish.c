@@ -41,7 +41,7 @@ static char *
 value1(PGconn *conn, const char *sql, const char *param)
 {
     const char *values[1] = { param };
-    PGresult *res = PQexecParams(conn, sql, 1, NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, sql, param ? 1 : 0, NULL, values, NULL, NULL, 0);
     char *v = NULL;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -322,6 +322,42 @@ test_publish_never_shows_the_password(void **state)
     /* An unparseable DSN is a configuration error, shown masked. */
     assert_int_equal(publish("host=h password=topsecret bogus", "sem-pw", 0, &res), VTPM_PUBLISH_CONFIG);
     assert_null(strstr(res.message, "topsecret"));
+}
+
+static void
+test_candidates_are_exactly_the_hosts_with_the_required_traits(void **state)
+{
+    vtpm_publish_result res;
+    char host[64], expect_req[8];
+    int n_req = 0, n_forb = 0;
+    const vtpm_traitset req = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
+                              VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB);
+    const vtpm_traitset forb = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2);
+
+    (void)state;
+    for (vtpm_traitset m = 0; m < 128; m++) {
+        vtpm_strfmt(host, sizeof(host), "cand-%03u", (unsigned int)m);
+        assert_int_equal(publish(db_dsn, host, m, &res), VTPM_PUBLISH_CHANGED);
+        if ((m & req) == req) {
+            n_req++;
+            if (!(m & forb))
+                n_forb++;
+        }
+    }
+    vtpm_strfmt(expect_req, sizeof(expect_req), "%d", n_req);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}') c "
+                                      "JOIN vtpm.resource_providers rp ON rp.name = c.host "
+                                      "WHERE c.host LIKE $1 AND rp.tpm_bits & 10 = 10", "cand-%"), n_req);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}', "
+                                      "'{COMPUTE_SECURITY_TPM_1_2}') c WHERE c.host LIKE $1", "cand-%"), n_forb);
+    /* Same answer as the plain join over provider_traits. */
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.resource_providers rp WHERE rp.name LIKE $1 "
+                                      "AND (SELECT count(*) FROM vtpm.provider_traits pt JOIN vtpm.traits t ON t.id = pt.trait_id "
+                                      "WHERE pt.provider_id = rp.id AND t.name IN ('COMPUTE_SECURITY_TPM_2_0', 'COMPUTE_SECURITY_TPM_CRB')) = 2",
+                               "cand-%"), n_req);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_TIS}', '{}', 5)", NULL), 5);
+    assert_int_equal(value1_ll(admin, "SELECT (vtpm.candidate_count('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}') >= $1::int)::int",
+                               expect_req) , 1);
 }
 
 /* ---- security ---- */
@@ -674,6 +710,7 @@ main(void)
         cmocka_unit_test(test_publish_retention_deletes_old_unchanged_reports),
         cmocka_unit_test(test_publish_unmigrated_database_is_a_configuration_error),
         cmocka_unit_test(test_publish_never_shows_the_password),
+        cmocka_unit_test(test_candidates_are_exactly_the_hosts_with_the_required_traits),
         cmocka_unit_test(test_security_reporter_publishes_only_its_own_host),
         cmocka_unit_test(test_security_reporter_cannot_touch_tables),
         cmocka_unit_test(test_security_reader_reads_but_cannot_write),
