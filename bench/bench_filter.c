@@ -207,11 +207,11 @@ rng_below(uint64_t *state, size_t n)
 }
 
 static double
-now_seconds(void)
+clock_seconds(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -505,8 +505,9 @@ unit_host_exported(bench_ctx *ctx, uint64_t *ops)
 #define ROUNDS 5
 
 typedef struct {
-    double median;
-    double spread; /* (max - min) / median */
+    double median;     /* operations per second of elapsed (monotonic) time */
+    double spread;     /* (max - min) / median */
+    double cpu_median; /* operations per second of this thread's CPU time */
 } bench_rate;
 
 static int
@@ -518,13 +519,16 @@ double_cmp(const void *a, const void *b)
 }
 
 /*
- * Runs @unit in ROUNDS rounds of @seconds / ROUNDS each, after a warm-up,
- * and returns the median rate in operations per second.
+ * Runs @unit in ROUNDS rounds of @seconds / ROUNDS each (CLOCK_MONOTONIC),
+ * after a warm-up, and returns the median rate in operations per second.
+ * The rate per second of this thread's CPU time is measured alongside: on a
+ * machine shared with other work it tells how much of a low figure is time
+ * spent waiting for the CPU.
  */
 static bench_rate
 phase_run(bench_ctx *ctx, bench_unit unit, double seconds)
 {
-    double rates[ROUNDS], round_time = seconds / ROUNDS;
+    double rates[ROUNDS], cpu_rates[ROUNDS], round_time = seconds / ROUNDS;
     uint64_t sum = 0, ops = 0;
     bench_rate r;
     int k;
@@ -532,27 +536,33 @@ phase_run(bench_ctx *ctx, bench_unit unit, double seconds)
     for (k = 0; k < 3; k++)
         sum += unit(ctx, &ops);
     for (k = 0; k < ROUNDS; k++) {
-        double start = now_seconds(), elapsed;
+        double start = clock_seconds(CLOCK_MONOTONIC), elapsed;
+        double cpu_start = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
 
         ops = 0;
         do {
             sum += unit(ctx, &ops);
-            elapsed = now_seconds() - start;
+            elapsed = clock_seconds(CLOCK_MONOTONIC) - start;
         } while (elapsed < round_time);
         rates[k] = (double)ops / elapsed;
+        cpu_rates[k] = (double)ops /
+                       (clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
     }
     bench_sink += sum;
     qsort(rates, ROUNDS, sizeof(rates[0]), double_cmp);
+    qsort(cpu_rates, ROUNDS, sizeof(cpu_rates[0]), double_cmp);
     r.median = rates[ROUNDS / 2];
     r.spread = (rates[ROUNDS - 1] - rates[0]) / r.median;
+    r.cpu_median = cpu_rates[ROUNDS / 2];
     return r;
 }
 
 static void
 rate_print(const char *key, const char *what, bench_rate r)
 {
-    printf("%-58s %14.0f /s  (spread %.1f%%)\n", what, r.median, r.spread * 100.0);
-    printf("%s=%.0f\n", key, r.median);
+    printf("%-58s %14.0f /s  (spread %5.1f%%, per CPU second %.0f)\n", what,
+           r.median, r.spread * 100.0, r.cpu_median);
+    printf("%s=%.0f\n%s_cpu=%.0f\n", key, r.median, key, r.cpu_median);
 }
 
 /* ------------------------------------------------------------------------ */
