@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "conf.h"
 #include "keystone.h"
 #include "placement-priv.h"
 
@@ -213,6 +214,80 @@ test_conf_defaults_verify_tls_and_bound_retries(void **state)
     vtpm_placement_client_free(NULL);
 }
 
+static void
+test_conf_reads_the_placement_mapping(void **state)
+{
+    static const char yaml[] =
+        "inventory: both\n"
+        "placement:\n"
+        "  url: https://placement.example.org/\n"
+        "  microversion: \"1.20\"\n"
+        "  provider_uuid: 4E8E5957-649F-477B-9E5B-F1F75B21C03C\n"
+        "  create_provider: true\n"
+        "  auth: application_credential\n"
+        "  auth_url: https://keystone.example.org:5000/v3\n"
+        "  application_credential_id: 0123abcd\n"
+        "  application_credential_secret: \"s e c r e t\"\n"
+        "  interface: internal\n"
+        "  ca_file: /etc/ssl/ca.pem\n"
+        "  verify: false\n"
+        "  connect_timeout: 2.5\n"
+        "  timeout: 60\n"
+        "  retries: 9\n"
+        "  retry_delay: 0\n";
+    vtpm_conf conf;
+    char err[256] = "";
+
+    if (vtpm_conf_load_string("r.yaml", yaml, sizeof(yaml) - 1, &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(conf.inventory, VTPM_INVENTORY_POSTGRES | VTPM_INVENTORY_PLACEMENT);
+    assert_string_equal(conf.placement.url, "https://placement.example.org/");
+    assert_string_equal(conf.placement.microversion, "1.20");
+    assert_string_equal(conf.placement.provider_uuid, "4e8e5957-649f-477b-9e5b-f1f75b21c03c");
+    assert_true(conf.placement.create_provider);
+    assert_int_equal(conf.placement.auth, VTPM_PLACEMENT_AUTH_APPLICATION_CREDENTIAL);
+    assert_string_equal(conf.placement.application_credential_secret, "s e c r e t");
+    assert_string_equal(conf.placement.interface, "internal");
+    assert_false(conf.placement.verify);
+    assert_true(conf.placement.connect_timeout == 2.5 && conf.placement.timeout == 60.0);
+    assert_int_equal(conf.placement.retries, 9);
+    assert_true(conf.placement.retry_delay == 0.0);
+    vtpm_conf_clear(&conf);
+}
+
+static void
+test_conf_rejects_bad_placement_values_with_positions(void **state)
+{
+    static const struct {
+        const char *yaml, *expect;
+    } cases[] = {
+        { "placement:\n  auth: kerberos\n",
+          "r.yaml:2:9: 'placement.auth' must be one of none, token, password, "
+          "application_credential, not 'kerberos'" },
+        { "placement:\n  microversion: \"1.5\"\n",
+          "r.yaml:2:17: 'placement.microversion' must be auto or 1.6 to 1.39, not '1.5'" },
+        { "placement:\n  microversion: latest\n",
+          "r.yaml:2:17: 'placement.microversion' must be auto or 1.6 to 1.39, not 'latest'" },
+        { "placement:\n  url: placement:8778\n",
+          "r.yaml:2:8: 'placement.url' must be an http:// or https:// URL, not "
+          "'placement:8778'" },
+        { "placement:\n  interface: private\n",
+          "r.yaml:2:14: 'placement.interface' must be one of public, internal, admin, "
+          "not 'private'" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vtpm_conf conf;
+        char err[256] = "";
+
+        assert_int_equal(vtpm_conf_load_string("r.yaml", cases[i].yaml,
+                                               strlen(cases[i].yaml), &conf, err,
+                                               sizeof(err)), -1);
+        assert_string_equal(err, cases[i].expect);
+        vtpm_conf_clear(&conf);
+    }
+}
+
 int
 main(void)
 {
@@ -228,6 +303,8 @@ main(void)
         cmocka_unit_test(test_auth_names_round_trip),
         cmocka_unit_test(test_client_new_checks_the_configuration),
         cmocka_unit_test(test_conf_defaults_verify_tls_and_bound_retries),
+        cmocka_unit_test(test_conf_reads_the_placement_mapping),
+        cmocka_unit_test(test_conf_rejects_bad_placement_values_with_positions),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
