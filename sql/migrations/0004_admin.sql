@@ -67,21 +67,33 @@ DECLARE
 BEGIN
     SELECT array_agg(b) INTO masks FROM generate_series(0, 127) AS b
      WHERE b & req = req AND b & forb = 0;
-    RETURN QUERY
-        SELECT rp.name, rp.uuid, rp.generation
-          FROM vtpm.resource_providers rp
-         WHERE rp.tpm_bits = ANY (masks)
-         LIMIT max_results;
+    -- EXECUTE plans with the actual masks every time: a generic plan would
+    -- not know how selective they are and scan the whole table.
+    RETURN QUERY EXECUTE
+        'SELECT rp.name, rp.uuid, rp.generation FROM vtpm.resource_providers rp
+          WHERE rp.tpm_bits = ANY ($1) LIMIT $2'
+        USING masks, max_results;
 END
 $fn$;
 
 -- The number of candidates, without fetching them.
 CREATE FUNCTION vtpm.candidate_count(required text[], forbidden text[] DEFAULT '{}')
 RETURNS bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-    SELECT count(*) FROM vtpm.candidates(required, forbidden);
+DECLARE
+    req integer := vtpm.trait_mask(coalesce(required, '{}'));
+    forb integer := vtpm.trait_mask(coalesce(forbidden, '{}'));
+    masks integer[];
+    n bigint;
+BEGIN
+    SELECT array_agg(b) INTO masks FROM generate_series(0, 127) AS b
+     WHERE b & req = req AND b & forb = 0;
+    EXECUTE 'SELECT count(*) FROM vtpm.resource_providers rp WHERE rp.tpm_bits = ANY ($1)'
+       INTO n USING masks;
+    RETURN n;
+END
 $fn$;
 
 -- The reports of one host since @since, newest first.
