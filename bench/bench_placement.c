@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -141,7 +142,7 @@ main(int argc, char **argv)
     bool noop = false, create = false;
     worker w[8];
     pthread_t th[8];
-    double *lat, t0, wall;
+    double *lat, t0, wall, cpu;
     unsigned int requests = 0, puts = 0, conflicts = 0;
     long connections = 0;
     int failures = 0;
@@ -200,11 +201,19 @@ main(int argc, char **argv)
                     w[c].failures, w[c].last_error);
     }
     wall = now_s() - t0;
+    {
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    }
     qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
     printf("C/libcurl  %-6s clients=%d n=%d  %7.1f updates/s  median %5.1f ms  p90 %5.1f ms"
-           "  requests/update %.2f  PUTs %u  conflicts %u  connections %ld  failures %d\n",
+           "  client CPU %.3f ms/update  requests/update %.2f  PUTs %u  conflicts %u"
+           "  connections %ld  failures %d\n",
            noop ? "no-op" : "change", clients, n, n / wall, lat[n / 2] * 1e3,
-           lat[(n * 9) / 10] * 1e3, (double)requests / n, puts, conflicts, connections,
+           lat[(n * 9) / 10] * 1e3, cpu * 1e3 / n, (double)requests / n, puts, conflicts, connections,
            failures);
     free(lat);
     return failures ? 1 : 0;

@@ -13,6 +13,7 @@ own connection, like each C client.
 import argparse
 import http.client
 import json
+import resource
 import threading
 import time
 import urllib.parse
@@ -102,11 +103,15 @@ def main():
     for w in workers:
         w.join()
     wall = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime   # includes start-up (imports), as for C
     lat = sorted(x for w in workers for x in w.lat)
     print('Python     %-6s clients=%d n=%d  %7.1f updates/s  median %5.1f ms  p90 %5.1f ms'
-          '  requests/update %.2f  PUTs %d  conflicts %d  connections %d  failures %d' % (
+          '  client CPU %.3f ms/update  requests/update %.2f  PUTs %d  conflicts %d'
+          '  connections %d  failures %d' % (
               'no-op' if a.noop else 'change', a.clients, a.n, a.n / wall,
               lat[len(lat) // 2] * 1e3, lat[len(lat) * 9 // 10] * 1e3,
+              cpu * 1e3 / a.n,
               sum(w.requests for w in workers) / a.n, sum(w.puts for w in workers),
               sum(w.conflicts for w in workers), a.clients,
               sum(w.failures for w in workers)))

@@ -849,7 +849,13 @@ placement_resolve_provider(vtpm_placement_client *client, const vtpm_report *rep
     r = uuid[0] ? placement_find_by_uuid(client, uuid, fail)
                 : placement_find_by_name(client, name, fail);
     if (r == 1) {
-        /* The 409 was about something else: the name taken with another UUID. */
+        /* A 409 about something else (its message is kept), or gone again. */
+        if (!fail->message[0]) {
+            fail->status = VTPM_PUBLISH_REFUSED;
+            vtpm_strfmt(fail->message, sizeof(fail->message),
+                        "placement '%s': provider '%s' not found after creating it",
+                        client->url, name);
+        }
         return -1;
     }
     return r;
