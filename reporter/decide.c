@@ -21,6 +21,7 @@ const char *const vtpm_decide_reason_codes[] = {
     /* the host as a whole */
     "libvirt_failed", "libvirt_tpm_unsupported", "libvirt_no_emulator", "swtpm_missing",
     "swtpm_user_missing", "swtpm_group_missing", "key_manager_failed", "swtpm_failed",
+    "swtpm_no_passphrase_fd",
     /* one trait */
     "swtpm_no_tpm_1_2", "swtpm_no_tpm_2_0", "libvirt_no_tpm_1_2", "libvirt_no_tpm_2_0",
     "deep_probe_failed", "no_tpm_version", "libvirt_no_tpm_tis", "libvirt_no_tpm_crb",
@@ -146,6 +147,50 @@ decide_inconclusive(const vtpm_facts *facts, const vtpm_conf *conf, char *buf, s
     return NULL;
 }
 
+/* "swtpm 0.7.1", "swtpm (version unknown)", "swtpm_setup (no capabilities printed)". */
+static const char *
+decide_binary_label(const char *name, bool printed_caps, const char *version, char *buf,
+                    size_t size)
+{
+    if (!printed_caps)
+        return vtpm_strfmt(buf, size, "%s (no capabilities printed)", name);
+    if (!version[0])
+        return vtpm_strfmt(buf, size, "%s (version unknown)", name);
+    return vtpm_strfmt(buf, size, "%s %s", name, version);
+}
+
+/*
+ * Nova always asks for an encrypted TPM state. libvirt passes the passphrase
+ * to swtpm_setup (--pwdfile-fd) and swtpm (--key pwdfd=) on a file
+ * descriptor, and refuses to start the TPM when the binary's
+ * --print-capabilities lacks the feature; it takes a binary whose
+ * --print-capabilities fails as one without features. Returns false, with
+ * every trait set absent, when one of the two is missing.
+ */
+static bool
+decide_passphrase_fd(const vtpm_swtpm_facts *sw, vtpm_report *report)
+{
+    char swtpm[64], setup[64];
+
+    if (sw->pwd_fd && sw->setup_pwdfile_fd)
+        return true;
+    decide_binary_label("swtpm", true, sw->version, swtpm, sizeof(swtpm));
+    decide_binary_label("swtpm_setup", sw->setup_caps, sw->setup_version, setup,
+                        sizeof(setup));
+    if (!sw->pwd_fd && !sw->setup_pwdfile_fd)
+        decide_all_absent(report, "swtpm_no_passphrase_fd",
+                          "%s and %s cannot read a passphrase from a file descriptor "
+                          "(no cmdarg-pwd-fd, no cmdarg-pwdfile-fd), which libvirt needs for "
+                          "the encrypted TPM state Nova requests", swtpm, setup);
+    else
+        decide_all_absent(report, "swtpm_no_passphrase_fd",
+                          "%s cannot read a passphrase from a file descriptor (no %s), which "
+                          "libvirt needs for the encrypted TPM state Nova requests",
+                          sw->pwd_fd ? setup : swtpm,
+                          sw->pwd_fd ? "cmdarg-pwdfile-fd" : "cmdarg-pwd-fd");
+    return false;
+}
+
 /*
  * The host-wide requirements that probes settle. Returns false, with every
  * trait set absent, when one of them fails.
@@ -208,7 +253,7 @@ decide_host_requirements(const vtpm_facts *facts, const vtpm_conf *conf, vtpm_re
                           sw->error[0] ? sw->error : "no detail");
         return false;
     }
-    return true;
+    return decide_passphrase_fd(sw, report);
 }
 
 /* One TPM version trait. Returns whether it is present. */
@@ -429,6 +474,14 @@ vtpm_decide_warnings(const vtpm_facts *facts, const vtpm_conf *conf, vtpm_warnin
             decide_warn(out, "Nova would advertise COMPUTE_SECURITY_TPM_2_0 here, but swtpm "
                              "was built without TPM 2.0");
     }
+    /* Nova advertises TPM traits whenever swtpm_enabled is set */
+    if (sw->status == VTPM_PROBE_OK && !sw->pwd_fd)
+        decide_warn(out, "Nova would advertise TPM traits here, but libvirt refuses the "
+                         "encrypted TPM state Nova asks for: swtpm has no cmdarg-pwd-fd");
+    if (sw->status == VTPM_PROBE_OK && !sw->setup_pwdfile_fd)
+        decide_warn(out, "Nova would advertise TPM traits here, but libvirt refuses the "
+                         "encrypted TPM state Nova asks for: swtpm_setup %s",
+                    sw->setup_caps ? "has no cmdarg-pwdfile-fd" : "printed no capabilities");
     if (sw->status == VTPM_PROBE_OK && !sw->version[0])
         decide_warn(out, "swtpm does not report its version (older than 0.7)");
     if (conf->key_manager_backend && !conf->key_manager_check)

@@ -54,6 +54,10 @@ typedef struct {
     bool setup_caps;               /* swtpm_setup printed its capabilities */
     char setup_version[32];
     char setup_features[512];
+    /* libvirt hands the state passphrase over on a file descriptor and
+     * refuses an encrypted vTPM without these features */
+    bool pwd_fd;                   /* swtpm has "cmdarg-pwd-fd" */
+    bool setup_pwdfile_fd;         /* swtpm_setup has "cmdarg-pwdfile-fd" */
 } vtpm_swtpm_facts;
 
 /* The swtpm user and group, and the key manager. */

@@ -300,6 +300,7 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
             memcpy(out->features, caps.features, sizeof(out->features));
             out->tpm_1_2 = caps.tpm_1_2;
             out->tpm_2_0 = caps.tpm_2_0;
+            out->pwd_fd = caps.pwd_fd;
         }
     }
     if (out->swtpm_setup.found) {
@@ -319,6 +320,7 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
             out->setup_caps = true;
             memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
             memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
+            out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
         } else {
             vtpm_debug("%s", serr);
         }

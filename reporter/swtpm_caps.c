@@ -49,6 +49,8 @@ vtpm_swtpm_caps_parse(const char *json, size_t len, vtpm_swtpm_facts *out, char 
     out->features[0] = '\0';
     out->tpm_1_2 = false;
     out->tpm_2_0 = false;
+    out->pwd_fd = false;
+    out->setup_pwdfile_fd = false;
 
     for (blank = 0; json && blank < len; blank++)
         if (!strchr(" \t\r\n", json[blank]))
@@ -83,6 +85,10 @@ vtpm_swtpm_caps_parse(const char *json, size_t len, vtpm_swtpm_facts *out, char 
             out->tpm_1_2 = true;
         else if (strcmp(name, "tpm-2.0") == 0)
             out->tpm_2_0 = true;
+        else if (strcmp(name, "cmdarg-pwd-fd") == 0)
+            out->pwd_fd = true;            /* swtpm: --key pwdfd= */
+        else if (strcmp(name, "cmdarg-pwdfile-fd") == 0)
+            out->setup_pwdfile_fd = true;  /* swtpm_setup: --pwdfile-fd */
         swtpm_caps_append(out->features, sizeof(out->features), name);
     }
     /* swtpm older than 0.7 prints no version */

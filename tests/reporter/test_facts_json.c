@@ -33,6 +33,11 @@ sample_facts(vtpm_facts *f)
     snprintf(f->swtpm.features, sizeof(f->swtpm.features), "tpm-2.0,cmdarg-seccomp");
     f->swtpm.tpm_2_0 = true;
     f->swtpm.from_cache = true;
+    f->swtpm.pwd_fd = true;
+    f->swtpm.setup_caps = true;
+    snprintf(f->swtpm.setup_version, sizeof(f->swtpm.setup_version), "0.7.1");
+    snprintf(f->swtpm.setup_features, sizeof(f->swtpm.setup_features),
+             "tpm-2.0,cmdarg-pwdfile-fd");
     f->system.status = VTPM_PROBE_OK;
     f->system.key_manager_status = VTPM_PROBE_INCONCLUSIVE;
     f->system.key_manager_http_status = 503;
@@ -72,6 +77,10 @@ test_facts_json_names_statuses_and_versions(void **state)
     assert_non_null(strstr(text, "\"key_manager_status\":\"inconclusive\""));
     assert_non_null(strstr(text, "\"features\":[\"tpm-2.0\",\"cmdarg-seccomp\"]"));
     assert_non_null(strstr(text, "\"swtpm_ioctl\":{\"found\":false,\"path\":null}"));
+    assert_non_null(strstr(text, "\"pwd_fd\":true"));
+    assert_non_null(strstr(text, "\"setup_version\":\"0.7.1\""));
+    assert_non_null(strstr(text, "\"setup_pwdfile_fd\":false"));
+    assert_non_null(strstr(text, "\"setup_features\":[\"tpm-2.0\",\"cmdarg-pwdfile-fd\"]"));
     free(text);
 }
 

@@ -29,14 +29,20 @@ swtpm_case(const vtpm_golden_case *c, FILE *out)
     facts.status = VTPM_PROBE_OK;
     facts.swtpm.found = true;
     facts.tpm_1_2 = true; /* must be reset */
+    facts.pwd_fd = true;
+    facts.setup_pwdfile_fd = true;
     snprintf(facts.version, sizeof(facts.version), "stale");
     if (vtpm_swtpm_caps_parse(json, len, &facts, err, sizeof(err)) < 0) {
         fprintf(out, "error: %s\n", err);
         fprintf(out, "tpm_1_2: %s\nversion: %s\n", facts.tpm_1_2 ? "yes" : "no", facts.version);
+        fprintf(out, "pwd_fd: %s\nsetup_pwdfile_fd: %s\n", facts.pwd_fd ? "yes" : "no",
+                facts.setup_pwdfile_fd ? "yes" : "no");
     } else {
         fprintf(out, "version: %s\n", facts.version);
         fprintf(out, "tpm_1_2: %s\ntpm_2_0: %s\n", facts.tpm_1_2 ? "yes" : "no",
                 facts.tpm_2_0 ? "yes" : "no");
+        fprintf(out, "pwd_fd: %s\nsetup_pwdfile_fd: %s\n", facts.pwd_fd ? "yes" : "no",
+                facts.setup_pwdfile_fd ? "yes" : "no");
         fprintf(out, "features: %s\n", facts.features);
     }
     fprintf(out, "untouched: status %d, swtpm found %d\n", (int)facts.status,

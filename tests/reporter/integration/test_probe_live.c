@@ -247,6 +247,9 @@ test_probe_finds_tpm_1_2_and_2_0_on_this_host(void **state)
     assert_true(l->facts.swtpm.tpm_1_2);
     assert_true(l->facts.swtpm.tpm_2_0);
     assert_true(l->facts.swtpm.setup_caps);
+    /* the passphrase file descriptors libvirt needs for an encrypted state */
+    assert_true(l->facts.swtpm.pwd_fd);
+    assert_true(l->facts.swtpm.setup_pwdfile_fd);
     assert_true(l->facts.swtpm.swtpm_setup.found);
     assert_true(l->facts.swtpm.swtpm_ioctl.found);
     assert_false(l->facts.swtpm.from_cache);
@@ -378,7 +381,7 @@ test_probe_deep_with_real_swtpm_succeeds(void **state)
     assert_true(folder_is_empty_of(tmp_root, "vtpm-deep-"));
 }
 
-/* A swtpm that claims both versions but exits as soon as it is started. */
+/* A folder with a fake swtpm (@script) beside the real swtpm_setup and swtpm_ioctl. */
 static void
 fake_swtpm_dir(live *l, char *bin, size_t size, const char *script)
 {
@@ -409,8 +412,8 @@ test_probe_deep_with_swtpm_that_exits_at_once_fails_clearly(void **state)
                    "#!/bin/sh\n"
                    "case \"$*\" in\n"
                    "*--print-capabilities*)\n"
-                   "  echo '{\"type\":\"swtpm\",\"features\":[\"tpm-1.2\",\"tpm-2.0\"],"
-                   "\"version\":\"0.7.1\"}';;\n"
+                   "  echo '{\"type\":\"swtpm\",\"features\":[\"tpm-1.2\",\"tpm-2.0\","
+                   "\"cmdarg-pwd-fd\"],\"version\":\"0.7.1\"}';;\n"
                    "esac\n"
                    "exit 0\n");
     snprintf(extra, sizeof(extra), "swtpm_search_path: [%s]\n", bin);
@@ -444,8 +447,8 @@ test_probe_deep_with_swtpm_that_fails_shows_its_message(void **state)
                    "#!/bin/sh\n"
                    "case \"$*\" in\n"
                    "*--print-capabilities*)\n"
-                   "  echo '{\"type\":\"swtpm\",\"features\":[\"tpm-2.0\"],\"version\":\"0.7.1\"}';"
-                   " exit 0;;\n"
+                   "  echo '{\"type\":\"swtpm\",\"features\":[\"tpm-2.0\",\"cmdarg-pwd-fd\"],"
+                   "\"version\":\"0.7.1\"}'; exit 0;;\n"
                    "esac\n"
                    "echo 'swtpm: Could not initialize libtpms.' >&2\n"
                    "exit 1\n");

@@ -35,6 +35,7 @@ typedef struct {
     vtpm_conf conf;
     /* what the dry-run handler answers, and what it saw */
     const char *swtpm_out;
+    const char *setup_out;
     int swtpm_exit;
     int calls_swtpm, calls_setup;
 } fixture;
@@ -58,7 +59,7 @@ dry_run(const char *const *argv, vtpm_command_result *res, void *opaque)
     if (strcmp(base, "swtpm_setup") == 0) {
         f->calls_setup++;
         assert_string_equal(argv[1], "--print-capabilities");
-        vtpm_command_result_set_output(res, CAPS_SETUP, "");
+        vtpm_command_result_set_output(res, f->setup_out, "");
         return 0;
     }
     fail_msg("unexpected command %s", argv[0]);
@@ -119,6 +120,7 @@ setup(void **state)
     f->conf.cache_dir = strdup(f->cache);
     f->conf.swtpm_timeout = 5;
     f->swtpm_out = CAPS_FULL;
+    f->setup_out = CAPS_SETUP;
     vtpm_command_set_dry_run(dry_run, f);
     *state = f;
     return 0;
@@ -169,6 +171,8 @@ test_swtpm_probe_reads_capabilities(void **state)
     assert_non_null(strstr(facts.features, "cmdarg-pwd-fd"));
     assert_true(facts.setup_caps);
     assert_non_null(strstr(facts.setup_features, "cmdarg-pwdfile-fd"));
+    assert_true(facts.pwd_fd);
+    assert_true(facts.setup_pwdfile_fd);
     assert_false(facts.from_cache);
     assert_int_equal(f->calls_swtpm, 1);
     assert_int_equal(f->calls_setup, 1);
@@ -191,6 +195,8 @@ test_swtpm_caps_come_from_cache_on_second_probe(void **state)
     assert_string_equal(second.features, first.features);
     assert_string_equal(second.setup_features, first.setup_features);
     assert_true(second.tpm_1_2);
+    assert_true(second.pwd_fd);
+    assert_true(second.setup_pwdfile_fd);
 }
 
 static void
@@ -212,6 +218,8 @@ test_swtpm_cache_misses_when_binary_changes(void **state)
     assert_false(facts.from_cache);
     assert_false(facts.tpm_1_2);
     assert_string_equal(facts.version, "0.8.0");
+    assert_false(facts.pwd_fd);            /* the new swtpm lacks it */
+    assert_true(facts.setup_pwdfile_fd);   /* swtpm_setup's, from the cache */
 }
 
 static void
@@ -386,6 +394,31 @@ test_swtpm_without_tpm_1_2(void **state)
     assert_true(facts.tpm_2_0);
 }
 
+/* Each flag comes from its own binary: libvirt asks swtpm for cmdarg-pwd-fd
+ * and swtpm_setup for cmdarg-pwdfile-fd. */
+static void
+test_swtpm_passphrase_fd_features_come_from_their_own_binary(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+
+    f->swtpm_out = "{\"type\":\"swtpm\",\"features\":[\"tpm-2.0\",\"cmdarg-pwdfile-fd\"]}";
+    f->setup_out = "{\"type\":\"swtpm_setup\",\"features\":[\"tpm-2.0\",\"cmdarg-pwd-fd\"]}";
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_OK);
+    assert_true(facts.setup_caps);
+    assert_false(facts.pwd_fd);
+    assert_false(facts.setup_pwdfile_fd);
+
+    f->swtpm_out = CAPS_FULL;
+    f->setup_out = CAPS_SETUP;
+    remove_tree(f->cache);
+    vtpm_command_set_dry_run(dry_run, f);
+    probe(f, &facts);
+    assert_true(facts.pwd_fd);
+    assert_true(facts.setup_pwdfile_fd);
+}
+
 static void
 test_swtpm_missing_binary_is_named(void **state)
 {
@@ -462,6 +495,7 @@ test_swtpm_hanging_binary_times_out(void **state)
     assert_int_equal(facts.status, VTPM_PROBE_FAILED);
     assert_non_null(strstr(facts.error, "timed out after 0.3 s"));
     assert_false(facts.setup_caps);
+    assert_false(facts.setup_pwdfile_fd);
 }
 
 static void
@@ -508,6 +542,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_swtpm_garbage_capabilities_mean_none, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_without_tpm_1_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_passphrase_fd_features_come_from_their_own_binary,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_missing_binary_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_non_executable_file_is_not_found, setup,
                                         teardown),
