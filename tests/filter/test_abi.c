@@ -348,6 +348,18 @@ install_library(const char *root)
     return libdir;
 }
 
+/* "NAME=value" as a new string. */
+static char *
+env_entry(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 2;
+    char *s = malloc(n);
+
+    assert_non_null(s);
+    snprintf(s, n, "%s=%s", name, value);
+    return s;
+}
+
 static void
 test_installed_interface_builds_and_runs(void **state)
 {
@@ -362,10 +374,9 @@ test_installed_interface_builds_and_runs(void **state)
     (void)state;
     libdir = install_library(root);
     pcdir = vt_path(libdir, "pkgconfig");
-    if (asprintf(&env_pc, "PKG_CONFIG_PATH=%s", pcdir) < 0 ||
-        asprintf(&env_sysroot, "PKG_CONFIG_SYSROOT_DIR=%s", root) < 0 ||
-        asprintf(&env_ld, "LD_LIBRARY_PATH=%s", libdir) < 0)
-        fail();
+    env_pc = env_entry("PKG_CONFIG_PATH", pcdir);
+    env_sysroot = env_entry("PKG_CONFIG_SYSROOT_DIR", root);
+    env_ld = env_entry("LD_LIBRARY_PATH", libdir);
     pc_env[0] = env_pc;
     pc_env[1] = env_sysroot;
     pc_env[2] = NULL;
