@@ -80,11 +80,11 @@ names_report_missing(const names *a, const char *a_what, const names *b, const c
 static void
 map_load(names *out)
 {
-    char *text = vt_file_read(map_path, NULL), *p;
+    char *text = vt_file_read(map_path, NULL), *p, *save = NULL;
     bool global = false;
 
     assert_non_null(text);
-    for (p = strtok(text, "\n"); p; p = strtok(NULL, "\n")) {
+    for (p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
         size_t len;
 
         while (isspace((unsigned char)*p))

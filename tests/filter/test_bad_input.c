@@ -122,8 +122,7 @@ test_bad_file(void **state)
 
     expect_name = malloc(stem + sizeof(".expect"));
     assert_non_null(expect_name);
-    memcpy(expect_name, name, stem);
-    strcpy(expect_name + stem, ".expect");
+    snprintf(expect_name, stem + sizeof(".expect"), "%.*s.expect", (int)stem, name);
     expect_path = vt_path(bad_dir, expect_name);
     if (vt_regenerate()) {
         char *text = json_dumps(actual, JSON_INDENT(2));
@@ -131,7 +130,7 @@ test_bad_file(void **state)
         assert_non_null(text);
         text = realloc(text, strlen(text) + 2);
         assert_non_null(text);
-        strcat(text, "\n");
+        memcpy(text + strlen(text), "\n", 2);
         vt_file_write(expect_path, text, strlen(text));
         free(text);
     } else {
@@ -278,19 +277,24 @@ test_hundred_thousand_open_brackets_are_bad_input(void **state)
 static void
 test_deeply_nested_tpm_value_is_bad_input(void **state)
 {
+    static const char head[] = "{\"flavor\":{\"extra_specs\":{\"hw:tpm_version\":";
     size_t n = 100000, i, len;
     char *s = malloc(n * 6 + 100), *p;
     json_t *j;
 
     (void)state;
     assert_non_null(s);
-    p = s + sprintf(s, "{\"flavor\":{\"extra_specs\":{\"hw:tpm_version\":");
-    for (i = 0; i < n; i++)
-        p += sprintf(p, "{\"a\":");
-    p += sprintf(p, "1");
+    memcpy(s, head, sizeof(head) - 1);
+    p = s + sizeof(head) - 1;
+    for (i = 0; i < n; i++) {
+        memcpy(p, "{\"a\":", 5);
+        p += 5;
+    }
+    *p++ = '1';
     for (i = 0; i < n; i++)
         *p++ = '}';
-    p += sprintf(p, "}}}");
+    memcpy(p, "}}}", 3);
+    p += 3;
     len = (size_t)(p - s);
     j = api_parse_bad(s, len);
     assert_non_null(strstr(json_string_value(json_object_get(j, "message")),

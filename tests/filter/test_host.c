@@ -145,14 +145,15 @@ test_host_case(void **state)
         json_t *names = json_object_get(c->doc, "traits");
         char list[2048] = "";
         const char *args[3] = { "--traits", list, NULL };
-        size_t i;
+        size_t i, used = 0;
         json_t *v;
 
         json_array_foreach(names, i, v) {
-            if (i)
-                strcat(list, ",");
-            assert_true(strlen(list) + strlen(json_string_value(v)) < sizeof(list) - 1);
-            strcat(list, json_string_value(v));
+            int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? "," : "",
+                             json_string_value(v));
+
+            assert_true(n > 0 && (size_t)n < sizeof(list) - used);
+            used += (size_t)n;
         }
         actual = rej ? json_incref(rej)
                      : verdict_json(NULL, vtpm_result_required_traits(res),
