@@ -548,6 +548,8 @@ static int
 cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
               bool jsonl)
 {
+    /* What an empty input lacks: the host command's --hosts file holds hosts. */
+    const char *noun = handler == handle_host_line ? "host" : "request";
     int rc = CLI_EXIT_OK;
 
     if (!jsonl) {
@@ -557,7 +559,7 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
         if (!text)
             return CLI_EXIT_USAGE;
         if (blank(text, len)) {
-            cli_fail(ctx, "no request in '%s': the input is empty", path ? path : "-");
+            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
             free(text);
             return CLI_EXIT_USAGE;
         }
@@ -582,7 +584,7 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
             cli_fail(ctx, "cannot read '%s': %s", path ? path : "-", strerror(errno));
             rc = CLI_EXIT_USAGE;
         } else if (docs == 0) {
-            cli_fail(ctx, "no request in '%s': the input is empty", path ? path : "-");
+            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
             rc = CLI_EXIT_USAGE;
         }
         free(line);
