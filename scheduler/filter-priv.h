@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <vtpm/filter.h>
 
@@ -25,6 +26,10 @@ typedef enum {
 /* A value stored in the request's arena; len 0 with set=true is "". */
 typedef struct {
     bool set;
+    /* For the outcome table, kept when the value is set so that translation
+     * reads one number instead of branching on set, len and parsed: 0 when
+     * unset or "", else parsed, or the key's invalid state (see below). */
+    uint8_t state;
     int parsed; /* the value as its key's enum (vtpm_version, ...); 0: not valid */
     size_t off;
     size_t len;
@@ -71,12 +76,50 @@ struct vtpm_result {
 
 #define VTPM_FILTER_KNOWN_FLAGS (VTPM_FILTER_STRICT)
 
+/*
+ * Translation's outcome depends on a request only through the state of each
+ * slot (unset or "", each valid value, invalid), whether two invalid values
+ * of one key are the same string, and, in strict mode, whether an unknown
+ * key is present. vtpm_filter_new() runs the rules once for every
+ * combination and keeps what they conclude, so that the hot path is one
+ * table lookup (see translate.c). The numbers below size that table.
+ */
+#define VTPM_SLOT_STATES 4 /* version or model: unset, two values, invalid */
+#define VTPM_SLOT_INVALID (VTPM_SLOT_STATES - 1)
+/* Flavor state x image state, plus two identical invalid strings. */
+#define VTPM_PAIR_STATES (VTPM_SLOT_STATES * VTPM_SLOT_STATES + 1)
+#define VTPM_PAIR_SAME_INVALID (VTPM_SLOT_STATES * VTPM_SLOT_STATES)
+/* Secret security (flavor only): unset, three values, invalid. */
+#define VTPM_SECRET_SECURITY_STATES 5
+#define VTPM_OUTCOMES \
+    (VTPM_PAIR_STATES * VTPM_PAIR_STATES * VTPM_SECRET_SECURITY_STATES * 2)
+
+/* What the rules conclude for one combination of states. Bytes: the table
+ * stays small (about 14 kB) and so mostly in cache. */
+typedef struct {
+    uint8_t code;            /* vtpm_code: VTPM_CODE_NONE means accepted */
+    uint8_t version;         /* vtpm_version */
+    uint8_t model;           /* vtpm_model */
+    uint8_t secret_security; /* vtpm_secret_security */
+    uint8_t required;        /* vtpm_traitset */
+} vtpm_outcome;
+
 struct vtpm_filter {
     vtpm_profile profile;
     unsigned int flags;
     char **override_roles;
     size_t n_override_roles;
+    vtpm_outcome outcomes[VTPM_OUTCOMES]; /* see outcome_index() in translate.c */
 };
+
+/* Fills @filter->outcomes by running the rules under @filter's profile and
+ * flags. Returns VTPM_OK or VTPM_ERR_NO_MEMORY. */
+vtpm_status vtpm_filter_outcomes_build(vtpm_filter *filter);
+
+/* Translation by the rules alone, without the table: what the table is
+ * built from, and what tests compare it with. */
+void vtpm_filter_translate_rules(const vtpm_filter *filter,
+                                 const vtpm_request *req, vtpm_result *res);
 
 /* The key name of @key as written in @source ("hw:tpm_model", "hw_tpm_model"). */
 const char *vtpm_key_name(vtpm_source source, vtpm_key key);

@@ -29,6 +29,11 @@ vtpm_filter_new(vtpm_profile profile, unsigned int flags, vtpm_error *err)
     }
     filter->profile = profile;
     filter->flags = flags;
+    if (vtpm_filter_outcomes_build(filter) != VTPM_OK) {
+        free(filter);
+        vtpm_error_set(err, VTPM_ERR_NO_MEMORY, 0, 0, "out of memory");
+        return NULL;
+    }
     return filter;
 }
 

@@ -28,6 +28,13 @@ static const char *const key_prefixes[VTPM_SOURCE_LAST] = {
 
 #define KEY_PREFIX_LEN 7 /* both prefixes have the same length */
 
+/* The slot state of an invalid value of each key (filter-priv.h). */
+static const uint8_t invalid_states[VTPM_KEY_LAST] = {
+    [VTPM_KEY_VERSION] = VTPM_SLOT_INVALID,
+    [VTPM_KEY_MODEL] = VTPM_SLOT_INVALID,
+    [VTPM_KEY_SECRET_SECURITY] = VTPM_SECRET_SECURITY_STATES - 1,
+};
+
 const char *
 vtpm_key_name(vtpm_source source, vtpm_key key)
 {
@@ -123,6 +130,7 @@ request_store(vtpm_request *req, const char *s, size_t len, vtpm_slot *slot)
     memcpy(req->arena + req->used, s, len);
     req->arena[req->used + len] = '\0';
     slot->set = true;
+    slot->state = 0;
     slot->parsed = 0;
     slot->off = req->used;
     slot->len = len;
@@ -154,12 +162,17 @@ request_set(vtpm_request *req, vtpm_source source, const char *key,
 
             if (!value) {
                 slot->set = false;
+                slot->state = 0;
                 return VTPM_OK;
             }
             len = strlen(value);
             st = request_store(req, value, len, slot);
-            if (st == VTPM_OK)
+            if (st == VTPM_OK) {
                 slot->parsed = value_parse((vtpm_key)k, value, len);
+                slot->state = (uint8_t)(len == 0 ? 0
+                                        : slot->parsed ? slot->parsed
+                                        : invalid_states[k]);
+            }
             return st;
         }
     }

@@ -208,30 +208,27 @@ strict_check(const vtpm_filter *filter, const vtpm_request *req,
     return true;
 }
 
-vtpm_status
-vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
-                      vtpm_result *res)
+void
+vtpm_filter_translate_rules(const vtpm_filter *filter, const vtpm_request *req,
+                            vtpm_result *res)
 {
     pick version_pick, model_pick;
     vtpm_version version;
     vtpm_model model = VTPM_MODEL_TIS;
     vtpm_secret_security ss = VTPM_SECRET_SECURITY_NONE;
-    bool strict;
+    bool strict = filter->flags & VTPM_FILTER_STRICT;
 
-    if (!filter || !req || !res)
-        return VTPM_ERR_INVALID_ARG;
-    strict = filter->flags & VTPM_FILTER_STRICT;
     vtpm_result_clear(res);
 
     /* 1. Version: conflict before validity. */
     if (!pick_value(req, VTPM_KEY_VERSION, &version_pick, res))
-        return VTPM_OK;
+        return;
 
     /* 2. No version: no vTPM, and nothing else about TPM matters to Nova. */
     if (!version_pick.slot) {
         if (strict)
             (void)strict_check(filter, req, false, res);
-        return VTPM_OK;
+        return;
     }
 
     /* 3. Exactly "1.2" or "2.0": case and whitespace matter. */
@@ -240,25 +237,25 @@ vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
         reject_pending(res, VTPM_CODE_INVALID_VERSION, VTPM_KEY_VERSION, req,
                        version_pick.source, version_pick.slot,
                        VTPM_SOURCE_FLAVOR, NULL);
-        return VTPM_OK;
+        return;
     }
 
     /* 4. Model: conflict, default, validity, compatibility. */
     if (!pick_value(req, VTPM_KEY_MODEL, &model_pick, res))
-        return VTPM_OK;
+        return;
     if (model_pick.slot) {
         model = (vtpm_model)model_pick.slot->parsed;
         if (model == VTPM_MODEL_NONE) {
             reject_pending(res, VTPM_CODE_INVALID_MODEL, VTPM_KEY_MODEL, req,
                            model_pick.source, model_pick.slot,
                            VTPM_SOURCE_FLAVOR, NULL);
-            return VTPM_OK;
+            return;
         }
         if (model == VTPM_MODEL_CRB && version != VTPM_VERSION_2_0) {
             reject_pending(res, VTPM_CODE_CRB_REQUIRES_2_0, VTPM_KEY_MODEL, req,
                            model_pick.source, NULL,
                            version_pick.source, version_pick.slot);
-            return VTPM_OK;
+            return;
         }
     }
 
@@ -274,13 +271,13 @@ vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
                 reject_pending(res, VTPM_CODE_INVALID_SECRET_SECURITY,
                                VTPM_KEY_SECRET_SECURITY, req,
                                VTPM_SOURCE_FLAVOR, slot, VTPM_SOURCE_FLAVOR, NULL);
-                return VTPM_OK;
+                return;
             }
         }
     }
 
     if (strict && !strict_check(filter, req, true, res))
-        return VTPM_OK;
+        return;
 
     /* 6. Required traits. */
     res->version = version;
@@ -291,7 +288,190 @@ vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
         res->required |= VTPM_TRAITSET_BIT(model_traits[model]);
         res->required |= VTPM_TRAITSET_BIT(secret_security_traits[ss]);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The outcome table: the rules above, run once per filter for every state. */
+
+/*
+ * Whether @key's flavor and image values, both set and invalid, are the same
+ * string. Rare, so kept out of line: the hot path then needs no registers
+ * saved for a call.
+ */
+static bool __attribute__((noinline, cold))
+pair_same_invalid(const vtpm_request *req, vtpm_key key)
+{
+    return strcmp(req->arena + req->slots[VTPM_SOURCE_FLAVOR][key].off,
+                  req->arena + req->slots[VTPM_SOURCE_IMAGE][key].off) == 0;
+}
+
+/*
+ * The joint state of @key's flavor and image slots. Whether two values
+ * conflict is decided on the raw strings, so two invalid values get a state
+ * of their own when they are the same string: "2,0" and "2,0" agree (and
+ * are then refused as invalid) while "2,0" and "2.0 " conflict.
+ */
+static inline unsigned int
+pair_state(const vtpm_request *req, vtpm_key key)
+{
+    unsigned int pair = req->slots[VTPM_SOURCE_FLAVOR][key].state * VTPM_SLOT_STATES +
+                        req->slots[VTPM_SOURCE_IMAGE][key].state;
+
+    if (pair == VTPM_SLOT_INVALID * VTPM_SLOT_STATES + VTPM_SLOT_INVALID &&
+        pair_same_invalid(req, key))
+        return VTPM_PAIR_SAME_INVALID;
+    return pair;
+}
+
+/* Where @req's outcome is in a filter's table. */
+static inline size_t
+outcome_index(const vtpm_request *req)
+{
+    size_t index = pair_state(req, VTPM_KEY_VERSION);
+
+    index = index * VTPM_PAIR_STATES + pair_state(req, VTPM_KEY_MODEL);
+    index = index * VTPM_SECRET_SECURITY_STATES +
+            req->slots[VTPM_SOURCE_FLAVOR][VTPM_KEY_SECRET_SECURITY].state;
+    return index * 2 + (req->n_unknown > 0);
+}
+
+/* A value that puts a slot of @key in @state: the valid value's own name,
+ * or an invalid string (@invalid, so that a pair can differ or agree). */
+static const char *
+sample_value(vtpm_key key, unsigned int state, const char *invalid)
+{
+    const char *name = NULL;
+
+    if (state == 0)
+        return NULL;
+    switch (key) {
+    case VTPM_KEY_VERSION:
+        name = vtpm_version_name((vtpm_version)state);
+        break;
+    case VTPM_KEY_MODEL:
+        name = vtpm_model_name((vtpm_model)state);
+        break;
+    case VTPM_KEY_SECRET_SECURITY:
+        name = vtpm_secret_security_name((vtpm_secret_security)state);
+        break;
+    case VTPM_KEY_LAST:
+        break;
+    }
+    return name ? name : invalid;
+}
+
+/* Sets @key's flavor and image values of @req to produce pair state @pair. */
+static vtpm_status
+sample_pair(vtpm_request *req, vtpm_key key, unsigned int pair)
+{
+    const char *fvalue, *ivalue;
+    vtpm_status st;
+
+    if (pair == VTPM_PAIR_SAME_INVALID) {
+        fvalue = ivalue = "invalid";
+    } else {
+        fvalue = sample_value(key, pair / VTPM_SLOT_STATES, "invalid");
+        ivalue = sample_value(key, pair % VTPM_SLOT_STATES, "also invalid");
+    }
+    st = vtpm_request_set_flavor_spec(req, vtpm_key_name(VTPM_SOURCE_FLAVOR, key),
+                                      fvalue);
+    if (st == VTPM_OK)
+        st = vtpm_request_set_image_property(req, vtpm_key_name(VTPM_SOURCE_IMAGE, key),
+                                             ivalue);
+    return st;
+}
+
+/*
+ * The table is built from sample requests made with the public setters and
+ * decided by the rules themselves, so the rules and the value parsing exist
+ * once; tests/filter/test_outcomes.c checks that any request, whatever its
+ * strings, gets the same decision from the table as from the rules.
+ */
+vtpm_status
+vtpm_filter_outcomes_build(vtpm_filter *filter)
+{
+    vtpm_request *req = vtpm_request_new();
+    vtpm_result res;
+    unsigned int v, m, ss, unknown;
+    vtpm_status st = VTPM_OK;
+
+    if (!req)
+        return VTPM_ERR_NO_MEMORY;
+    for (v = 0; v < VTPM_PAIR_STATES && st == VTPM_OK; v++)
+    for (m = 0; m < VTPM_PAIR_STATES && st == VTPM_OK; m++)
+    for (ss = 0; ss < VTPM_SECRET_SECURITY_STATES && st == VTPM_OK; ss++)
+    for (unknown = 0; unknown < 2 && st == VTPM_OK; unknown++) {
+        vtpm_outcome *o;
+
+        vtpm_request_reset(req);
+        st = sample_pair(req, VTPM_KEY_VERSION, v);
+        if (st == VTPM_OK)
+            st = sample_pair(req, VTPM_KEY_MODEL, m);
+        if (st == VTPM_OK)
+            st = vtpm_request_set_flavor_spec(
+                req, vtpm_key_name(VTPM_SOURCE_FLAVOR, VTPM_KEY_SECRET_SECURITY),
+                sample_value(VTPM_KEY_SECRET_SECURITY, ss, "invalid"));
+        if (st == VTPM_OK && unknown)
+            st = vtpm_request_set_flavor_spec(req, "hw:tpm_sample", "1");
+        if (st != VTPM_OK)
+            break;
+        vtpm_filter_translate_rules(filter, req, &res);
+        o = &filter->outcomes[outcome_index(req)];
+        o->code = (uint8_t)res.code;
+        o->version = (uint8_t)res.version;
+        o->model = (uint8_t)res.model;
+        o->secret_security = (uint8_t)res.secret_security;
+        o->required = (uint8_t)res.required;
+    }
+    vtpm_request_free(req);
+    return st;
+}
+
+_Static_assert(VTPM_TRAIT_LAST <= 8, "vtpm_outcome.required holds 8 traits");
+_Static_assert(VTPM_CODE_LAST <= 256, "vtpm_outcome.code is a byte");
+
+vtpm_status
+vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
+                      vtpm_result *res)
+{
+    const vtpm_outcome *o;
+
+    if (!filter || !req || !res)
+        return VTPM_ERR_INVALID_ARG;
+    o = &filter->outcomes[outcome_index(req)];
+    if (o->code != VTPM_CODE_NONE) {
+        /* A rejection's message needs the values themselves, which the
+         * table does not hold: the rules keep them for it. */
+        vtpm_filter_translate_rules(filter, req, res);
+        return VTPM_OK;
+    }
+    vtpm_result_clear(res);
+    res->version = (vtpm_version)o->version;
+    res->model = (vtpm_model)o->model;
+    res->secret_security = (vtpm_secret_security)o->secret_security;
+    res->required = o->required;
     return VTPM_OK;
+}
+
+bool
+vtpm_filter_required_traits(const vtpm_filter *filter, const vtpm_request *req,
+                            vtpm_traitset *required, vtpm_code *code)
+{
+    const vtpm_outcome *o;
+
+    if (!filter || !req) {
+        if (required)
+            *required = 0;
+        if (code)
+            *code = VTPM_CODE_NONE;
+        return false;
+    }
+    o = &filter->outcomes[outcome_index(req)];
+    if (required)
+        *required = o->required;
+    if (code)
+        *code = (vtpm_code)o->code;
+    return o->code == VTPM_CODE_NONE;
 }
 
 bool

@@ -124,7 +124,9 @@ enum {
 /*
  * Returns a new filter (free with vtpm_filter_free), or NULL with @err set
  * (VTPM_ERR_UNKNOWN_FLAGS, VTPM_ERR_INVALID_ARG, VTPM_ERR_NO_MEMORY). @err may
- * be NULL.
+ * be NULL. Decides every kind of request once, up front (under a
+ * millisecond), so that translating one is a table lookup: create a filter
+ * once and share it, not one per request.
  */
 vtpm_filter *vtpm_filter_new(vtpm_profile profile, unsigned int flags,
                              vtpm_error *err) VTPM_ATTR_WARN_UNUSED;
@@ -235,6 +237,24 @@ vtpm_traitset vtpm_result_required_traits(const vtpm_result *res) VTPM_ATTR_PURE
  */
 vtpm_status vtpm_filter_translate(const vtpm_filter *filter,
                                   const vtpm_request *req, vtpm_result *res);
+
+/*
+ * The same decision as vtpm_filter_translate, in one call and without a
+ * result object: what a scheduler needs per request. Returns true when @req
+ * is accepted under @filter's profile and flags; *@required then receives
+ * the traits a host must have (0 when no vTPM is requested) and *@code
+ * VTPM_CODE_NONE. When @req is rejected it returns false, *@required
+ * receives 0 and *@code the reason. Agrees exactly with
+ * vtpm_filter_translate (accepted, code, required traits); for the message,
+ * version, model or secret security, call vtpm_filter_translate. @required
+ * and @code may be NULL. A NULL @filter or @req returns false with
+ * VTPM_CODE_NONE (no decision). Writes only *@required and *@code: any
+ * number of threads may call it with the same filter, each with a request
+ * of its own. Does not allocate.
+ */
+bool vtpm_filter_required_traits(const vtpm_filter *filter,
+                                 const vtpm_request *req,
+                                 vtpm_traitset *required, vtpm_code *code);
 
 /*
  * True when a host with @host_traits has every trait in @required. When it

@@ -44,6 +44,7 @@ static void (*const exported[])(void) = {
     (void (*)(void))vtpm_traitset_count,
     (void (*)(void))vtpm_traitset_from_names,
     (void (*)(void))vtpm_version_name,
+    (void (*)(void))vtpm_filter_required_traits,
 };
 
 #define CHECK(cond) \

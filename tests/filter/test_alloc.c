@@ -551,6 +551,7 @@ test_translate_guard_and_refill_do_not_allocate(void **state)
         }
         assert_int_equal(vtpm_filter_translate(f, req, res), VTPM_OK);
         assert_true(vtpm_result_accepted(res));
+        assert_true(vtpm_filter_required_traits(f, req, NULL, NULL));
         assert_int_equal(vtpm_filter_guard(f, &greq, res), VTPM_OK);
         assert_true(vtpm_result_accepted(res));
         assert_int_equal(vtpm_hosts_filter(vtpm_result_required_traits(res), hosts, 3, passing),
