@@ -107,11 +107,16 @@ rc=0
 "$reporter" run --config "$state/reporter.yaml" || rc=$?
 echo "(run exit status $rc: 0 published with changes, 3 nothing changed)"
 
-say "Three sample neighbours, published through the same function"
-# Sample hosts so that the views have something to compare with: one without
-# swtpm's TPM 1.2, one whose libvirt has no CRB, one without vTPM at all.
-psql_q -q -o /dev/null -f sql/demo/sample_hosts.sql
-echo "  published sample-no-tpm12, sample-old-libvirt, sample-no-swtpm"
+say "Sample neighbours, published through the same function"
+# Sample hosts so that the views have something to compare with: one that lost
+# TPM 1.2 with a swtpm upgrade, one with libvirt 7, one whose libvirtd stopped
+# answering, one without vTPM at all, one that stopped reporting.
+if [ "$(psql_q -At -c "SELECT count(*) FROM vtpm.hosts WHERE host LIKE 'sample-%'")" = 0 ]; then
+    psql_q -q -o /dev/null -f sql/demo/sample_hosts.sql
+    echo "  published sample-no-tpm12, sample-old-libvirt, sample-libvirt-down, sample-no-swtpm, sample-quiet"
+else
+    echo "  already there (scripts/demo.sh clean starts over)"
+fi
 
 say "The inventory: one row per host (vtpm.hosts)"
 psql_q -c "SELECT host, tpm_1_2, tpm_2_0, tis, crb, secret_user AS s_user, secret_host AS s_host,
@@ -151,6 +156,10 @@ echo "(exit status $rc: 0 some host passes, 1 none does)"
 
 say "The same question asked of the database (vtpm.candidates)"
 psql_q -c "SELECT host FROM vtpm.candidates(ARRAY['COMPUTE_SECURITY_TPM_2_0','COMPUTE_SECURITY_TPM_CRB','COMPUTE_SECURITY_TPM_SECRET_SECURITY_USER']) ORDER BY host"
+
+say "Questions admins ask (sql/demo/admin_questions.sql)"
+scripts/admin-questions.sh "$dsn" > "$state/admin-questions.md"
+echo "  $(grep -c '^### ' "$state/admin-questions.md") questions answered: $state/admin-questions.md"
 
 say "Done"
 echo "The inventory is still running: psql '$dsn'"
