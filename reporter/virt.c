@@ -80,7 +80,7 @@ virt_open(const char *uri)
         if (e && (e->code == VIR_ERR_AUTH_FAILED || e->code == VIR_ERR_AUTH_CANCELLED ||
                   e->code == VIR_ERR_AUTH_UNAVAILABLE || e->code == VIR_ERR_OPERATION_DENIED ||
                   (e->code == VIR_ERR_SYSTEM_ERROR && e->int1 == EACCES)))
-            conn = virt_open(uri);
+            conn = virConnectOpenReadOnly(uri);
     }
     return conn;
 }
