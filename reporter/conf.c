@@ -99,6 +99,7 @@ vtpm_conf_init_defaults(vtpm_conf *conf)
     conf->swtpm_group = conf_strdup("tss");
     conf->supported_secret_security = SECRET_BIT(VTPM_SECRET_SECURITY_USER) |
                                       SECRET_BIT(VTPM_SECRET_SECURITY_HOST);
+    conf->libvirt_timeout = VTPM_CONF_DEFAULT_LIBVIRT_TIMEOUT;
     conf->swtpm_search_path = conf_split_path(path && *path ? path : default_search_path);
     conf->swtpm_timeout = 5.0;
     conf->cache_dir = conf_strdup(VTPM_CONF_DEFAULT_CACHE_DIR);
@@ -697,6 +698,7 @@ static const conf_key conf_keys[] = {
     { "", "swtpm_user", conf_set_word, FIELD(swtpm_user), NULL, 0, 0, false },
     { "", "swtpm_group", conf_set_word, FIELD(swtpm_group), NULL, 0, 0, false },
     { "", "supported_tpm_secret_security", conf_set_secret_security, 0, NULL, 0, 0, false },
+    { "", "libvirt_timeout", conf_set_seconds, FIELD(libvirt_timeout), NULL, 0.1, 300, false },
     /* swtpm */
     { "", "swtpm_search_path", conf_set_path_list, FIELD(swtpm_search_path), NULL, 0, 0,
       false },

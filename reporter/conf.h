@@ -11,6 +11,7 @@
 #define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
 #define VTPM_CONF_DEFAULT_CACHE_DIR "/var/cache/vtpm-placement"
 #define VTPM_CONF_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
+#define VTPM_CONF_DEFAULT_LIBVIRT_TIMEOUT 30.0
 
 typedef enum {
     VTPM_INVENTORY_POSTGRES = 1u << 0,
@@ -25,6 +26,7 @@ typedef struct {
     char *swtpm_user;                /* default "tss" */
     char *swtpm_group;               /* default "tss" */
     unsigned int supported_secret_security; /* bitset of (1 << vtpm_secret_security), default user|host */
+    double libvirt_timeout;          /* seconds for the whole libvirt probe, default 30 */
     /* swtpm */
     char **swtpm_search_path;        /* NULL-terminated; default: $PATH split */
     double swtpm_timeout;            /* seconds for --print-capabilities, default 5 */

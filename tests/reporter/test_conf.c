@@ -39,6 +39,7 @@ conf_dump(FILE *out, const vtpm_conf *conf)
     for (int m = VTPM_SECRET_SECURITY_USER; m <= VTPM_SECRET_SECURITY_DEPLOYMENT; m++)
         if (conf->supported_secret_security & (1u << m))
             fprintf(out, " %s", modes[m]);
+    fprintf(out, "\nlibvirt_timeout: %g", conf->libvirt_timeout);
     fprintf(out, "\nswtpm_search_path:");
     for (char **p = conf->swtpm_search_path; p && *p; p++)
         fprintf(out, " %s", *p);
@@ -107,6 +108,7 @@ test_conf_shipped_example_parses(void **state)
     assert_string_equal(conf.swtpm_search_path[0], "/usr/local/bin");
     assert_string_equal(conf.swtpm_search_path[2], "/bin");
     assert_null(conf.swtpm_search_path[3]);
+    assert_true(conf.libvirt_timeout == 30.0);
     assert_string_equal(conf.key_manager_backend, "barbican");
     assert_string_equal(conf.key_manager_url, "http://127.0.0.1:9311");
     assert_null(conf.key_manager_ca_file);
@@ -164,6 +166,7 @@ test_conf_defaults_match_documentation(void **state)
     assert_string_equal(conf.swtpm_search_path[2], "/bin"); /* empty part skipped */
     assert_null(conf.swtpm_search_path[3]);
     assert_true(conf.swtpm_timeout == 5.0);
+    assert_true(conf.libvirt_timeout == 30.0);
     assert_null(conf.key_manager_backend);
     assert_string_equal(conf.host, this_host);
     assert_int_equal(conf.inventory, VTPM_INVENTORY_POSTGRES);
