@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Inventory benchmark: publishes/s and candidate queries, against Placement's API doing the same. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -449,6 +451,23 @@ bench_placement(const bench_opts *o)
     free(gens);
 }
 
+/* A whole decimal number in [@min, @max]; anything else ends the program with usage status. */
+static int
+parse_int(const char *option, const char *text, int min, int max)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "bench_inventory: --%s wants a whole number from %d to %d, not '%s'\n",
+                option, min, max, text);
+        exit(2);
+    }
+    return (int)v;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -472,13 +491,13 @@ main(int argc, char **argv)
         switch (opt) {
         case 'd': o.dsn = optarg; break;
         case 'p': o.placement = optarg; break;
-        case 'n': o.hosts = atoi(optarg); break;
-        case 'b': o.big = atoi(optarg); break;
-        case 'c': o.clients = atoi(optarg); break;
-        case 'P': o.placement_n = atoi(optarg); break;
-        case 'r': o.runs = atoi(optarg); break;
+        case 'n': o.hosts = parse_int("hosts", optarg, 2, INT_MAX); break;
+        case 'b': o.big = parse_int("big", optarg, 0, INT_MAX); break;
+        case 'c': o.clients = parse_int("clients", optarg, 1, 64); break;
+        case 'P': o.placement_n = parse_int("placement-n", optarg, 1, INT_MAX); break;
+        case 'r': o.runs = parse_int("runs", optarg, 1, 64); break;
         case 'G': o.get_only = true; break;
-        case 'N': o.publish_n = atoi(optarg); break;
+        case 'N': o.publish_n = parse_int("publish-n", optarg, 1, INT_MAX); break;
         default:
             fprintf(stderr, "usage: bench_inventory --dsn DSN [--placement URL] [--hosts N] "
                             "[--big N] [--clients N] [--placement-n N] [--runs N]\n");

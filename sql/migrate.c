@@ -2,6 +2,7 @@
 /* Applies the numbered migration files of a folder, once each, with checksums. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,16 +283,26 @@ list_merge_applied(PGconn *conn, vtpm_migration_list *list, char *err, size_t er
         return -1;
     }
     for (int r = 0; r < PQntuples(res); r++) {
-        int version = atoi(PQgetvalue(res, r, 0));
-        vtpm_migration *m = list_find(list, version);
+        const char *text = PQgetvalue(res, r, 0);
+        char *end = NULL;
+        long version;
+        vtpm_migration *m;
 
+        errno = 0;
+        version = strtol(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0' || version <= 0 || version > INT_MAX) {
+            vtpm_strfmt(err, errlen, "vtpm_meta.migrations has an invalid version '%s'", text);
+            rc = -1;
+            break;
+        }
+        m = list_find(list, (int)version);
         if (!m) {
             if (!(m = list_add(list))) {
                 vtpm_strfmt(err, errlen, "out of memory");
                 rc = -1;
                 break;
             }
-            m->version = version;
+            m->version = (int)version;
             vtpm_strfmt(m->name, sizeof(m->name), "%s", PQgetvalue(res, r, 1));
             m->state = VTPM_MIGRATION_MISSING;
         } else {
