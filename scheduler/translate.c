@@ -293,46 +293,64 @@ vtpm_filter_translate_rules(const vtpm_filter *filter, const vtpm_request *req,
 /* ------------------------------------------------------------------------ */
 /* The outcome table: the rules above, run once per filter for every state. */
 
-/*
- * Whether @key's flavor and image values, both set and invalid, are the same
- * string. Rare, so kept out of line: the hot path then needs no registers
- * saved for a call.
- */
-static bool __attribute__((noinline, cold))
-pair_same_invalid(const vtpm_request *req, vtpm_key key)
+/* The joint state of @key's flavor and image slots, before two invalid
+ * values are told apart by their strings. */
+static inline unsigned int
+pair_state(const vtpm_request *req, vtpm_key key)
+{
+    return req->slots[VTPM_SOURCE_FLAVOR][key].state * VTPM_SLOT_STATES +
+           req->slots[VTPM_SOURCE_IMAGE][key].state;
+}
+
+#define PAIR_BOTH_INVALID (VTPM_SLOT_INVALID * VTPM_SLOT_STATES + VTPM_SLOT_INVALID)
+
+/* Where @req's outcome is, given its version and model pair states. */
+static inline size_t
+outcome_index_of(const vtpm_request *req, unsigned int version, unsigned int model)
+{
+    size_t index = version;
+
+    index = index * VTPM_PAIR_STATES + model;
+    index = index * VTPM_SECRET_SECURITY_STATES +
+            req->slots[VTPM_SOURCE_FLAVOR][VTPM_KEY_SECRET_SECURITY].state;
+    return index * 2 + (req->n_unknown > 0);
+}
+
+/* Whether @key's flavor and image values are the same string. */
+static bool
+pair_same_string(const vtpm_request *req, vtpm_key key)
 {
     return strcmp(req->arena + req->slots[VTPM_SOURCE_FLAVOR][key].off,
                   req->arena + req->slots[VTPM_SOURCE_IMAGE][key].off) == 0;
 }
 
 /*
- * The joint state of @key's flavor and image slots. Whether two values
- * conflict is decided on the raw strings, so two invalid values get a state
- * of their own when they are the same string: "2,0" and "2,0" agree (and
- * are then refused as invalid) while "2,0" and "2.0 " conflict.
+ * Whether two values conflict is decided on the raw strings, so two invalid
+ * values have a state of their own when they are the same string: "2,0" and
+ * "2,0" agree (and are then refused as invalid) while "2,0" and "2.0 "
+ * conflict. Rare, so out of line: the common case makes no call.
  */
-static inline unsigned int
-pair_state(const vtpm_request *req, vtpm_key key)
+static size_t __attribute__((noinline, cold))
+outcome_index_compare(const vtpm_request *req, unsigned int version,
+                      unsigned int model)
 {
-    unsigned int pair = req->slots[VTPM_SOURCE_FLAVOR][key].state * VTPM_SLOT_STATES +
-                        req->slots[VTPM_SOURCE_IMAGE][key].state;
-
-    if (pair == VTPM_SLOT_INVALID * VTPM_SLOT_STATES + VTPM_SLOT_INVALID &&
-        pair_same_invalid(req, key))
-        return VTPM_PAIR_SAME_INVALID;
-    return pair;
+    if (version == PAIR_BOTH_INVALID && pair_same_string(req, VTPM_KEY_VERSION))
+        version = VTPM_PAIR_SAME_INVALID;
+    if (model == PAIR_BOTH_INVALID && pair_same_string(req, VTPM_KEY_MODEL))
+        model = VTPM_PAIR_SAME_INVALID;
+    return outcome_index_of(req, version, model);
 }
 
 /* Where @req's outcome is in a filter's table. */
 static inline size_t
 outcome_index(const vtpm_request *req)
 {
-    size_t index = pair_state(req, VTPM_KEY_VERSION);
+    unsigned int version = pair_state(req, VTPM_KEY_VERSION);
+    unsigned int model = pair_state(req, VTPM_KEY_MODEL);
 
-    index = index * VTPM_PAIR_STATES + pair_state(req, VTPM_KEY_MODEL);
-    index = index * VTPM_SECRET_SECURITY_STATES +
-            req->slots[VTPM_SOURCE_FLAVOR][VTPM_KEY_SECRET_SECURITY].state;
-    return index * 2 + (req->n_unknown > 0);
+    if (version == PAIR_BOTH_INVALID || model == PAIR_BOTH_INVALID)
+        return outcome_index_compare(req, version, model);
+    return outcome_index_of(req, version, model);
 }
 
 /* A value that puts a slot of @key in @state: the valid value's own name,
@@ -453,11 +471,34 @@ vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,
     return VTPM_OK;
 }
 
+/* Gives outcome @index of @filter as vtpm_filter_required_traits does. */
+static inline bool
+outcome_report(const vtpm_filter *filter, size_t index,
+               vtpm_traitset *required, vtpm_code *code)
+{
+    const vtpm_outcome *o = &filter->outcomes[index];
+
+    if (required)
+        *required = o->required;
+    if (code)
+        *code = (vtpm_code)o->code;
+    return o->code == VTPM_CODE_NONE;
+}
+
+static bool __attribute__((noinline, cold))
+required_traits_compare(const vtpm_filter *filter, const vtpm_request *req,
+                        unsigned int version, unsigned int model,
+                        vtpm_traitset *required, vtpm_code *code)
+{
+    return outcome_report(filter, outcome_index_compare(req, version, model),
+                          required, code);
+}
+
 bool
 vtpm_filter_required_traits(const vtpm_filter *filter, const vtpm_request *req,
                             vtpm_traitset *required, vtpm_code *code)
 {
-    const vtpm_outcome *o;
+    unsigned int version, model;
 
     if (!filter || !req) {
         if (required)
@@ -466,12 +507,14 @@ vtpm_filter_required_traits(const vtpm_filter *filter, const vtpm_request *req,
             *code = VTPM_CODE_NONE;
         return false;
     }
-    o = &filter->outcomes[outcome_index(req)];
-    if (required)
-        *required = o->required;
-    if (code)
-        *code = (vtpm_code)o->code;
-    return o->code == VTPM_CODE_NONE;
+    /* outcome_index(), with the rare string comparison as a tail call: a
+     * call in the middle would make every request save registers for it. */
+    version = pair_state(req, VTPM_KEY_VERSION);
+    model = pair_state(req, VTPM_KEY_MODEL);
+    if (version == PAIR_BOTH_INVALID || model == PAIR_BOTH_INVALID)
+        return required_traits_compare(filter, req, version, model, required, code);
+    return outcome_report(filter, outcome_index_of(req, version, model),
+                          required, code);
 }
 
 bool
