@@ -327,9 +327,18 @@ mix_check(bench_ctx *ctx, const vtpm_filter *filter, vtpm_profile profile)
 
     for (i = 0; i < ctx->n_mix; i++) {
         const bench_request *r = &ctx->mix[i];
+        vtpm_traitset required;
+        vtpm_code code;
+        /* The one-call decision agrees with translation on the mix too
+         * (tests/filter/test_outcomes.c proves it on every request). */
+        bool accepted = vtpm_filter_required_traits(filter, ctx->prepared[i],
+                                                    &required, &code);
 
         if (vtpm_filter_translate(filter, ctx->prepared[i], ctx->res) != VTPM_OK ||
-            !verdict_matches(ctx->res, r->tmpl, profile)) {
+            !verdict_matches(ctx->res, r->tmpl, profile) ||
+            accepted != vtpm_result_accepted(ctx->res) ||
+            code != vtpm_result_code(ctx->res) ||
+            required != vtpm_result_required_traits(ctx->res)) {
             if (bad++ < 10)
                 fprintf(stderr, "bench_filter: request %zu (template '%s', "
                         "profile %s) gave %s %s/%s/%s: %s\n", i, r->tmpl->name,
@@ -439,7 +448,52 @@ unit_fill_translate(bench_ctx *ctx, uint64_t *ops)
     return sum;
 }
 
-/* Translation alone, of requests filled beforehand. */
+/*
+ * What a scheduler does per request with vtpm_filter_required_traits: reset,
+ * set every key, then one call for the decision and the required traits.
+ */
+static uint64_t
+unit_fill_required_traits(bench_ctx *ctx, uint64_t *ops)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    for (i = 0; i < ctx->n_mix; i++) {
+        vtpm_traitset required;
+        vtpm_code code;
+        bool accepted;
+
+        if (request_fill(ctx->scratch, &ctx->mix[i]) != VTPM_OK)
+            ctx->failures++;
+        accepted = vtpm_filter_required_traits(ctx->filter, ctx->scratch,
+                                               &required, &code);
+        sum += accepted + required + code;
+    }
+    *ops += ctx->n_mix;
+    return sum;
+}
+
+/* The decision alone, of requests filled beforehand: one call per request. */
+static uint64_t
+unit_required_traits(bench_ctx *ctx, uint64_t *ops)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    for (i = 0; i < ctx->n_mix; i++) {
+        vtpm_traitset required;
+        vtpm_code code;
+        bool accepted = vtpm_filter_required_traits(ctx->filter, ctx->prepared[i],
+                                                    &required, &code);
+
+        sum += accepted + required + code;
+    }
+    *ops += ctx->n_mix;
+    return sum;
+}
+
+/* Translation alone, of requests filled beforehand: translate, then the two
+ * accessors a scheduler needs (three calls per request). */
 static uint64_t
 unit_translate(bench_ctx *ctx, uint64_t *ops)
 {
@@ -627,11 +681,14 @@ usage(FILE *out, const char *prog)
 {
     fprintf(out,
             "Usage: %s [--seconds S] [--mix N] [--hosts N] [--mix-out FILE]\n"
-            "          [--phase all|fill|translate|hosts]\n"
+            "          [--phase all|fill|required|translate|hosts]\n"
             "\n"
-            "Times libvtpm-filter on one core: requests translated per second\n"
-            "(filling a request and translating it, and translating alone) and\n"
-            "host checks per second. Prints each figure readable, and as\n"
+            "Times libvtpm-filter on one core: requests decided per second\n"
+            "(filling a request and deciding it, and deciding alone; each with\n"
+            "the one call vtpm_filter_required_traits, and with\n"
+            "vtpm_filter_translate plus the accessors vtpm_result_accepted and\n"
+            "vtpm_result_required_traits) and host checks per second.\n"
+            "Prints each figure readable, and as\n"
             "name=value lines for scripts: per elapsed second (CLOCK_MONOTONIC)\n"
             "and, as name_cpu=value, per second of this thread's CPU time.\n"
             "\n"
@@ -704,6 +761,7 @@ main(int argc, char **argv)
         case 'p':
             phase = optarg;
             if (strcmp(phase, "all") != 0 && strcmp(phase, "fill") != 0 &&
+                strcmp(phase, "required") != 0 &&
                 strcmp(phase, "translate") != 0 && strcmp(phase, "hosts") != 0) {
                 fprintf(stderr, "bench_filter: unknown phase '%s'\n", phase);
                 return 2;
@@ -757,6 +815,14 @@ main(int argc, char **argv)
     all = strcmp(phase, "all") == 0;
     if (all || strcmp(phase, "fill") == 0) {
         ctx.filter = current;
+        rate_print("c_fill_required_traits_current_per_s",
+                   "requests/s, reset + set keys + required_traits (current)",
+                   phase_run(&ctx, unit_fill_required_traits, seconds));
+        ctx.filter = legacy;
+        rate_print("c_fill_required_traits_legacy_per_s",
+                   "requests/s, reset + set keys + required_traits (legacy)",
+                   phase_run(&ctx, unit_fill_required_traits, seconds));
+        ctx.filter = current;
         rate_print("c_fill_translate_current_per_s",
                    "requests/s, reset + set keys + translate (current)",
                    phase_run(&ctx, unit_fill_translate, seconds));
@@ -764,6 +830,16 @@ main(int argc, char **argv)
         rate_print("c_fill_translate_legacy_per_s",
                    "requests/s, reset + set keys + translate (legacy)",
                    phase_run(&ctx, unit_fill_translate, seconds));
+    }
+    if (all || strcmp(phase, "required") == 0) {
+        ctx.filter = current;
+        rate_print("c_required_traits_current_per_s",
+                   "requests/s, required_traits of prepared requests (current)",
+                   phase_run(&ctx, unit_required_traits, seconds));
+        ctx.filter = legacy;
+        rate_print("c_required_traits_legacy_per_s",
+                   "requests/s, required_traits of prepared requests (legacy)",
+                   phase_run(&ctx, unit_required_traits, seconds));
     }
     if (all || strcmp(phase, "translate") == 0) {
         ctx.filter = current;
