@@ -12,7 +12,9 @@
  * Runs the libvirt, swtpm and system probes, and the deep probe when @deep,
  * and fills @facts (zeroed first). facts->host is conf->host, or this host's
  * name. A probe that fails or cannot conclude says so in its part of the
- * facts; that is not an error here. Returns 0, or -1 on out-of-memory.
+ * facts; that is not an error here. The libvirt probe runs in a child
+ * process that is killed after conf->libvirt_timeout seconds (libvirt is
+ * then INCONCLUSIVE). Returns 0, or -1 on out-of-memory.
  */
 int vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts);
 

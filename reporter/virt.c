@@ -115,6 +115,18 @@ vtpm_virt_domcaps_get(const char *uri, const char *virt_type, char *err, size_t 
     return xml;
 }
 
+void
+vtpm_virt_facts_init(const vtpm_conf *conf, vtpm_libvirt_facts *out)
+{
+    struct utsname u;
+
+    memset(out, 0, sizeof(*out));
+    out->status = VTPM_PROBE_INCONCLUSIVE;
+    vtpm_strfmt(out->virt_type, sizeof(out->virt_type), "%s",
+                conf->virt_type ? conf->virt_type : "kvm");
+    vtpm_strfmt(out->arch, sizeof(out->arch), "%s", host_arch(&u) ? u.machine : "");
+}
+
 int
 vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out)
 {
@@ -124,15 +136,11 @@ vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out)
     char hypervisor[32] = "", arch[32] = "", perr[200];
     virConnectPtr conn;
     const char *type;
-    struct utsname u;
     char *xml = NULL;
 
     virt_setup();
-    out->status = VTPM_PROBE_INCONCLUSIVE;
-    vtpm_strfmt(out->virt_type, sizeof(out->virt_type), "%s", virt_type);
-    if (host_arch(&u))
-        vtpm_strfmt(arch, sizeof(arch), "%s", u.machine);
-    vtpm_strfmt(out->arch, sizeof(out->arch), "%s", arch);
+    vtpm_virt_facts_init(conf, out);
+    vtpm_strfmt(arch, sizeof(arch), "%s", out->arch);
 
     conn = virt_open(uri);
     if (!conn) {

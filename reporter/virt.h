@@ -23,6 +23,14 @@
 int vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out);
 
 /*
+ * Sets @out to what is known before libvirt is asked: INCONCLUSIVE, the
+ * virt type asked for and this host's architecture, no error text yet.
+ * vtpm_virt_probe() starts from this; so does a caller whose probe never
+ * came back.
+ */
+void vtpm_virt_facts_init(const vtpm_conf *conf, vtpm_libvirt_facts *out);
+
+/*
  * Returns the domain-capabilities XML of @uri for @virt_type on this host's
  * architecture, a new string (free with free()), or NULL with the reason in
  * @err. For `vtpm-reporter probe --debug` style dumps and tests.
