@@ -121,11 +121,18 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
                         strcmp(greq->owner, greq->requester) == 0;
 
         if (!is_owner && !requester_may_override(filter, greq)) {
+            char what[48];
+
+            /* "other" is our bucket, not the name the caller used. */
+            if (greq->operation == VTPM_OP_OTHER)
+                vtpm_strfmt(what, sizeof(what), "this operation");
+            else
+                vtpm_strfmt(what, sizeof(what), "operation '%s'", op_name);
             vtpm_result_reject(res, VTPM_CODE_OWNER_ONLY,
-                               "operation '%s' on a server with TPM secret "
+                               "%s on a server with TPM secret "
                                "security 'user' is reserved to its owner %s; "
                                "requester %s is not the owner and holds no "
-                               "override role", op_name,
+                               "override role", what,
                                vtpm_quote(q1, sizeof(q1),
                                           greq->owner ? greq->owner : "(unknown)"),
                                vtpm_quote(q2, sizeof(q2),
