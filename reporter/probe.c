@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,7 +68,8 @@ child_read(int fd, void *out, size_t size, double deadline, size_t *got,
 
         if (left <= 0)
             return VTPM_PROBE_CHILD_TIMEOUT;
-        rc = poll(&p, 1, left > 60 ? 60000 : (int)ceil(left * 1e3));
+        /* rounded up: poll() must not wake just before the deadline */
+        rc = poll(&p, 1, left > 60 ? 60000 : (int)(left * 1e3) + 1);
         if (rc < 0 && errno != EINTR) {
             vtpm_strfmt(err, errlen, "cannot wait for child process: %s", strerror(errno));
             return VTPM_PROBE_CHILD_FAILED;
