@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -29,7 +31,19 @@ typedef struct {
     int publish_n;              /* publishes per inventory phase */
     int runs;
     bool get_only;              /* only the Placement GET (hosts added by SQL) */
+    unsigned int phases;        /* BENCH_PHASE_* */
 } bench_opts;
+
+enum {
+    BENCH_PHASE_RUN = 1,        /* new connection per publish */
+    BENCH_PHASE_KEPT = 2,       /* kept-open connections */
+    BENCH_PHASE_CANDIDATES = 4,
+    BENCH_PHASE_ALL = 7,
+};
+
+/* The inventory's postmaster when it runs on this machine (its reaped
+ * children's CPU is the run path's server CPU), else -1. */
+static long postmaster_pid = -1;
 
 static double
 now_s(void)
@@ -58,6 +72,62 @@ print_phase(const char *name, int n, double wall, double *lat, int errors)
     fflush(stdout);
 }
 
+/* CPU seconds (user + system) of process @pid, or of its reaped children with
+ * @children; its parent's pid in *@ppid if not NULL. -1 when unknown (the
+ * server runs elsewhere). */
+static double
+proc_cpu_s(long pid, bool children, long *ppid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut, st;
+    long long cut, cst;
+    long parent;
+    const char *p;
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0)
+        return -1;
+    vtpm_strfmt(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After "pid (comm) ": state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime cutime cstime. */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+               &parent, &ut, &st, &cut, &cst) != 5)
+        return -1;
+    if (ppid)
+        *ppid = parent;
+    return (children ? (double)(cut + cst) : (double)(ut + st)) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double
+self_cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The phase's CPU time per operation: this program's and the database's. */
+static void
+print_cpu(int n, double client_s, double server_s)
+{
+    printf("%-34s client=%6.1fus/op", "", client_s / n * 1e6);
+    if (server_s >= 0)
+        printf(" server=%7.1fus/op", server_s / n * 1e6);
+    else
+        printf(" server=n/a");
+    printf("\n");
+    fflush(stdout);
+}
+
 static void
 host_name(char *buf, size_t size, int i)
 {
@@ -81,6 +151,7 @@ typedef struct {
     int errors;
     vtpm_publish_status expect;
     bool persistent;            /* one connection for the whole phase */
+    double server_cpu;          /* its backend's CPU seconds, -1 if unknown */
 } pg_worker;
 
 static void *
@@ -88,6 +159,8 @@ pg_worker_main(void *arg)
 {
     pg_worker *w = arg;
     PGconn *conn = w->persistent ? PQconnectdb(w->o->dsn) : NULL;
+    long backend = conn ? PQbackendPID(conn) : 0;
+    double cpu0 = proc_cpu_s(backend, false, NULL);
     vtpm_report r;
 
     memset(&r, 0, sizeof(r));
@@ -118,6 +191,7 @@ pg_worker_main(void *arg)
                 fprintf(stderr, "publish: %s\n", res.message);
         }
     }
+    w->server_cpu = cpu0 >= 0 ? proc_cpu_s(backend, false, NULL) - cpu0 : -1;
     PQfinish(conn);
     return NULL;
 }
@@ -129,7 +203,8 @@ pg_publish_phase(const bench_opts *o, const char *name, int n, int clients, int 
     pthread_t th[64];
     pg_worker w[64];
     double *lat = calloc((size_t)n, sizeof(*lat));
-    double t0;
+    double t0, wall, client0 = self_cpu_s(), server = 0;
+    double reaped0 = persistent ? -1 : proc_cpu_s(postmaster_pid, true, NULL);
     int errors = 0, off = 0;
 
     t0 = now_s();
@@ -146,8 +221,19 @@ pg_publish_phase(const bench_opts *o, const char *name, int n, int clients, int 
         off += w[c].count;
         errors += w[c].errors;
         free(w[c].lat);
+        if (server >= 0 && persistent)
+            server = w[c].server_cpu < 0 ? -1 : server + w[c].server_cpu;
     }
-    print_phase(name, n, now_s() - t0, lat, errors);
+    wall = now_s() - t0;
+    if (!persistent) {
+        /* The postmaster reaps the last backends a moment after they exit. */
+        struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+        nanosleep(&pause, NULL);
+        server = reaped0 >= 0 ? proc_cpu_s(postmaster_pid, true, NULL) - reaped0 : -1;
+    }
+    print_phase(name, n, wall, lat, errors);
+    print_cpu(n, self_cpu_s() - client0, server);
     free(lat);
 }
 
@@ -199,6 +285,7 @@ bench_inventory(const bench_opts *o)
         exit(1);
     }
     pg_exec(conn, "SET client_min_messages = warning");
+    proc_cpu_s(PQbackendPID(conn), false, &postmaster_pid);
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("== inventory: %d hosts, publishes through vtpm_pg_publish ==\n", o->hosts);
     /* The hosts, published by the server itself (fast setup). */
@@ -211,16 +298,27 @@ bench_inventory(const bench_opts *o)
         "NULL) AS p", o->hosts - 1);
     pg_exec(conn, sql);
     pg_exec(conn, "VACUUM ANALYZE vtpm.resource_providers");
-    /* As `vtpm-reporter run` does it: connect, SELECT vtpm.publish(...), disconnect. */
-    pg_publish_phase(o, "run path: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED, false);
-    vtpm_strfmt(name, sizeof(name), "run path: change/%d", o->clients);
-    pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, false);
-    pg_publish_phase(o, "run path: unchanged/1", o->publish_n, 1, 0, VTPM_PUBLISH_UNCHANGED, false);
-    /* Over kept-open connections, as Placement's clients use keep-alive. */
-    pg_publish_phase(o, "one connection: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED, true);
-    vtpm_strfmt(name, sizeof(name), "one connection each: change/%d", o->clients);
-    pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, true);
-    pg_publish_phase(o, "one connection: unchanged/1", o->publish_n, 1, 0, VTPM_PUBLISH_UNCHANGED, true);
+    if (o->phases & BENCH_PHASE_RUN) {
+        /* As `vtpm-reporter run` does it: connect, SELECT vtpm.publish(...), disconnect. */
+        pg_publish_phase(o, "run path: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED, false);
+        vtpm_strfmt(name, sizeof(name), "run path: change/%d", o->clients);
+        pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, false);
+        pg_publish_phase(o, "run path: unchanged/1", o->publish_n, 1, 0, VTPM_PUBLISH_UNCHANGED,
+                         false);
+    }
+    if (o->phases & BENCH_PHASE_KEPT) {
+        /* Over kept-open connections, as Placement's clients use keep-alive. */
+        pg_publish_phase(o, "one connection: change/1", o->publish_n, 1, 1, VTPM_PUBLISH_CHANGED,
+                         true);
+        vtpm_strfmt(name, sizeof(name), "one connection each: change/%d", o->clients);
+        pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, true);
+        pg_publish_phase(o, "one connection: unchanged/1", o->publish_n, 1, 0,
+                         VTPM_PUBLISH_UNCHANGED, true);
+    }
+    if (!(o->phases & BENCH_PHASE_CANDIDATES)) {
+        PQfinish(conn);
+        return;
+    }
 
     pg_exec(conn, "VACUUM ANALYZE vtpm.resource_providers");
     for (int pass = 0; pass < 2; pass++) {
@@ -468,6 +566,35 @@ parse_int(const char *option, const char *text, int min, int max)
     return (int)v;
 }
 
+/* "run,kept,candidates" (any of them, comma-separated) to BENCH_PHASE_* bits; 0 if invalid. */
+static unsigned int
+parse_phases(const char *text)
+{
+    static const struct { const char *name; unsigned int bit; } names[] = {
+        { "run", BENCH_PHASE_RUN }, { "kept", BENCH_PHASE_KEPT },
+        { "candidates", BENCH_PHASE_CANDIDATES },
+    };
+    unsigned int phases = 0;
+    const char *p = text;
+
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        unsigned int bit = 0;
+
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0)
+                bit = names[i].bit;
+        }
+        if (!bit)
+            return 0;
+        phases |= bit;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return phases;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -481,10 +608,11 @@ main(int argc, char **argv)
         { "runs", required_argument, NULL, 'r' },
         { "placement-get-only", no_argument, NULL, 'G' },
         { "publish-n", required_argument, NULL, 'N' },
+        { "phases", required_argument, NULL, 'X' },
         { NULL, 0, NULL, 0 },
     };
     bench_opts o = { .hosts = 10000, .big = 100000, .clients = 4, .placement_n = 2000,
-                     .publish_n = 2000, .runs = 15 };
+                     .publish_n = 2000, .runs = 15, .phases = BENCH_PHASE_ALL };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -498,9 +626,17 @@ main(int argc, char **argv)
         case 'r': o.runs = parse_int("runs", optarg, 1, 64); break;
         case 'G': o.get_only = true; break;
         case 'N': o.publish_n = parse_int("publish-n", optarg, 1, INT_MAX); break;
+        case 'X':
+            if ((o.phases = parse_phases(optarg)) == 0) {
+                fprintf(stderr, "bench_inventory: --phases wants a list of run, kept, "
+                                "candidates, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: bench_inventory --dsn DSN [--placement URL] [--hosts N] "
-                            "[--big N] [--clients N] [--placement-n N] [--runs N]\n");
+                            "[--big N] [--clients N] [--placement-n N] [--publish-n N] "
+                            "[--runs N] [--phases run,kept,candidates]\n");
             return 2;
         }
     }
