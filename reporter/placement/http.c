@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vtpm_http: libcurl easy handle with keep-alive, TLS and timeouts. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -74,12 +78,39 @@ http_on_header(char *data, size_t size, size_t nmemb, void *opaque)
     return n;
 }
 
+/*
+ * libcurl only opens these files when it first connects over TLS, and then
+ * reports a missing one as a transport failure, the same as a network fault
+ * (retried, exit 5), and not at all while the URL is http://. Opening them
+ * here makes a wrong path the configuration error it is.
+ */
+static int
+http_check_file(const char *path, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        vtpm_strfmt(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        vtpm_strfmt(err, errlen, "%s '%s' is not a file", what, path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 static int
 http_set_file(CURL *curl, CURLoption opt, const char *path, const char *what,
               char *err, size_t errlen)
 {
     if (!path || !*path)
         return 0;
+    if (http_check_file(path, what, err, errlen) < 0)
+        return -1;
     if (curl_easy_setopt(curl, opt, path) != CURLE_OK) {
         vtpm_strfmt(err, errlen, "libcurl does not accept the %s '%s'", what, path);
         return -1;
@@ -106,6 +137,12 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
         goto error;
     }
     http->curl = curl;
+    /* libcurl ignores a key without a certificate: say so instead. */
+    if ((!conf->cert_file || !*conf->cert_file) && conf->key_file && *conf->key_file) {
+        vtpm_strfmt(err, errlen, "client key '%s' given without a client certificate",
+                    conf->key_file);
+        goto error;
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500

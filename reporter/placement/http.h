@@ -30,7 +30,9 @@ typedef struct {
 
 /*
  * Returns a new handle (free with vtpm_http_free()), or NULL with a message
- * in @err. The settings are copied.
+ * in @err. The settings are copied. The TLS files are opened here once, so
+ * that a missing or unreadable one (or a key without a certificate) is a
+ * failure now rather than at the first https request.
  */
 vtpm_http *vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen);
 

@@ -3,6 +3,11 @@
 # A fault-injecting stand-in for Placement and Keystone: only for answers a real server won't give on demand.
 """Serves on 127.0.0.1 (port chosen by the kernel, printed on stdout).
 
+With --https CERT,KEY[,CLIENT_CA] (repeatable) it also serves the same modes
+over TLS on one more port per option, with that certificate; with CLIENT_CA
+the TLS port requires a client certificate signed by it. The ports are
+printed on one line, plain HTTP first: "PORT [TLSPORT...]".
+
 The first path segment picks the behaviour, so one server serves every case
 of a test program: http://127.0.0.1:PORT/<mode>/... Modes:
 
@@ -23,9 +28,11 @@ of a test program: http://127.0.0.1:PORT/<mode>/... Modes:
   control      POST /control/revoke: the auth mode rejects the current token
                GET /control/stats: counters as JSON
 """
+import argparse
 import datetime
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -159,11 +166,12 @@ class Handler(BaseHTTPRequestHandler):
             tok = 'tok-%d' % TOKENS['issued']
             TOKENS['current'] = tok
         port = self.server.server_address[1]
+        scheme = 'https' if isinstance(self.server, TLSServer) else 'http'
         catalog = [{'type': 'placement', 'name': 'placement', 'endpoints': [
             {'interface': 'internal', 'region_id': 'RegionOne',
-             'url': 'http://127.0.0.1:%d/internal-is-wrong' % port},
+             'url': '%s://127.0.0.1:%d/internal-is-wrong' % (scheme, port)},
             {'interface': 'public', 'region_id': 'RegionOne',
-             'url': 'http://127.0.0.1:%d/auth' % port}]}]
+             'url': '%s://127.0.0.1:%d/auth' % (scheme, port)}]}]
         return self.send(201, {'token': {
             'methods': methods,
             'expires_at': expires.strftime('%Y-%m-%dT%H:%M:%S.000000Z'),
@@ -231,10 +239,63 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, error_body(404, 'Not Found', 'no route', 'stub'))
 
 
+class TLSServer(ThreadingHTTPServer):
+    """Handshakes in the connection's own thread: a client that fails it
+    (wrong CA, no certificate) costs that thread, not the accept loop."""
+
+    def __init__(self, context):
+        super().__init__(('127.0.0.1', 0), Handler)
+        self.context = context
+
+    def finish_request(self, request, client_address):
+        raw = request.dup()
+        try:
+            try:
+                conn = self.context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                # A refused client (no certificate, unknown CA) has often sent
+                # its request already (TLS 1.3). Closing with it unread sends
+                # a reset that overtakes the alert, so the client would only
+                # see "connection reset". Read until it hangs up, as Apache's
+                # lingering close does, so that the alert arrives.
+                raw.settimeout(2)
+                try:
+                    while raw.recv(4096):
+                        pass
+                except OSError:
+                    pass
+                return
+            try:
+                super().finish_request(conn, client_address)
+            finally:
+                conn.close()
+        finally:
+            raw.close()
+
+
+def tls_server(spec):
+    parts = spec.split(',')
+    if len(parts) not in (2, 3):
+        raise SystemExit('--https wants CERT,KEY[,CLIENT_CA], not %r' % spec)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(parts[0], parts[1])
+    if len(parts) == 3:
+        ctx.load_verify_locations(parts[2])
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return TLSServer(ctx)
+
+
 def main():
+    ap = argparse.ArgumentParser(description='fault-injecting Placement/Keystone stub')
+    ap.add_argument('--https', action='append', default=[], metavar='CERT,KEY[,CLIENT_CA]')
+    args = ap.parse_args()
     server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
+    servers = [server] + [tls_server(spec) for spec in args.https]
+    for s in servers:
+        s.daemon_threads = True
+    for s in servers[1:]:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    print(' '.join(str(s.server_address[1]) for s in servers), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

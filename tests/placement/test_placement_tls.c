@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The Placement publisher over TLS: CA bundles, host names, client certificates, against a throwaway PKI. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "log.h"
+#include "placement-priv.h"
+#include "service.h"
+
+#define PASSWORD "correct horse battery"
+
+/*
+ * One stub process serves every case: plain HTTP (unused here but for the
+ * CLI's lock-free runs), HTTPS with the server certificate, HTTPS with a
+ * certificate for another name, and HTTPS that requires a client certificate.
+ */
+static pid_t stub_pid = -1;
+static char tmp_dir[64];
+static char pki[128];
+static int port_https, port_othername, port_mtls;
+
+static const char *
+pki_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", pki, name);
+    return buf;
+}
+
+static int
+group_setup(void **state)
+{
+    char script[512], stub[512], line[128] = "";
+    char https[512], othername[512], mtls[768];
+    char cert[256], key[256], ca[256];
+    int port_http = 0;
+
+    vtpm_log_init("test_placement_tls", VTPM_LOG_ERROR);
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        fprintf(stderr, "# /usr/bin/python3 missing: apt-get install python3\n");
+        return -1;
+    }
+    if (vtpm_test_tmpdir(tmp_dir, sizeof(tmp_dir), "tls") < 0) {
+        fprintf(stderr, "# cannot create a folder under /tmp\n");
+        return -1;
+    }
+    snprintf(pki, sizeof(pki), "%s/pki", tmp_dir);
+    {
+        char *argv[] = {
+            (char *)vtpm_test_source_path(script, sizeof(script), "tests/fixtures/pki.sh"),
+            pki, NULL
+        };
+
+        if (vtpm_test_run(argv, NULL, 0) != 0) {
+            fprintf(stderr, "# tests/fixtures/pki.sh failed (see above)\n");
+            return -1;
+        }
+    }
+    snprintf(https, sizeof(https), "%s,%s", pki_path(cert, sizeof(cert), "server.pem"),
+             pki_path(key, sizeof(key), "server.key"));
+    snprintf(othername, sizeof(othername), "%s,%s",
+             pki_path(cert, sizeof(cert), "othername.pem"),
+             pki_path(key, sizeof(key), "othername.key"));
+    snprintf(mtls, sizeof(mtls), "%s,%s,%s", pki_path(cert, sizeof(cert), "server.pem"),
+             pki_path(key, sizeof(key), "server.key"), pki_path(ca, sizeof(ca), "ca.pem"));
+    {
+        char *argv[] = {
+            (char *)"/usr/bin/python3",
+            (char *)vtpm_test_source_path(stub, sizeof(stub),
+                                          "tests/placement/stub_placement.py"),
+            (char *)"--https", https, (char *)"--https", othername,
+            (char *)"--https", mtls, NULL
+        };
+
+        stub_pid = vtpm_test_spawn(argv, line, sizeof(line));
+    }
+    if (stub_pid < 0 || sscanf(line, "%d %d %d %d", &port_http, &port_https,
+                               &port_othername, &port_mtls) != 4) {
+        fprintf(stderr, "# cannot start tests/placement/stub_placement.py with --https\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    vtpm_test_stop(stub_pid);
+    vtpm_test_rmdir(tmp_dir);
+    return 0;
+}
+
+typedef struct {
+    vtpm_placement_conf conf;
+    char url[128];
+    char ca[256], cert[256], key[256];
+} tls_conf;
+
+/* A client configuration for @mode on @port over https, the test CA trusted. */
+static void
+tls_conf_init(tls_conf *t, int port, const char *mode)
+{
+    memset(t, 0, sizeof(*t));
+    vtpm_placement_conf_init(&t->conf);
+    snprintf(t->url, sizeof(t->url), "https://127.0.0.1:%d/%s", port, mode);
+    t->conf.url = t->url;
+    t->conf.auth = VTPM_PLACEMENT_AUTH_TOKEN;
+    t->conf.token = (char *)"admin";
+    t->conf.create_provider = true;
+    t->conf.timeout = 10;
+    t->conf.ca_file = (char *)pki_path(t->ca, sizeof(t->ca), "ca.pem");
+}
+
+static void
+tls_conf_client_cert(tls_conf *t, const char *cert, const char *key)
+{
+    t->conf.cert_file = (char *)pki_path(t->cert, sizeof(t->cert), cert);
+    t->conf.key_file = key ? (char *)pki_path(t->key, sizeof(t->key), key) : NULL;
+}
+
+static void
+report_init(vtpm_report *r, const char *host, vtpm_traitset present)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->host, sizeof(r->host), "%s", host);
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        r->traits[t].state = (present & VTPM_TRAITSET_BIT(t)) ? VTPM_TRAIT_STATE_PRESENT
+                                                              : VTPM_TRAIT_STATE_ABSENT;
+        r->traits[t].reason_code = "test";
+    }
+}
+
+/* Publishes @present for @host once through a fresh client made from @conf. */
+static vtpm_publish_status
+publish_once(const vtpm_placement_conf *conf, const char *host, vtpm_traitset present,
+             vtpm_publish_result *res)
+{
+    vtpm_placement_client *client;
+    vtpm_report r;
+    vtpm_publish_status st;
+    char err[256] = "";
+
+    client = vtpm_placement_client_new(conf, err, sizeof(err));
+    if (!client)
+        fail_msg("client: %s", err);
+    report_init(&r, host, present);
+    st = vtpm_placement_publish(client, &r, res);
+    vtpm_placement_client_free(client);
+    return st;
+}
+
+/* Fails with the whole text when @text lacks @needle. */
+static void
+assert_has(const char *text, const char *needle)
+{
+    if (!strstr(text, needle))
+        fail_msg("'%s' not in: %s", needle, text);
+}
+
+/* No TLS failure message carries key material, a token or a line break. */
+static void
+assert_clean_message(const char *msg)
+{
+    assert_null(strstr(msg, "-----BEGIN"));
+    assert_null(strstr(msg, "PRIVATE KEY"));
+    assert_null(strstr(msg, "X-Auth-Token"));
+    assert_null(strstr(msg, PASSWORD));
+    assert_null(strchr(msg, '\n'));
+}
+
+static void
+test_https_with_the_test_ca_file_publishes_over_one_connection(void **state)
+{
+    tls_conf t;
+    vtpm_placement_client *client;
+    vtpm_placement_stats st;
+    vtpm_publish_result res;
+    vtpm_report r;
+    char err[256] = "";
+
+    tls_conf_init(&t, port_https, "ok");
+    client = vtpm_placement_client_new(&t.conf, err, sizeof(err));
+    if (!client)
+        fail_msg("client: %s", err);
+    report_init(&r, "tls-ca", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_CHANGED);
+    assert_has(res.message, "+COMPUTE_SECURITY_TPM_2_0 at generation 1");
+    assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNCHANGED);
+    vtpm_placement_client_stats(client, &st);
+    /* Keep-alive holds over TLS too: one handshake for the whole run. */
+    assert_int_equal(st.connections, 1);
+    assert_true(st.requests >= 4);
+    vtpm_placement_client_free(client);
+}
+
+static void
+test_verification_is_on_by_default_and_the_system_store_refuses_the_test_ca(void **state)
+{
+    static const char yaml_fmt[] =
+        "inventory: placement\n"
+        "placement:\n"
+        "  url: https://127.0.0.1:%d/ok\n"
+        "  auth: token\n"
+        "  token: admin\n"
+        "  create_provider: true\n";
+    char yaml[512];
+    vtpm_conf conf;
+    vtpm_publish_result res;
+    char err[256] = "";
+    int n = snprintf(yaml, sizeof(yaml), yaml_fmt, port_https);
+
+    /* What a user gets from a config that says nothing about TLS. */
+    if (vtpm_conf_load_string("tls.yaml", yaml, (size_t)n, &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_true(conf.placement.verify);
+    assert_null(conf.placement.ca_file);
+    assert_int_equal(publish_once(&conf.placement, "tls-default", 0, &res),
+                     VTPM_PUBLISH_UNREACHABLE);
+    assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
+    assert_has(res.message,
+                           "SSL certificate problem: unable to get local issuer certificate");
+    assert_clean_message(res.message);
+    vtpm_conf_clear(&conf);
+}
+
+static void
+test_unrelated_ca_file_is_refused(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    tls_conf_init(&t, port_https, "ok");
+    pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
+    assert_int_equal(publish_once(&t.conf, "tls-other-ca", 0, &res), VTPM_PUBLISH_UNREACHABLE);
+    assert_has(res.message,
+                           "SSL certificate problem: unable to get local issuer certificate");
+    assert_clean_message(res.message);
+}
+
+static void
+test_certificate_for_another_host_name_is_refused(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    /* Signed by the trusted CA, but for elsewhere.invalid, not 127.0.0.1. */
+    tls_conf_init(&t, port_othername, "ok");
+    assert_int_equal(publish_once(&t.conf, "tls-name", 0, &res), VTPM_PUBLISH_UNREACHABLE);
+    assert_has(res.message, "no alternative certificate subject name matches "
+                                        "target host name '127.0.0.1'");
+}
+
+static void
+test_verify_false_accepts_an_untrusted_server(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    /* For labs only (docs/placement.md): neither the CA nor the name is checked. */
+    tls_conf_init(&t, port_https, "ok");
+    t.conf.ca_file = NULL;
+    t.conf.verify = false;
+    assert_int_equal(publish_once(&t.conf, "tls-noverify",
+                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
+                     VTPM_PUBLISH_CHANGED);
+    tls_conf_init(&t, port_othername, "ok");
+    pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
+    t.conf.verify = false;
+    assert_int_equal(publish_once(&t.conf, "tls-noverify",
+                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
+                     VTPM_PUBLISH_UNCHANGED);
+}
+
+static void
+test_server_requiring_a_client_certificate_refuses_a_client_without_one(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    tls_conf_init(&t, port_mtls, "ok");
+    assert_int_equal(publish_once(&t.conf, "tls-mtls", 0, &res), VTPM_PUBLISH_UNREACHABLE);
+    assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
+    /* TLS 1.3: the server's alert arrives with the first read. */
+    assert_has(res.message, "alert certificate required");
+    assert_clean_message(res.message);
+}
+
+static void
+test_client_certificate_and_key_are_accepted(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    tls_conf_init(&t, port_mtls, "ok");
+    tls_conf_client_cert(&t, "client.pem", "client.key");
+    assert_int_equal(publish_once(&t.conf, "tls-mtls",
+                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+                     VTPM_PUBLISH_CHANGED);
+    /* The key may also sit in the certificate's file (key_file unset). */
+    tls_conf_client_cert(&t, "client-bundle.pem", NULL);
+    assert_int_equal(publish_once(&t.conf, "tls-mtls",
+                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+                     VTPM_PUBLISH_UNCHANGED);
+}
+
+static void
+test_client_certificate_from_an_unrelated_ca_is_refused(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    tls_conf_init(&t, port_mtls, "ok");
+    tls_conf_client_cert(&t, "stranger.pem", "stranger.key");
+    assert_int_equal(publish_once(&t.conf, "tls-mtls", 0, &res), VTPM_PUBLISH_UNREACHABLE);
+    assert_has(res.message, "alert unknown ca");
+    assert_clean_message(res.message);
+}
+
+static void
+test_missing_tls_files_are_configuration_errors(void **state)
+{
+    /* The message is before + the PKI folder + after. */
+    static const struct {
+        const char *ca, *cert, *key, *before, *after;
+    } cases[] = {
+        { "ca.pem", "client.pem", "missing.key", "cannot read client key '",
+          "/missing.key': No such file or directory" },
+        { "ca.pem", "missing.pem", "client.key", "cannot read client certificate '",
+          "/missing.pem': No such file or directory" },
+        { "missing-ca.pem", NULL, NULL, "cannot read CA bundle '",
+          "/missing-ca.pem': No such file or directory" },
+        { ".", NULL, NULL, "CA bundle '", "/.' is not a file" },
+        { "ca.pem", NULL, "client.key", "client key '",
+          "/client.key' given without a client certificate" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tls_conf t;
+        vtpm_placement_client *client;
+        char err[256] = "", expect[256];
+
+        tls_conf_init(&t, port_mtls, "ok");
+        pki_path(t.ca, sizeof(t.ca), cases[i].ca);
+        if (cases[i].cert)
+            tls_conf_client_cert(&t, cases[i].cert, cases[i].key);
+        else if (cases[i].key)
+            t.conf.key_file = (char *)pki_path(t.key, sizeof(t.key), cases[i].key);
+        client = vtpm_placement_client_new(&t.conf, err, sizeof(err));
+        if (client)
+            fail_msg("case %zu accepted", i);
+        snprintf(expect, sizeof(expect), "%s%s%s", cases[i].before, pki, cases[i].after);
+        assert_string_equal(err, expect);
+        assert_clean_message(err);
+    }
+}
+
+/* Runs @fn with stderr redirected to a file; returns what was written (free it). */
+static char *
+capture_stderr(void (*fn)(void *), void *opaque)
+{
+    char path[] = "/tmp/vtpm-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    int saved = dup(STDERR_FILENO);
+    char *text = calloc(1, 65536);
+    ssize_t n;
+
+    assert_true(fd >= 0 && saved >= 0 && text);
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    fn(opaque);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    n = read(fd, text, 65535);
+    text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return text;
+}
+
+typedef struct {
+    const vtpm_placement_conf *conf;
+    vtpm_publish_result res;
+    vtpm_publish_status status;
+} publish_call;
+
+static void
+publish_call_run(void *opaque)
+{
+    publish_call *c = opaque;
+
+    c->status = publish_once(c->conf, "tls-keystone", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2),
+                             &c->res);
+}
+
+static void
+keystone_tls_conf(tls_conf *t, char *auth_url, size_t len)
+{
+    tls_conf_init(t, port_https, "auth");
+    t->conf.url = NULL;               /* from the catalog: https on the same port */
+    t->conf.auth = VTPM_PLACEMENT_AUTH_PASSWORD;
+    t->conf.token = NULL;
+    snprintf(auth_url, len, "https://127.0.0.1:%d/keystone/v3", port_https);
+    t->conf.auth_url = auth_url;
+    t->conf.username = (char *)"reporter";
+    t->conf.password = (char *)PASSWORD;
+    t->conf.project_name = (char *)"service";
+}
+
+static void
+test_keystone_over_https_uses_the_same_ca_file(void **state)
+{
+    tls_conf t;
+    publish_call call = { 0 };
+    char auth_url[128];
+    char *err;
+
+    keystone_tls_conf(&t, auth_url, sizeof(auth_url));
+    call.conf = &t.conf;
+    publish_call_run(&call);
+    if (call.status != VTPM_PUBLISH_CHANGED)
+        fail_msg("publish: %s", call.res.message);
+
+    /* An untrusted Keystone: refused before the password is sent, and the
+     * password shows in neither the message nor the DEBUG log. */
+    pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
+    vtpm_log_init("test_placement_tls", VTPM_LOG_DEBUG);
+    err = capture_stderr(publish_call_run, &call);
+    vtpm_log_init("test_placement_tls", VTPM_LOG_ERROR);
+    assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
+    assert_has(call.res.message, "cannot reach keystone 'https://127.0.0.1:");
+    assert_has(call.res.message, "SSL certificate problem");
+    assert_clean_message(call.res.message);
+    assert_null(strstr(err, PASSWORD));
+    assert_null(strstr(err, "PRIVATE KEY"));
+    free(err);
+}
+
+typedef struct {
+    const char *config;
+    char line[512];
+    int status;
+} reporter_call;
+
+/* Runs the built vtpm-reporter on c->config; its first line of stdout into c->line. */
+static void
+reporter_call_run(void *opaque)
+{
+    reporter_call *c = opaque;
+    char bin[512], cfg[128];
+    const char *root = getenv("VTPM_BUILD_ROOT");
+    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
+    FILE *f;
+
+    snprintf(bin, sizeof(bin), "%s/reporter/vtpm-reporter", root ? root : ".");
+    snprintf(cfg, sizeof(cfg), "%s/reporter.yaml", tmp_dir);
+    f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(c->config, f);
+    fclose(f);
+    c->status = vtpm_test_run(argv, c->line, sizeof(c->line));
+}
+
+static void
+test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
+{
+    char config[2048], key[256], cert[256], ca[256];
+    reporter_call call = { .config = config };
+    char *err;
+
+    /* swtpm disabled: every managed trait is absent, whatever this host has. */
+    snprintf(config, sizeof(config),
+             "swtpm_enabled: false\n"
+             "host: tls-cli\n"
+             "inventory: placement\n"
+             "lock_file: %s/run.lock\n"
+             "retries: 0\n"
+             "placement:\n"
+             "  url: https://127.0.0.1:%d/ok\n"
+             "  auth: token\n"
+             "  token: admin\n"
+             "  create_provider: true\n"
+             "  ca_file: %s\n"
+             "  cert_file: %s\n"
+             "  key_file: %s\n",
+             tmp_dir, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
+             pki_path(cert, sizeof(cert), "client.pem"),
+             pki_path(key, sizeof(key), "client.key"));
+    err = capture_stderr(reporter_call_run, &call);
+    if (call.status != 3)                     /* VTPM_EXIT_UNCHANGED: all absent already */
+        fail_msg("vtpm-reporter run: exit %d: %s %s", call.status, call.line, err);
+    assert_has(call.line, "unchanged");
+    free(err);
+
+    pki_path(key, sizeof(key), "nowhere.key");
+    {
+        char *line = strstr(config, "  key_file: ");
+
+        snprintf(line, sizeof(config) - (size_t)(line - config), "  key_file: %s\n", key);
+    }
+    err = capture_stderr(reporter_call_run, &call);
+    assert_int_equal(call.status, 2);         /* VTPM_EXIT_CONFIG */
+    assert_has(err, "cannot read client key '");
+    assert_has(err, "nowhere.key': No such file or directory");
+    free(err);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_https_with_the_test_ca_file_publishes_over_one_connection),
+        cmocka_unit_test(test_verification_is_on_by_default_and_the_system_store_refuses_the_test_ca),
+        cmocka_unit_test(test_unrelated_ca_file_is_refused),
+        cmocka_unit_test(test_certificate_for_another_host_name_is_refused),
+        cmocka_unit_test(test_verify_false_accepts_an_untrusted_server),
+        cmocka_unit_test(test_server_requiring_a_client_certificate_refuses_a_client_without_one),
+        cmocka_unit_test(test_client_certificate_and_key_are_accepted),
+        cmocka_unit_test(test_client_certificate_from_an_unrelated_ca_is_refused),
+        cmocka_unit_test(test_missing_tls_files_are_configuration_errors),
+        cmocka_unit_test(test_keystone_over_https_uses_the_same_ca_file),
+        cmocka_unit_test(test_reporter_run_over_mutual_tls_and_with_a_missing_key),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
