@@ -3,10 +3,12 @@
 #include "probe_system.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -133,6 +135,27 @@ vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeo
     }
     if (timeout <= 0)
         timeout = 5;
+    /* libcurl reads the bundle only for https, and then calls a missing one
+     * "error setting certificate file", which read as "unreachable": name
+     * the setting instead, whatever the URL. Still inconclusive: a wrong
+     * path must not take the traits away. */
+    if (ca_file && *ca_file) {
+        struct stat st;
+        int fd = open(ca_file, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0) {
+            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                        "cannot read key_manager.ca_file '%s': %s", ca_file, strerror(errno));
+            return;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                        "key_manager.ca_file '%s' is not a file", ca_file);
+            close(fd);
+            return;
+        }
+        close(fd);
+    }
 
     curl = curl_easy_init();
     headers = curl_slist_append(NULL, "Accept: application/json");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The key-manager check against Debian's real barbican-api on loopback, and against closed ports. */
+/* The key-manager check against Debian's real barbican-api on loopback (http and https), and against closed ports. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -26,6 +26,9 @@ static char libvirtd_state[128];
 static char barbican_dir[128];
 static char barbican_port[16];
 static int barbican_port_num;
+static char barbican_tls_port[16];
+static int barbican_tls_port_num;
+static char pki_dir[128];
 static char fixtures[512];
 static bool barbican_started, libvirtd_started;
 
@@ -84,12 +87,30 @@ group_setup(void **state)
     if (!mkdtemp(tmp_root))
         return -1;
     snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src);
+    /* A throwaway CA and a server certificate for 127.0.0.1, for https. */
+    snprintf(pki_dir, sizeof(pki_dir), "%s/pki", tmp_root);
+    snprintf(script, sizeof(script), "%s/pki.sh", fixtures);
+    {
+        const char *argv[] = {script, pki_dir, NULL};
+
+        if (!fixture_run(argv))
+            return -1;
+    }
     snprintf(barbican_dir, sizeof(barbican_dir), "%s/barbican", tmp_root);
     barbican_port_num = free_port();
     snprintf(barbican_port, sizeof(barbican_port), "%d", barbican_port_num);
+    do
+        barbican_tls_port_num = free_port();
+    while (barbican_tls_port_num == barbican_port_num);
+    snprintf(barbican_tls_port, sizeof(barbican_tls_port), "%d", barbican_tls_port_num);
     snprintf(script, sizeof(script), "%s/barbican.sh", fixtures);
     {
-        const char *argv[] = {script, "start", barbican_dir, barbican_port, NULL};
+        char cert[192], key[192];
+        const char *argv[] = {script, "start", barbican_dir, barbican_port,
+                              barbican_tls_port, cert, key, NULL};
+
+        snprintf(cert, sizeof(cert), "%s/server.pem", pki_dir);
+        snprintf(key, sizeof(key), "%s/server.key", pki_dir);
 
         barbican_started = fixture_run(argv);
         if (!barbican_started)
@@ -218,22 +239,31 @@ typedef struct {
     vtpm_report report;
 } run;
 
+/* Probes with a key manager at @url (none unless @configured), its CA bundle @ca_file. */
 static void
-probe_with_key_manager(run *r, const char *url, bool check, bool configured)
+probe_with_key_manager_ca(run *r, const char *url, const char *ca_file, bool check,
+                          bool configured)
 {
     char text[1024], err[256];
 
     snprintf(text, sizeof(text),
-             "virt_type: qemu\nswtpm_enabled: true\ncache_dir: %s/cache\n%s%s%s%s",
+             "virt_type: qemu\nswtpm_enabled: true\ncache_dir: %s/cache\n%s%s%s%s%s%s%s",
              tmp_root,
              configured ? "key_manager:\n  backend: barbican\n  url: " : "",
              configured ? url : "",
              configured ? "\n  timeout: 5\n  check: " : "",
-             configured ? (check ? "true\n" : "false\n") : "");
+             configured ? (check ? "true\n" : "false\n") : "",
+             ca_file ? "  ca_file: " : "", ca_file ? ca_file : "", ca_file ? "\n" : "");
     if (vtpm_conf_load_string("km.yaml", text, strlen(text), &r->conf, err, sizeof(err)))
         fail_msg("test config refused: %s", err);
     assert_int_equal(vtpm_probe_run(&r->conf, false, &r->facts), 0);
     vtpm_decide(&r->facts, &r->conf, &r->report);
+}
+
+static void
+probe_with_key_manager(run *r, const char *url, bool check, bool configured)
+{
+    probe_with_key_manager_ca(r, url, NULL, check, configured);
 }
 
 static void
@@ -309,6 +339,130 @@ test_traits_absent_without_key_manager(void **state)
     vtpm_conf_clear(&r.conf);
 }
 
+static void
+https_url(char *buf, size_t size, const char *path)
+{
+    snprintf(buf, size, "https://127.0.0.1:%d%s", barbican_tls_port_num, path);
+}
+
+static const char *
+pki_file(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", pki_dir, name);
+    return buf;
+}
+
+/* Fails with the whole text when @text lacks @needle. */
+static void
+assert_has(const char *text, const char *needle)
+{
+    if (!strstr(text, needle))
+        fail_msg("'%s' not in: %s", needle, text);
+}
+
+static void
+test_key_manager_check_over_https_with_the_ca_file_reaches_real_barbican(void **state)
+{
+    vtpm_system_facts sys;
+    char url[128], ca[256];
+
+    (void)state;
+    memset(&sys, 0, sizeof(sys));
+    https_url(url, sizeof(url), "/");
+    vtpm_system_key_manager_check(url, pki_file(ca, sizeof(ca), "ca.pem"), 5, &sys);
+    if (sys.key_manager_status != VTPM_PROBE_OK)
+        fail_msg("not reachable: %s", sys.key_manager_error);
+    assert_true(sys.key_manager_reachable);
+    assert_int_equal(sys.key_manager_http_status, 300);
+    assert_string_equal(sys.key_manager_error, "");
+}
+
+static void
+test_key_manager_check_over_https_verifies_against_the_system_store_by_default(void **state)
+{
+    vtpm_system_facts sys;
+    char url[128];
+
+    (void)state;
+    memset(&sys, 0, sizeof(sys));
+    https_url(url, sizeof(url), "/");
+    vtpm_system_key_manager_check(url, NULL, 5, &sys);
+    assert_int_equal(sys.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
+    assert_false(sys.key_manager_reachable);
+    assert_int_equal(sys.key_manager_http_status, 0);
+    assert_has(sys.key_manager_error, url);
+    assert_has(sys.key_manager_error,
+               "SSL certificate problem: unable to get local issuer certificate");
+}
+
+static void
+test_key_manager_check_with_an_unrelated_ca_is_inconclusive(void **state)
+{
+    vtpm_system_facts sys;
+    char url[128], ca[256];
+
+    (void)state;
+    memset(&sys, 0, sizeof(sys));
+    https_url(url, sizeof(url), "/");
+    vtpm_system_key_manager_check(url, pki_file(ca, sizeof(ca), "other-ca.pem"), 5, &sys);
+    assert_int_equal(sys.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
+    assert_int_equal(sys.key_manager_http_status, 0);
+    assert_has(sys.key_manager_error,
+               "SSL certificate problem: unable to get local issuer certificate");
+}
+
+static void
+test_key_manager_check_with_a_missing_ca_file_says_so(void **state)
+{
+    vtpm_system_facts sys;
+    char url[128], ca[256], expected[512];
+
+    (void)state;
+    memset(&sys, 0, sizeof(sys));
+    https_url(url, sizeof(url), "/");
+    vtpm_system_key_manager_check(url, pki_file(ca, sizeof(ca), "no-such-ca.pem"), 5, &sys);
+    assert_int_equal(sys.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
+    assert_int_equal(sys.key_manager_http_status, 0);
+    snprintf(expected, sizeof(expected), "cannot read key_manager.ca_file '%s': "
+             "No such file or directory", ca);
+    assert_string_equal(sys.key_manager_error, expected);
+}
+
+static void
+test_traits_present_when_real_barbican_answers_over_https(void **state)
+{
+    run r = {0};
+    char url[128], ca[256];
+
+    (void)state;
+    https_url(url, sizeof(url), "/");
+    probe_with_key_manager_ca(&r, url, pki_file(ca, sizeof(ca), "ca.pem"), true, true);
+    if (r.facts.system.key_manager_status != VTPM_PROBE_OK)
+        fail_msg("key manager: %s", r.facts.system.key_manager_error);
+    assert_false(r.report.inconclusive);
+    assert_int_equal(r.report.traits[VTPM_TRAIT_TPM_2_0].state, VTPM_TRAIT_STATE_PRESENT);
+    assert_int_equal(r.report.traits[VTPM_TRAIT_SECRET_SECURITY_USER].state,
+                     VTPM_TRAIT_STATE_PRESENT);
+    vtpm_conf_clear(&r.conf);
+}
+
+static void
+test_report_inconclusive_when_the_key_manager_certificate_is_untrusted(void **state)
+{
+    run r = {0};
+    char url[128], ca[256];
+
+    (void)state;
+    https_url(url, sizeof(url), "/");
+    probe_with_key_manager_ca(&r, url, pki_file(ca, sizeof(ca), "other-ca.pem"), true, true);
+    assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
+    assert_true(r.report.inconclusive);
+    assert_has(r.report.inconclusive_reason, "SSL certificate problem");
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+        assert_string_equal(r.report.traits[t].reason_code, "inconclusive");
+    vtpm_conf_clear(&r.conf);
+}
+
 int
 main(void)
 {
@@ -321,6 +475,12 @@ main(void)
         cmocka_unit_test(test_report_inconclusive_when_key_manager_unreachable),
         cmocka_unit_test(test_unreachable_key_manager_is_not_checked_unless_asked),
         cmocka_unit_test(test_traits_absent_without_key_manager),
+        cmocka_unit_test(test_key_manager_check_over_https_with_the_ca_file_reaches_real_barbican),
+        cmocka_unit_test(test_key_manager_check_over_https_verifies_against_the_system_store_by_default),
+        cmocka_unit_test(test_key_manager_check_with_an_unrelated_ca_is_inconclusive),
+        cmocka_unit_test(test_key_manager_check_with_a_missing_ca_file_says_so),
+        cmocka_unit_test(test_traits_present_when_real_barbican_answers_over_https),
+        cmocka_unit_test(test_report_inconclusive_when_the_key_manager_certificate_is_untrusted),
     };
 
     return cmocka_run_group_tests_name("key_manager_live", tests, group_setup,
