@@ -157,6 +157,11 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
                       err, errlen) < 0 ||
         http_set_file(curl, CURLOPT_SSLKEY, conf->key_file, "client key", err, errlen) < 0)
         goto error;
+    /* Without a password, OpenSSL asks for an encrypted key's passphrase on
+     * the terminal, which blocks a run started from a shell. An empty one
+     * makes such a key fail to load instead: passphrases are not supported. */
+    if (conf->cert_file && *conf->cert_file)
+        curl_easy_setopt(curl, CURLOPT_KEYPASSWD, "");
     if (conf->connect_timeout > 0)
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)(conf->connect_timeout * 1000.0));

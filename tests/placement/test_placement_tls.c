@@ -175,6 +175,31 @@ assert_clean_message(const char *msg)
     assert_null(strchr(msg, '\n'));
 }
 
+/* Runs @fn with stderr redirected to a file; returns what was written (free it). */
+static char *
+capture_stderr(void (*fn)(void *), void *opaque)
+{
+    char path[] = "/tmp/vtpm-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    int saved = dup(STDERR_FILENO);
+    char *text = calloc(1, 65536);
+    ssize_t n;
+
+    assert_true(fd >= 0 && saved >= 0 && text);
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    fn(opaque);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    n = read(fd, text, 65535);
+    text[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return text;
+}
+
 static void
 test_https_with_the_test_ca_file_publishes_over_one_connection(void **state)
 {
@@ -323,6 +348,42 @@ test_client_certificate_from_an_unrelated_ca_is_refused(void **state)
     assert_clean_message(res.message);
 }
 
+typedef struct {
+    const vtpm_placement_conf *conf;
+    vtpm_publish_result res;
+    vtpm_publish_status status;
+} publish_call;
+
+static void
+publish_call_run(void *opaque)
+{
+    publish_call *c = opaque;
+
+    c->status = publish_once(c->conf, "tls-call", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2),
+                             &c->res);
+}
+
+static void
+test_encrypted_client_key_fails_without_asking_for_a_passphrase(void **state)
+{
+    tls_conf t;
+    publish_call call = { 0 };
+    char *err;
+
+    /* OpenSSL would prompt on the terminal (and block a run from a shell);
+     * with no terminal it prints the prompt on stderr: neither may happen. */
+    tls_conf_init(&t, port_mtls, "ok");
+    tls_conf_client_cert(&t, "client.pem", "client-encrypted.key");
+    call.conf = &t.conf;
+    err = capture_stderr(publish_call_run, &call);
+    assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
+    assert_has(call.res.message, "unable to set private key file: '");
+    assert_has(call.res.message, "client-encrypted.key'");
+    assert_clean_message(call.res.message);
+    assert_null(strstr(err, "pass phrase"));
+    free(err);
+}
+
 static void
 test_missing_tls_files_are_configuration_errors(void **state)
 {
@@ -361,45 +422,6 @@ test_missing_tls_files_are_configuration_errors(void **state)
     }
 }
 
-/* Runs @fn with stderr redirected to a file; returns what was written (free it). */
-static char *
-capture_stderr(void (*fn)(void *), void *opaque)
-{
-    char path[] = "/tmp/vtpm-stderr-XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(STDERR_FILENO);
-    char *text = calloc(1, 65536);
-    ssize_t n;
-
-    assert_true(fd >= 0 && saved >= 0 && text);
-    fflush(stderr);
-    dup2(fd, STDERR_FILENO);
-    fn(opaque);
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, text, 65535);
-    text[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
-    return text;
-}
-
-typedef struct {
-    const vtpm_placement_conf *conf;
-    vtpm_publish_result res;
-    vtpm_publish_status status;
-} publish_call;
-
-static void
-publish_call_run(void *opaque)
-{
-    publish_call *c = opaque;
-
-    c->status = publish_once(c->conf, "tls-keystone", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2),
-                             &c->res);
-}
 
 static void
 keystone_tls_conf(tls_conf *t, char *auth_url, size_t len)
@@ -525,6 +547,7 @@ main(void)
         cmocka_unit_test(test_server_requiring_a_client_certificate_refuses_a_client_without_one),
         cmocka_unit_test(test_client_certificate_and_key_are_accepted),
         cmocka_unit_test(test_client_certificate_from_an_unrelated_ca_is_refused),
+        cmocka_unit_test(test_encrypted_client_key_fails_without_asking_for_a_passphrase),
         cmocka_unit_test(test_missing_tls_files_are_configuration_errors),
         cmocka_unit_test(test_keystone_over_https_uses_the_same_ca_file),
         cmocka_unit_test(test_reporter_run_over_mutual_tls_and_with_a_missing_key),
