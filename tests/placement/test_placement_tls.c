@@ -160,8 +160,8 @@ publish_once(const vtpm_placement_conf *conf, const char *host, vtpm_traitset pr
 static void
 assert_has(const char *text, const char *needle)
 {
-    if (!strstr(text, needle))
-        fail_msg("'%s' not in: %s", needle, text);
+    if (!text || !strstr(text, needle))
+        fail_msg("'%s' not in: %s", needle, text ? text : "(nothing)");
 }
 
 /* No TLS failure message carries key material, a token or a line break. */
