@@ -107,6 +107,10 @@ rc=0
 "$reporter" run --config "$state/reporter.yaml" || rc=$?
 echo "(run exit status $rc: 0 published with changes, 3 nothing changed)"
 
+# The probe is done: the key manager and (if the demo started it) libvirtd can go.
+tests/fixtures/barbican.sh stop "$state/barbican"
+tests/fixtures/libvirtd.sh stop "$state/libvirtd"
+
 say "Sample neighbours, published through the same function"
 # Sample hosts so that the views have something to compare with: one that lost
 # TPM 1.2 with a swtpm upgrade, one with libvirt 7, one whose libvirtd stopped
