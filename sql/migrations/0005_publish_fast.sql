@@ -1,21 +1,23 @@
 -- SPDX-License-Identifier: Apache-2.0
--- A cheaper vtpm.publish(): the same contract in four statements instead of about twenty.
+-- A cheaper vtpm.publish(): 0002's contract in four to six statements instead of about twenty.
 --
--- What 0002's version spent its time on (pg_stat_statements, auto_explain and
--- perf on bench/bench_inventory; figures in docs/benchmarks.md):
+-- Where 0002's version spent its time (pg_stat_statements, auto_explain and
+-- perf while bench/bench_inventory ran; figures in docs/benchmarks.md):
 --   * vtpm.trait_names() up to three times per publish: a SQL function with a
 --     SET clause is never inlined, so every call parsed and planned its query
---     again (a fifth of the server's time);
+--     again (about a fifth of the server's time);
 --   * six queries to validate the traits document, two to read the settings,
---     one to read back from provider_traits the managed traits that tpm_bits
---     already mirrors, each a separate executor start in plpgsql and a separate
---     plan in every new connection (the reporter's run path connects per run);
---   * an upsert of all seven reasons on every report, which locks seven rows
---     even when none differs (the common case).
--- Now: one query validates (error messages cost a second one), one locks the provider and reads its managed
--- traits (tpm_bits, on the locked row), one statement writes everything that
--- differs, and NOTIFY on change. Behaviour, errors and their order are those
--- of 0002 (pinned by tests/sql/test_publish.c).
+--     and one to read back from provider_traits the managed traits that
+--     tpm_bits already mirrors: each a separate executor start, and a
+--     separate plan in every new connection (`vtpm-reporter run` connects
+--     once per report);
+--   * an upsert of all seven reasons on every report, which locks and
+--     rewrites nothing but still visits seven rows through ON CONFLICT.
+-- Now: one query validates (an error message costs a second one), one locks
+-- the provider and reads its managed traits from tpm_bits, provider_traits is
+-- written only when the set changes, reasons only where they differ, and one
+-- statement updates the provider, records the report and applies retention.
+-- Behaviour, errors and their order are 0002's (tests/sql/test_publish.c).
 SET LOCAL ROLE vtpm_owner;
 
 -- Reasons are rewritten in place when a trait flips: leave room on each page
@@ -156,7 +158,40 @@ BEGIN
     END IF;
     generation := v_gen;
 
-    -- Every write, in one statement; each part writes only what differs.
+    -- The managed rows of provider_traits become exactly the reported set.
+    IF v_new <> v_old THEN
+        WITH gone AS (
+            DELETE FROM vtpm.provider_traits pt
+             USING vtpm.traits t
+             WHERE pt.provider_id = v_id AND pt.trait_id = t.id
+               AND t.bit IS NOT NULL AND (v_new & (1 << t.bit)) = 0
+        )
+        INSERT INTO vtpm.provider_traits (provider_id, trait_id)
+             SELECT v_id, t.id FROM vtpm.traits t
+              WHERE t.bit IS NOT NULL AND (v_new & (1 << t.bit)) <> 0
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    -- Reasons: only rows whose content differs are written (and locked).
+    IF NOT p_inconclusive THEN
+        INSERT INTO vtpm.provider_trait_state AS s
+               (provider_id, trait_id, present, reason_code, reason)
+             SELECT v_id, t.id, e.value -> 'present' = 'true'::jsonb,
+                    e.value ->> 'code', e.value ->> 'reason'
+               FROM jsonb_each(p_traits) AS e
+               JOIN vtpm.traits t ON t.name = e.key
+               LEFT JOIN vtpm.provider_trait_state o ON o.provider_id = v_id AND o.trait_id = t.id
+              WHERE o.provider_id IS NULL
+                 OR (o.present, o.reason_code, o.reason) IS DISTINCT FROM
+                    (e.value -> 'present' = 'true'::jsonb, e.value ->> 'code', e.value ->> 'reason')
+        ON CONFLICT (provider_id, trait_id) DO UPDATE
+               SET present = excluded.present,
+                   reason_code = excluded.reason_code,
+                   reason = excluded.reason,
+                   since = CASE WHEN s.present = excluded.present THEN s.since ELSE now() END;
+    END IF;
+
+    -- The provider, the report and retention, in one statement.
     WITH names AS (
         SELECT coalesce(array_agg(t.name ORDER BY t.bit)
                             FILTER (WHERE (v_new & (1 << t.bit)) <> 0), '{}') AS present,
@@ -165,33 +200,6 @@ BEGIN
                coalesce(array_agg(t.name ORDER BY t.bit)
                             FILTER (WHERE (v_old & ~v_new & (1 << t.bit)) <> 0), '{}') AS removed
           FROM vtpm.traits t WHERE t.bit IS NOT NULL
-    ), traits_removed AS (
-        DELETE FROM vtpm.provider_traits pt
-         USING vtpm.traits t
-         WHERE v_new <> v_old AND pt.provider_id = v_id AND pt.trait_id = t.id
-           AND t.bit IS NOT NULL AND (v_new & (1 << t.bit)) = 0
-    ), traits_added AS (
-        INSERT INTO vtpm.provider_traits (provider_id, trait_id)
-             SELECT v_id, t.id FROM vtpm.traits t
-              WHERE v_new <> v_old AND t.bit IS NOT NULL AND (v_new & (1 << t.bit)) <> 0
-        ON CONFLICT DO NOTHING
-    ), reasons AS (
-        INSERT INTO vtpm.provider_trait_state AS s
-               (provider_id, trait_id, present, reason_code, reason)
-             SELECT v_id, t.id, e.value -> 'present' = 'true'::jsonb,
-                    e.value ->> 'code', e.value ->> 'reason'
-               FROM jsonb_each(p_traits) AS e
-               JOIN vtpm.traits t ON t.name = e.key
-               LEFT JOIN vtpm.provider_trait_state o ON o.provider_id = v_id AND o.trait_id = t.id
-              WHERE NOT p_inconclusive
-                AND (o.provider_id IS NULL
-                     OR (o.present, o.reason_code, o.reason) IS DISTINCT FROM
-                        (e.value -> 'present' = 'true'::jsonb, e.value ->> 'code', e.value ->> 'reason'))
-        ON CONFLICT (provider_id, trait_id) DO UPDATE
-               SET present = excluded.present,
-                   reason_code = excluded.reason_code,
-                   reason = excluded.reason,
-                   since = CASE WHEN s.present = excluded.present THEN s.since ELSE now() END
     ), provider AS (
         UPDATE vtpm.resource_providers rp
            SET generation = v_gen,

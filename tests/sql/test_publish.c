@@ -528,6 +528,179 @@ test_security_injection_in_trait_names_is_refused(void **state)
     assert_non_null(strstr(err, "invalid login name"));
 }
 
+/* A traits document naming the seven managed traits, absent, with @entry_2_0
+ * and @entry_crb (JSON text) in place of theirs when not NULL. */
+static void
+traits_doc(char *buf, size_t size, const char *entry_2_0, const char *entry_crb)
+{
+    size_t o = 1;
+
+    vtpm_strfmt(buf, size, "{");
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        const char *entry = "{\"present\": false, \"code\": \"c\", \"reason\": \"r\"}";
+
+        if (t == VTPM_TRAIT_TPM_2_0 && entry_2_0)
+            entry = entry_2_0;
+        if (t == VTPM_TRAIT_TPM_CRB && entry_crb)
+            entry = entry_crb;
+        vtpm_strfmt(buf + o, size - o, "%s\"%s\": %s", t ? ", " : "",
+                    vtpm_trait_name((vtpm_trait)t), entry);
+        o = strlen(buf);
+    }
+    vtpm_strfmt(buf + o, size - o, "}");
+}
+
+/* Runs vtpm.publish(@host, NULL, @inconclusive, NULL, @traits, NULL) on @conn;
+ * returns "ok <status>" or "<SQLSTATE> <message>" as a new string. */
+static char *
+publish_sql(PGconn *conn, const char *host, bool inconclusive, const char *traits)
+{
+    const char *values[3] = { host, inconclusive ? "true" : "false", traits };
+    PGresult *res = PQexecParams(conn, "SELECT status FROM vtpm.publish($1, NULL, $2::boolean, "
+                                       "NULL, $3::jsonb, NULL)", 3, NULL, values, NULL, NULL, 0);
+    char out[1024];
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        vtpm_strfmt(out, sizeof(out), "ok %s", PQgetvalue(res, 0, 0));
+    else
+        vtpm_strfmt(out, sizeof(out), "%s %s", PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    PQclear(res);
+    return strdup(out);
+}
+
+static void
+test_publish_refuses_malformed_trait_documents_in_order(void **state)
+{
+    char full[2048], bad[2048], dsn[512];
+    struct {
+        bool inconclusive;
+        const char *traits;     /* NULL: SQL NULL */
+        const char *expect;
+    } cases[] = {
+        { false, NULL, "22023 traits must be a JSON object" },
+        { false, "[]", "22023 traits must be a JSON object" },
+        { true, "\"x\"", "22023 traits must be a JSON object" },
+        /* Names in the document's (jsonb's) order, unknown ones before anything else. */
+        { false, "{\"CUSTOM_B\": 1, \"COMPUTE_SECURITY_TPM_2_0\": {}, \"CUSTOM_A\": 2}",
+          "22023 not a managed TPM trait: 'CUSTOM_A', 'CUSTOM_B'" },
+        { true, "{\"CUSTOM_A\": 2}", "22023 not a managed TPM trait: 'CUSTOM_A'" },
+        { false, "{}", "22023 traits must name every managed TPM trait (got 0)" },
+        { false, "{\"COMPUTE_SECURITY_TPM_2_0\": {\"present\": true, \"code\": \"c\", \"reason\": \"r\"}}",
+          "22023 traits must name every managed TPM trait (got 1)" },
+        { true, "{\"COMPUTE_SECURITY_TPM_2_0\": {\"present\": true, \"code\": \"c\", \"reason\": \"r\"}}",
+          "22023 traits must name every managed TPM trait (got 1)" },
+        { false, bad, "22023 trait needs present (boolean), code and reason (strings): "
+                      "'COMPUTE_SECURITY_TPM_2_0', 'COMPUTE_SECURITY_TPM_CRB'" },
+        { true, bad, "22023 trait needs present (boolean), code and reason (strings): "
+                     "'COMPUTE_SECURITY_TPM_2_0', 'COMPUTE_SECURITY_TPM_CRB'" },
+        { true, "{}", "ok inconclusive" },
+        { false, full, "ok unchanged" },
+        { true, full, "ok inconclusive" },
+    };
+    PGconn *reporter;
+    char *v;
+
+    (void)state;
+    traits_doc(full, sizeof(full), NULL, NULL);
+    traits_doc(bad, sizeof(bad), "{\"present\": \"yes\", \"code\": \"c\", \"reason\": \"r\"}",
+               "{\"present\": true, \"code\": \"c\"}");
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(cases); i++) {
+        v = publish_sql(admin, "val-doc", cases[i].inconclusive, cases[i].traits);
+        if (strcmp(v, cases[i].expect) != 0) {
+            fprintf(stderr, "case %zu: expected '%s', got '%s'\n", i, cases[i].expect, v);
+            free(v);
+            fail();
+        }
+        free(v);
+    }
+    /* Refused documents wrote nothing; the accepted ones wrote one report each. */
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.reports WHERE host = $1", "val-doc"), 3);
+
+    /* A login that is not bound is told so before anything about the document. */
+    make_login("rep_val", "val-own");
+    vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_val", dsn, sizeof(dsn));
+    reporter = vtpm_test_pg_connect(dsn);
+    v = publish_sql(reporter, "val-doc", false, "[]");
+    assert_string_equal(v, "42501 login rep_val is not bound to host 'val-doc'");
+    free(v);
+    PQfinish(reporter);
+}
+
+/* A value of a query with two text parameters, as a new string. */
+static char *
+value2(const char *sql, const char *p1, const char *p2)
+{
+    const char *values[2] = { p1, p2 };
+    PGresult *res = PQexecParams(admin, sql, 2, NULL, values, NULL, NULL, 0);
+    char *v;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        fprintf(stderr, "query failed: %s", PQerrorMessage(admin));
+        PQclear(res);
+        fail();
+    }
+    v = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+#define REASON_ROWS \
+    "FROM vtpm.provider_trait_state s JOIN vtpm.traits t ON t.id = s.trait_id " \
+    "JOIN vtpm.resource_providers rp ON rp.id = s.provider_id WHERE rp.name = $1 "
+
+static void
+test_publish_rewrites_only_the_reasons_that_changed(void **state)
+{
+    static const char xmins_sql[] = "SELECT array_agg(s.xmin::text ORDER BY t.bit) " REASON_ROWS;
+    static const char sinces_sql[] = "SELECT array_agg(s.since::text ORDER BY t.bit) " REASON_ROWS;
+    static const char rewritten_sql[] =
+        "SELECT coalesce(string_agg(t.name, ',' ORDER BY t.bit), '') " REASON_ROWS
+        "AND s.xmin::text <> ($2::text[])[t.bit + 1]";
+    vtpm_traitset set = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0);
+    vtpm_publish_result res;
+    char *xmins, *sinces, *v;
+    vtpm_report r;
+
+    (void)state;
+    report_init(&r, "sem-reasons", set);
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
+    xmins = value1(admin, xmins_sql, "sem-reasons");
+    sinces = value1(admin, sinces_sql, "sem-reasons");
+
+    /* The same report again rewrites no reason row. */
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_UNCHANGED);
+    v = value2(rewritten_sql, "sem-reasons", xmins);
+    assert_string_equal(v, "");
+    free(v);
+
+    /* A new reason for an absent trait rewrites that row only; the trait was
+     * absent before and still is, so no since moves. */
+    vtpm_strfmt(r.traits[VTPM_TRAIT_TPM_CRB].reason, sizeof(r.traits[VTPM_TRAIT_TPM_CRB].reason),
+                "a new reason");
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_UNCHANGED);
+    v = value2(rewritten_sql, "sem-reasons", xmins);
+    assert_string_equal(v, "COMPUTE_SECURITY_TPM_CRB");
+    free(v);
+    v = value1(admin, sinces_sql, "sem-reasons");
+    assert_string_equal(v, sinces);
+    free(v);
+    v = value1(admin, "SELECT s.reason " REASON_ROWS "AND t.name = 'COMPUTE_SECURITY_TPM_CRB'",
+               "sem-reasons");
+    assert_string_equal(v, "a new reason");
+    free(v);
+
+    /* A trait that appears moves its since, and only its since. */
+    report_init(&r, "sem-reasons", set | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
+    v = value2("SELECT coalesce(string_agg(t.name, ',' ORDER BY t.bit), '') " REASON_ROWS
+               "AND s.since::text <> ($2::text[])[t.bit + 1]", "sem-reasons", sinces);
+    assert_string_equal(v, "COMPUTE_SECURITY_TPM_CRB");
+    free(v);
+    free(sinces);
+    free(xmins);
+}
+
 /* ---- concurrency ---- */
 
 enum { PUBLISHERS = 32, ROUNDS = 12 };
@@ -708,6 +881,8 @@ main(void)
         cmocka_unit_test(test_publish_notifies_only_on_change),
         cmocka_unit_test(test_publish_refuses_a_different_uuid_for_a_known_host),
         cmocka_unit_test(test_publish_retention_deletes_old_unchanged_reports),
+        cmocka_unit_test(test_publish_refuses_malformed_trait_documents_in_order),
+        cmocka_unit_test(test_publish_rewrites_only_the_reasons_that_changed),
         cmocka_unit_test(test_publish_unmigrated_database_is_a_configuration_error),
         cmocka_unit_test(test_publish_never_shows_the_password),
         cmocka_unit_test(test_candidates_are_exactly_the_hosts_with_the_required_traits),
