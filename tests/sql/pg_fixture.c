@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A throwaway PostgreSQL cluster for the inventory tests (scripts/pg-cluster.sh). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,62 @@ vtpm_test_pg_restart(vtpm_test_pg *pg)
     }
     pg->running = true;
     return 0;
+}
+
+/* The state letter of process @pid from /proc, or 0 when there is none. */
+static char
+process_state(long pid)
+{
+    char path[64], buf[512];
+    const char *p;
+    FILE *f;
+    size_t n;
+
+    vtpm_strfmt(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+int
+vtpm_test_pg_crash(vtpm_test_pg *pg)
+{
+    char path[512], line[64];
+    char *end = NULL;
+    long pid;
+    FILE *f;
+
+    vtpm_strfmt(path, sizeof(path), "%s/data/postmaster.pid", pg->dir);
+    if (!(f = fopen(path, "r")) || !fgets(line, sizeof(line), f)) {
+        fprintf(stderr, "cannot read '%s': %s\n", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    errno = 0;
+    pid = strtol(line, &end, 10);
+    if (errno != 0 || end == line || pid <= 1 || kill((pid_t)pid, SIGQUIT) < 0) {
+        fprintf(stderr, "cannot signal the postmaster '%s' of '%s': %s\n", line, pg->dir,
+                strerror(errno));
+        return -1;
+    }
+    /* Gone, or a zombie nobody reaps (its parent is whatever adopted it). */
+    for (int i = 0; i < 3000; i++) {
+        char state = process_state(pid);
+
+        if (state == 0 || state == 'Z') {
+            pg->running = false;
+            return 0;
+        }
+        usleep(10000);
+    }
+    fprintf(stderr, "the postmaster %ld of '%s' did not exit\n", pid, pg->dir);
+    return -1;
 }
 
 void

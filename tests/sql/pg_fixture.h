@@ -20,6 +20,14 @@ int vtpm_test_pg_start(vtpm_test_pg *pg);
 int vtpm_test_pg_stop(vtpm_test_pg *pg);
 int vtpm_test_pg_restart(vtpm_test_pg *pg);
 
+/*
+ * Crashes a started cluster: an immediate shutdown (SIGQUIT to the
+ * postmaster), which ends every process without writing what is still in
+ * shared memory, as a crash would; the next start runs crash recovery.
+ * Returns once the postmaster is gone: 0, or -1 with a message on stderr.
+ */
+int vtpm_test_pg_crash(vtpm_test_pg *pg);
+
 /* Stops the cluster and removes its folder; NULL-safe, idempotent. */
 void vtpm_test_pg_destroy(vtpm_test_pg *pg);
 
