@@ -12,6 +12,13 @@
 # HOSTS (10000): providers for the publish and candidate phases; BIG (100000):
 # providers for the second candidate measurement; PLACEMENT_N (2000): PUTs per
 # Placement phase (Placement manages about 40 per second).
+#
+# Environment: CLIENTS (4) concurrent publishers; PUBLISH_N (2000) publishes
+# per inventory phase; VTPM_PG_FAST=0 runs the inventory's cluster durable
+# (fsync and synchronous commit on, as in production); SYNC_COMMIT=on|off sets
+# synchronous_commit for the publishes through libpq's options in their DSN,
+# as an operator would (unset: the cluster's setting); PLACEMENT=0 skips
+# Placement (inventory figures only, a few minutes).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +27,7 @@ hosts=${1:-10000}
 big=${2:-100000}
 placement_n=${3:-2000}
 clients=${CLIENTS:-4}
+publish_n=${PUBLISH_N:-2000}
 build=${BUILD:-$root/build-bench-inventory}
 work=$(mktemp -d /tmp/vtpm-invbench-XXXXXX)
 chmod 755 "$work"   # the clusters run as the postgres user
@@ -36,13 +44,22 @@ if [ ! -d "$build" ]; then
 fi
 ninja -C "$build" bench/bench_inventory sql/vtpm-inventory >/dev/null
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts big=$big clients=$clients placement_n=$placement_n"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts big=$big clients=$clients" \
+     "placement_n=$placement_n publish_n=$publish_n VTPM_PG_FAST=${VTPM_PG_FAST:-1}" \
+     "SYNC_COMMIT=${SYNC_COMMIT:-cluster}"
 dsn=$(VTPM_PG_FAST=${VTPM_PG_FAST:-1} "$root/scripts/pg-cluster.sh" start "$work/pg")
 psql "$dsn" -qXc "CREATE DATABASE inventory" >/dev/null
 dsn=${dsn/dbname=postgres/dbname=inventory}
 "$build/sql/vtpm-inventory" --dsn "$dsn" --dir "$root/sql/migrations" migrate >/dev/null
-"$build/bench/bench_inventory" --dsn "$dsn" --hosts "$hosts" --big "$big" --clients "$clients"
+case "${SYNC_COMMIT:-}" in
+    '') ;;
+    on|off) dsn="$dsn options='-c synchronous_commit=$SYNC_COMMIT'" ;;
+    *) echo "SYNC_COMMIT must be on or off" >&2; exit 2 ;;
+esac
+"$build/bench/bench_inventory" --dsn "$dsn" --hosts "$hosts" --big "$big" --clients "$clients" \
+    --publish-n "$publish_n"
 "$root/scripts/pg-cluster.sh" stop "$work/pg"
+[ "${PLACEMENT:-1}" != 0 ] || exit 0
 
 url=$("$root/tests/fixtures/placement-api.sh" start "$work/placement")
 "$build/bench/bench_inventory" --placement "$url" --hosts "$hosts" --clients 2 \
