@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: Apache-2.0
--- A cheaper vtpm.publish(): 0002's contract in four to six statements instead of about twenty.
+-- A cheaper vtpm.publish(): 0002's contract in three to six statements instead of about twenty.
 --
 -- Where 0002's version spent its time (pg_stat_statements, auto_explain and
 -- perf while bench/bench_inventory ran; figures in docs/benchmarks.md):
