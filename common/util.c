@@ -79,3 +79,21 @@ vtpm_quote(char *dst, size_t size, const char *src)
     dst[o] = '\0';
     return dst;
 }
+
+char *
+vtpm_str_one_line(char *s)
+{
+    size_t i, o = 0;
+
+    for (i = 0; s[i]; i++) {
+        char c = s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i];
+
+        if (c == ' ' && (o == 0 || s[o - 1] == ' '))
+            continue;
+        s[o++] = c;
+    }
+    while (o > 0 && s[o - 1] == ' ')
+        o--;
+    s[o] = '\0';
+    return s;
+}

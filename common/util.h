@@ -59,4 +59,11 @@ char *vtpm_vstrfmt(char *buf, size_t size, const char *fmt, va_list ap)
  */
 char *vtpm_quote(char *dst, size_t size, const char *src);
 
+/*
+ * Makes @s one line in place: newlines, carriage returns and tabs become
+ * spaces, runs of spaces become one, and leading and trailing spaces go.
+ * Returns @s.
+ */
+char *vtpm_str_one_line(char *s);
+
 #endif /* VTPM_COMMON_UTIL_H */

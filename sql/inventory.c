@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "migrate.h"
+#include "pg.h"
 #include "util.h"
 #include "vtpm-config.h"
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "migrate.h"
+#include "pg.h"
 #include "util.h"
 
 #define OID_BYTEA 17
@@ -22,44 +23,6 @@ static const char create_meta_sql[] =
     " checksum text NOT NULL,"
     " applied_at timestamptz NOT NULL DEFAULT now(),"
     " applied_by text NOT NULL DEFAULT session_user)";
-
-char *
-vtpm_pgconn_describe(const PGconn *conn, char *buf, size_t size)
-{
-    const char *host = conn ? PQhost(conn) : NULL;
-    const char *port = conn ? PQport(conn) : NULL;
-    const char *db = conn ? PQdb(conn) : NULL;
-
-    return vtpm_strfmt(buf, size, "database '%s' on '%s:%s'",
-                       db && *db ? db : "?", host && *host ? host : "?",
-                       port && *port ? port : "?");
-}
-
-/* The server's primary message, else libpq's, on one line. */
-const char *
-vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    size_t i, o = 0;
-
-    if (!msg || !*msg)
-        msg = res ? PQresultErrorMessage(res) : NULL;
-    if (!msg || !*msg)
-        msg = PQerrorMessage(conn);
-    vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
-    /* Collapse newlines and tabs: messages are one line. */
-    for (i = 0; buf[i]; i++) {
-        char c = buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t' ? ' ' : buf[i];
-
-        if (c == ' ' && (o == 0 || buf[o - 1] == ' '))
-            continue;
-        buf[o++] = c;
-    }
-    while (o > 0 && buf[o - 1] == ' ')
-        o--;
-    buf[o] = '\0';
-    return buf;
-}
 
 /* Runs @sql (no parameters) and expects a command or tuples result. */
 static int

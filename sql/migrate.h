@@ -62,13 +62,4 @@ int vtpm_migrate_apply(PGconn *conn, const char *dir, unsigned int *applied,
 int vtpm_reporter_bind(PGconn *conn, const char *login, const char *host,
                        const char *password, bool *created, char *err, size_t errlen);
 
-/* "database 'x' on 'host:port'" for messages: never includes a password. */
-char *vtpm_pgconn_describe(const PGconn *conn, char *buf, size_t size);
-
-/*
- * The server's primary error message of @res (else libpq's message of @conn)
- * on one line, in @buf. Returns @buf.
- */
-const char *vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size);
-
 #endif /* VTPM_SQL_MIGRATE_H */

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "pg.h"
 #include "publish_pg.h"
 #include "util.h"
 
@@ -136,50 +137,6 @@ vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn)
     return buf;
 }
 
-/* "database 'x' on 'host:port'": what messages name, never the DSN itself. */
-static char *
-conn_describe(const PGconn *conn, char *buf, size_t size)
-{
-    const char *host = conn ? PQhost(conn) : NULL;
-    const char *port = conn ? PQport(conn) : NULL;
-    const char *db = conn ? PQdb(conn) : NULL;
-
-    return vtpm_strfmt(buf, size, "database '%s' on '%s:%s'",
-                       db && *db ? db : "?", host && *host ? host : "?",
-                       port && *port ? port : "?");
-}
-
-/* The server's primary message, else libpq's, on one line. */
-static const char *
-pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
-{
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    size_t o = 0;
-    int len = -1;
-
-    if (!msg || !*msg) {
-        /* A server's FATAL: the first line says it all, the rest is context. */
-        msg = conn ? PQerrorMessage(conn) : NULL;
-        if (msg && strncmp(msg, "FATAL:", 6) == 0)
-            len = (int)strcspn(msg, "\n");
-    }
-    if (len >= 0)
-        vtpm_strfmt(buf, size, "%.*s", len, msg);
-    else
-        vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
-    for (size_t i = 0; buf[i]; i++) {
-        char c = buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t' ? ' ' : buf[i];
-
-        if (c == ' ' && (o == 0 || buf[o - 1] == ' '))
-            continue;
-        buf[o++] = c;
-    }
-    while (o > 0 && buf[o - 1] == ' ')
-        o--;
-    buf[o] = '\0';
-    return buf;
-}
-
 static vtpm_publish_status
 result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
     VTPM_PRINTF(3, 4);
@@ -267,7 +224,7 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
         return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
     if (!report->inconclusive && !(traits = traits_json(report)))
         return result_fail(out, VTPM_PUBLISH_CONFIG, "out of memory");
-    conn_describe(conn, what, sizeof(what));
+    vtpm_pgconn_describe(conn, what, sizeof(what));
 
     values[0] = report->host;
     values[1] = report->provider_uuid[0] ? report->provider_uuid : NULL;
@@ -281,7 +238,7 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
         status = classify_sqlstate(state, conn);
-        pg_message(res, conn, msg, sizeof(msg));
+        vtpm_pg_message(res, conn, msg, sizeof(msg));
         if (status == VTPM_PUBLISH_CONFIG)
             result_fail(out, status, "%s has no inventory schema (run vtpm-inventory migrate): %s",
                         what, msg);
@@ -340,10 +297,10 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
-        pg_message(NULL, conn, msg, sizeof(msg));
+        vtpm_pg_message(NULL, conn, msg, sizeof(msg));
         status = classify_connect_failure(msg);
         result_fail(out, status, "cannot connect to %s: %s",
-                    conn_describe(conn, what, sizeof(what)), msg);
+                    vtpm_pgconn_describe(conn, what, sizeof(what)), msg);
         goto cleanup;
     }
     status = vtpm_pg_publish_conn(conn, report, out);
