@@ -13,6 +13,8 @@ top=$PWD
 state=$top/.vtpm-demo
 builddir=${VTPM_DEMO_BUILDDIR:-build}
 
+. scripts/lib/ports.sh
+
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 demo_stop() {
@@ -63,17 +65,7 @@ virsh -c qemu:///system version | sed 's/^/  /'
 say "Starting a key manager (Debian's barbican-api) on 127.0.0.1"
 # TPM state is encrypted with a passphrase kept in the key manager: without one,
 # a host cannot run a vTPM. The demo runs a local Barbican without keystone.
-free_port() {
-    local p
-    for p in $(seq "$1" $(($1 + 100))); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
-km_port=$(free_port 19311)
+km_port=$(vtpm_free_ports 1)
 tests/fixtures/barbican.sh start "$state/barbican" "$km_port"
 
 say "Probing this host"

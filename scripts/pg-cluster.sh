@@ -56,21 +56,10 @@ is_running() {
     [ -s "$data/PG_VERSION" ] && as_owner "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1
 }
 
-# A port nobody listens on: bash's /dev/tcp connect fails on a free port.
-port_is_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+. "$(dirname "$0")/lib/ports.sh"
 
 pick_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 30000))
-        if port_is_free "$p"; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free TCP port found on 127.0.0.1"
+    vtpm_free_ports 1 || die "no free TCP port found on 127.0.0.1"
 }
 
 init_cluster() {
