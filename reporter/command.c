@@ -350,7 +350,6 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    fa_ok = attr_ok = false;
     close(outp[1]);
     close(errp[1]);
     outp[1] = errp[1] = -1;
@@ -410,10 +409,8 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     while (!exited && !timed_out) {
         double left = deadline - vtpm_command_now();
 
-        if (has_ended(pid)) {
-            exited = true;
+        if (has_ended(pid))
             break;
-        }
         if (timeout > 0 && left <= 0) {
             timed_out = true;
             break;

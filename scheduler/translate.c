@@ -416,31 +416,31 @@ vtpm_filter_outcomes_build(vtpm_filter *filter)
     if (!req)
         return VTPM_ERR_NO_MEMORY;
     for (v = 0; v < VTPM_PAIR_STATES && st == VTPM_OK; v++)
-    for (m = 0; m < VTPM_PAIR_STATES && st == VTPM_OK; m++)
-    for (ss = 0; ss < VTPM_SECRET_SECURITY_STATES && st == VTPM_OK; ss++)
-    for (unknown = 0; unknown < 2 && st == VTPM_OK; unknown++) {
-        vtpm_outcome *o;
+        for (m = 0; m < VTPM_PAIR_STATES && st == VTPM_OK; m++)
+            for (ss = 0; ss < VTPM_SECRET_SECURITY_STATES && st == VTPM_OK; ss++)
+                for (unknown = 0; unknown < 2 && st == VTPM_OK; unknown++) {
+                    vtpm_outcome *o;
 
-        vtpm_request_reset(req);
-        st = sample_pair(req, VTPM_KEY_VERSION, v);
-        if (st == VTPM_OK)
-            st = sample_pair(req, VTPM_KEY_MODEL, m);
-        if (st == VTPM_OK)
-            st = vtpm_request_set_flavor_spec(
-                req, vtpm_key_name(VTPM_SOURCE_FLAVOR, VTPM_KEY_SECRET_SECURITY),
-                sample_value(VTPM_KEY_SECRET_SECURITY, ss, "invalid"));
-        if (st == VTPM_OK && unknown)
-            st = vtpm_request_set_flavor_spec(req, "hw:tpm_sample", "1");
-        if (st != VTPM_OK)
-            break;
-        vtpm_filter_translate_rules(filter, req, &res);
-        o = &filter->outcomes[outcome_index(req)];
-        o->code = (uint8_t)res.code;
-        o->version = (uint8_t)res.version;
-        o->model = (uint8_t)res.model;
-        o->secret_security = (uint8_t)res.secret_security;
-        o->required = (uint8_t)res.required;
-    }
+                    vtpm_request_reset(req);
+                    st = sample_pair(req, VTPM_KEY_VERSION, v);
+                    if (st == VTPM_OK)
+                        st = sample_pair(req, VTPM_KEY_MODEL, m);
+                    if (st == VTPM_OK)
+                        st = vtpm_request_set_flavor_spec(
+                            req, vtpm_key_name(VTPM_SOURCE_FLAVOR, VTPM_KEY_SECRET_SECURITY),
+                            sample_value(VTPM_KEY_SECRET_SECURITY, ss, "invalid"));
+                    if (st == VTPM_OK && unknown)
+                        st = vtpm_request_set_flavor_spec(req, "hw:tpm_sample", "1");
+                    if (st != VTPM_OK)
+                        break;
+                    vtpm_filter_translate_rules(filter, req, &res);
+                    o = &filter->outcomes[outcome_index(req)];
+                    o->code = (uint8_t)res.code;
+                    o->version = (uint8_t)res.version;
+                    o->model = (uint8_t)res.model;
+                    o->secret_security = (uint8_t)res.secret_security;
+                    o->required = (uint8_t)res.required;
+                }
     vtpm_request_free(req);
     return st;
 }

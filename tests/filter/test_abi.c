@@ -41,7 +41,8 @@ name_cmp(const void *a, const void *b)
 static void
 names_sort(names *s)
 {
-    qsort(s->v, s->n, sizeof(*s->v), name_cmp);
+    if (s->n > 1) /* qsort's base must not be NULL, even for no elements */
+        qsort(s->v, s->n, sizeof(*s->v), name_cmp);
 }
 
 static void
@@ -58,7 +59,7 @@ names_free(names *s)
 static bool
 names_has(const names *s, const char *name)
 {
-    return bsearch(&name, s->v, s->n, sizeof(*s->v), name_cmp) != NULL;
+    return s->n > 0 && bsearch(&name, s->v, s->n, sizeof(*s->v), name_cmp) != NULL;
 }
 
 /* Prints what is in @a but not in @b; returns how many. */

@@ -134,6 +134,7 @@ disarm(void)
 
 /* Runs @body for N = 1, 2, ... until it completes without an injected failure. */
 #define FOR_EACH_ALLOCATION(n) \
+    /* NOLINTNEXTLINE(bugprone-macro-parentheses): n names the variable it declares */ \
     for (unsigned long n = 1, done_ = 0; !done_ && n < 10000; n++)
 
 static void

@@ -159,6 +159,7 @@ repeat(const char *head, char ch, size_t n, const char *tail, size_t *len)
     char *s = malloc(hl + n + tl + 1);
 
     assert_non_null(s);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): the tail's copy ends with the NUL */
     memcpy(s, head, hl);
     memset(s + hl, ch, n);
     memcpy(s + hl + n, tail, tl + 1);

@@ -208,29 +208,30 @@ test_every_state_combination_decides_as_the_rules(void **state)
 
         assert_non_null(filter);
         for (fv = 0; fv < N_OF(version_values); fv++)
-        for (iv = 0; iv < N_OF(version_values); iv++)
-        for (fm = 0; fm < N_OF(model_values); fm++)
-        for (im = 0; im < N_OF(model_values); im++)
-        for (ss = 0; ss < N_OF(secret_security_values); ss++)
-        for (unknown = 0; unknown < N_UNKNOWN; unknown++) {
-            request_log log = { .len = 0 };
+            for (iv = 0; iv < N_OF(version_values); iv++)
+                for (fm = 0; fm < N_OF(model_values); fm++)
+                    for (im = 0; im < N_OF(model_values); im++)
+                        for (ss = 0; ss < N_OF(secret_security_values); ss++)
+                            for (unknown = 0; unknown < N_UNKNOWN; unknown++) {
+                                request_log log = { .len = 0 };
 
-            log.text[0] = '\0';
-            vtpm_request_reset(req);
-            set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_version",
-                      version_values[fv], "2.0");
-            set_value(req, &log, VTPM_SOURCE_IMAGE, "hw_tpm_version",
-                      version_values[iv], "1.2");
-            set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_model",
-                      model_values[fm], "tpm-crb");
-            set_value(req, &log, VTPM_SOURCE_IMAGE, "hw_tpm_model",
-                      model_values[im], "tpm-tis");
-            set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_secret_security",
-                      secret_security_values[ss], "deployment");
-            set_unknown(req, &log, unknown);
-            n_accepted += decide_all_ways(filter, filter_kinds[k].name, req, &log);
-            n++;
-        }
+                                log.text[0] = '\0';
+                                vtpm_request_reset(req);
+                                set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_version",
+                                          version_values[fv], "2.0");
+                                set_value(req, &log, VTPM_SOURCE_IMAGE, "hw_tpm_version",
+                                          version_values[iv], "1.2");
+                                set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_model",
+                                          model_values[fm], "tpm-crb");
+                                set_value(req, &log, VTPM_SOURCE_IMAGE, "hw_tpm_model",
+                                          model_values[im], "tpm-tis");
+                                set_value(req, &log, VTPM_SOURCE_FLAVOR, "hw:tpm_secret_security",
+                                          secret_security_values[ss], "deployment");
+                                set_unknown(req, &log, unknown);
+                                n_accepted += decide_all_ways(filter, filter_kinds[k].name,
+                                                              req, &log);
+                                n++;
+                            }
         vtpm_filter_free(filter);
     }
     vtpm_request_free(req);

@@ -34,6 +34,24 @@ pki_path(char *buf, size_t len, const char *name)
     return buf;
 }
 
+/* Reads the stub's first line: one port number per listener, space-separated. */
+static int
+ports_parse(const char *line, int *const ports[], size_t n)
+{
+    const char *p = line;
+
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+
+        if (end == p || v < 1 || v > 65535)
+            return -1;
+        *ports[i] = (int)v;
+        p = end;
+    }
+    return 0;
+}
+
 static int
 group_setup(void **state)
 {
@@ -41,6 +59,7 @@ group_setup(void **state)
     char https[512], othername[512], mtls[768];
     char cert[256], key[256], ca[256];
     int port_http = 0;
+    int *const ports[] = { &port_http, &port_https, &port_othername, &port_mtls };
 
     vtpm_log_init("test_placement_tls", VTPM_LOG_ERROR);
     if (access("/usr/bin/python3", X_OK) != 0) {
@@ -81,8 +100,7 @@ group_setup(void **state)
 
         stub_pid = vtpm_test_spawn(argv, line, sizeof(line));
     }
-    if (stub_pid < 0 || sscanf(line, "%d %d %d %d", &port_http, &port_https,
-                               &port_othername, &port_mtls) != 4) {
+    if (stub_pid < 0 || ports_parse(line, ports, VTPM_N_ELEMENTS(ports)) < 0) {
         fprintf(stderr, "# cannot start tests/placement/stub_placement.py with --https\n");
         return -1;
     }

@@ -86,7 +86,7 @@ test_migrate_from_empty_database_applies_every_file(void **state)
     assert_string_equal(v, "7");
     free(v);
     v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm_meta.migrations", NULL, 0);
-    assert_int_equal(atoi(v), (int)count_files(vtpm_test_migrations_dir()));
+    assert_int_equal(strtol(v, NULL, 10), (long)count_files(vtpm_test_migrations_dir()));
     free(v);
     PQfinish(conn);
 }
@@ -230,7 +230,7 @@ test_migrate_concurrent_runs_apply_each_file_once(void **state)
     assert_int_equal(total, count_files(vtpm_test_migrations_dir()));
     conn = vtpm_test_pg_connect(dsn);
     v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm_meta.migrations", NULL, 0);
-    assert_int_equal(atoi(v), (int)count_files(vtpm_test_migrations_dir()));
+    assert_int_equal(strtol(v, NULL, 10), (long)count_files(vtpm_test_migrations_dir()));
     free(v);
     PQfinish(conn);
 }
