@@ -10,7 +10,7 @@ packages=(
     libpq-dev libcurl4-openssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
     libcmocka-dev
     # tests and real components
-    valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib
+    valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib clang-tidy
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients qemu-system-x86
     swtpm swtpm-tools
     # reference implementations used by the benchmarks and integration tests
