@@ -88,7 +88,9 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
         if (st != VTPM_OK)
             return st;
         if (!target.accepted) {
-            *res = target;
+            /* Same code as a translation; the message says which request. */
+            vtpm_result_reject(res, target.code, "resize to the new flavor: %s",
+                               vtpm_result_message(&target));
             return VTPM_OK;
         }
         if (target.version == VTPM_VERSION_NONE)
