@@ -189,8 +189,9 @@ test_probe_with_libvirtd_that_never_answers_is_inconclusive_at_the_timeout(void 
     assert_int_equal(vtpm_probe_run(&conf, false, &facts), 0);
     t = vtpm_command_now() - t;
 
-    /* it waited for the whole second, and not much more */
-    if (t < 1.0 || t > 2.5)
+    /* It waited for the whole second, and then stopped waiting: the upper
+     * bound leaves room for a loaded CI machine, far below the 30 s default. */
+    if (t < 1.0 || t > 10.0)
         fail_msg("the probe took %.2f s with libvirt_timeout 1", t);
     assert_true(fake_accepted() >= 1);
     assert_int_equal(stray_children(), 0);
@@ -245,7 +246,7 @@ test_probe_cli_with_libvirtd_that_never_answers_exits_inconclusive(void **state)
     fclose(err);
 
     assert_int_equal(rc, VTPM_EXIT_INCONCLUSIVE);
-    if (t < 0.5 || t > 1.5)
+    if (t < 0.5 || t > 10.0)
         fail_msg("probe took %.2f s with libvirt_timeout 0.5", t);
     assert_non_null(strstr(text, "did not answer within 0.5 s"));
     assert_int_equal(stray_children(), 0);
@@ -350,7 +351,7 @@ test_child_that_hangs_is_killed_at_the_deadline(void **state)
                                           sizeof(err)),
                      VTPM_PROBE_CHILD_TIMEOUT);
     t = vtpm_command_now() - t;
-    if (t < 0.3 || t > 1.0)
+    if (t < 0.3 || t > 5.0)
         fail_msg("took %.2f s with a 0.3 s timeout", t);
     assert_string_equal(err, "child process killed after 0.3 s");
     assert_int_equal(stray_children(), 0);
