@@ -96,8 +96,10 @@ proc_cpu_s(long pid, bool children, long *ppid)
     buf[n] = '\0';
     /* After "pid (comm) ": state ppid pgrp session tty tpgid flags minflt
      * cminflt majflt cmajflt utime stime cutime cstime. */
+    /* sscanf suits the kernel's fixed format; the count of fields is checked. */
     if (!(p = strrchr(buf, ')')) ||
-        sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+        sscanf(p + 1, /* NOLINT(cert-err34-c) */
+               " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
                &parent, &ut, &st, &cut, &cst) != 5)
         return -1;
     if (ppid)
@@ -468,7 +470,7 @@ pl_worker_main(void *arg)
 
 static void
 pl_phase(const bench_opts *o, const char *label, const char *phase, int n, int clients,
-         int flip, long long *gens)
+         int flip, long long *gens) /* NOLINT(readability-non-const-parameter): workers write it */
 {
     pthread_t th[64];
     pl_worker w[64];

@@ -21,7 +21,7 @@ done
 # matches the regex against absolute paths).
 root=$(cd "$root" 2>/dev/null && pwd -P) || not_ok "no source root '$2'"
 root_re=$(printf '%s' "$root" | sed 's/[][\.*^$+?(){}|]/\\&/g')
-files="^$root_re/(common|scheduler|reporter|sql|tests)/"
+files="^$root_re/(common|scheduler|reporter|sql|tests|bench|examples)/"
 
 start=$SECONDS
 out=$(run-clang-tidy -p "$build" -quiet "$files" 2>&1)
@@ -34,4 +34,4 @@ if [ "$rc" -ne 0 ] || [ -n "$findings" ]; then
     printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g; s/^/# /'
     not_ok "run-clang-tidy exited $rc with $(printf '%s' "$findings" | grep -c .) finding(s)"
 fi
-echo "ok 1 - clang-tidy finds nothing in common/ scheduler/ reporter/ sql/ tests/"
+echo "ok 1 - clang-tidy finds nothing in common/ scheduler/ reporter/ sql/ tests/ bench/ examples/"
