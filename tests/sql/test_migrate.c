@@ -235,6 +235,51 @@ test_migrate_concurrent_runs_apply_each_file_once(void **state)
     PQfinish(conn);
 }
 
+/* An inventory with hosts, migrated to 0005, then to the newest: 0006 fills
+ * vtpm.trait_index from the providers already there. */
+static void
+test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
+{
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/upgrade", tmpdir);
+    copy_migrations(dir);
+    vtpm_strfmt(path, sizeof(path), "%s/0006_candidate_index.sql", dir);
+    assert_int_equal(unlink(path), 0);
+    new_db("m_upgrade", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    v = vtpm_test_pg_value(conn,
+        "SELECT count(p.*) FROM generate_series(0, 99) AS i, LATERAL vtpm.publish("
+        "'up-' || i, NULL, false, NULL, (SELECT jsonb_object_agg(t.name, jsonb_build_object("
+        "'present', (i >> t.bit) & 1 = 1, 'code', 'c', 'reason', 'r')) "
+        "FROM vtpm.traits t WHERE t.bit IS NOT NULL), NULL) AS p", NULL, 0);
+    assert_string_equal(v, "100");
+    free(v);
+    v = vtpm_test_pg_value(conn, "SELECT to_regclass('vtpm.trait_index') IS NULL", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), 0);
+    assert_true(applied >= 1);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm.trait_index ti "
+                                 "JOIN vtpm.resource_providers rp ON rp.id = ti.provider_id "
+                                 "WHERE ti.tpm_bits = rp.tpm_bits AND ti.uuid = rp.uuid", NULL, 0);
+    assert_string_equal(v, "100");
+    free(v);
+    /* Hosts 0-99 with bit i set as in i: TPM 2.0 (bit 1) on half of them. */
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0}')",
+                           NULL, 0);
+    assert_string_equal(v, "50");
+    free(v);
+    PQfinish(conn);
+}
+
 static void
 test_migrate_cli_reports_unreachable_database(void **state)
 {
@@ -282,6 +327,7 @@ main(void)
         cmocka_unit_test(test_migrate_refuses_an_edited_applied_file),
         cmocka_unit_test(test_migrate_failing_file_leaves_nothing_behind),
         cmocka_unit_test(test_migrate_concurrent_runs_apply_each_file_once),
+        cmocka_unit_test(test_migrate_upgrade_fills_the_trait_index_from_existing_hosts),
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
     };
 

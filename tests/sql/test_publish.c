@@ -324,6 +324,20 @@ test_publish_never_shows_the_password(void **state)
     assert_null(strstr(res.message, "topsecret"));
 }
 
+/* Runs @sql as @conn and expects it to fail with a message containing @message. */
+static void
+assert_sql_error(PGconn *conn, const char *sql, const char *message)
+{
+    char err[512] = "";
+    char *v = vtpm_test_pg_value(conn, sql, err, sizeof(err));
+
+    if (v || !strstr(err, message)) {
+        fprintf(stderr, "expected an error '%s' for: %s\ngot: %s\n", message, sql, v ? v : err);
+        free(v);
+        fail();
+    }
+}
+
 static void
 test_candidates_are_exactly_the_hosts_with_the_required_traits(void **state)
 {
@@ -358,6 +372,60 @@ test_candidates_are_exactly_the_hosts_with_the_required_traits(void **state)
     assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_TIS}', '{}', 5)", NULL), 5);
     assert_int_equal(value1_ll(admin, "SELECT (vtpm.candidate_count('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}') >= $1::int)::int",
                                expect_req) , 1);
+
+    /* The scheduler's uuid-only question gives the same hosts. */
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}') u "
+                                      "JOIN vtpm.resource_providers rp ON rp.uuid = u "
+                                      "WHERE rp.name LIKE $1 AND rp.tpm_bits & 10 = 10", "cand-%"), n_req);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0,COMPUTE_SECURITY_TPM_CRB}', "
+                                      "'{COMPUTE_SECURITY_TPM_1_2}') u JOIN vtpm.resource_providers rp ON rp.uuid = u "
+                                      "WHERE rp.name LIKE $1", "cand-%"), n_forb);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST}') u "
+                                      "FULL JOIN vtpm.candidates('{COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST}') c ON c.uuid = u "
+                                      "WHERE u IS NULL OR c.uuid IS NULL", NULL), 0);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_TIS}', '{}', 5)", NULL), 5);
+    /* Required and forbidden at once: nothing can match. */
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_TIS}', '{COMPUTE_SECURITY_TPM_TIS}')",
+                               NULL), 0);
+    assert_sql_error(admin, "SELECT * FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_3_0}')",
+                     "not a managed TPM trait: 'COMPUTE_SECURITY_TPM_3_0'");
+}
+
+/* vtpm.trait_index (what candidate queries read) equals the providers' own state. */
+static long long
+trait_index_mismatches(void)
+{
+    return value1_ll(admin, "SELECT count(*) FROM vtpm.resource_providers rp "
+                            "FULL JOIN vtpm.trait_index ti ON ti.provider_id = rp.id "
+                            "WHERE rp.id IS NULL OR ti.provider_id IS NULL "
+                            "OR ti.tpm_bits <> rp.tpm_bits OR ti.uuid <> rp.uuid", NULL);
+}
+
+static void
+test_trait_index_follows_every_write_to_providers(void **state)
+{
+    vtpm_publish_result res;
+    char *v;
+
+    (void)state;
+    assert_int_equal(publish(db_dsn, "tix-a", 3, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "tix-b", 0, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(trait_index_mismatches(), 0);
+    assert_int_equal(publish(db_dsn, "tix-a", 12, &res), VTPM_PUBLISH_CHANGED);
+    assert_int_equal(publish(db_dsn, "tix-b", 0, &res), VTPM_PUBLISH_UNCHANGED);
+    assert_int_equal(trait_index_mismatches(), 0);
+    assert_int_equal(value1_ll(admin, "SELECT ti.tpm_bits FROM vtpm.trait_index ti JOIN vtpm.resource_providers rp "
+                                      "ON rp.id = ti.provider_id WHERE rp.name = $1", "tix-a"), 12);
+    /* The owner repairing a provider by hand: the index follows. */
+    v = vtpm_test_pg_value(admin, "UPDATE vtpm.resource_providers SET tpm_bits = 5 WHERE name = 'tix-b'", NULL, 0);
+    free(v);
+    assert_int_equal(trait_index_mismatches(), 0);
+    v = vtpm_test_pg_value(admin, "DELETE FROM vtpm.resource_providers WHERE name = 'tix-b'", NULL, 0);
+    free(v);
+    assert_int_equal(trait_index_mismatches(), 0);
+    assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.candidate_uuids('{}') u "
+                                      "WHERE NOT EXISTS (SELECT 1 FROM vtpm.resource_providers rp WHERE rp.uuid = u)",
+                               NULL), 0);
 }
 
 /* ---- security ---- */
@@ -414,6 +482,9 @@ test_security_reporter_cannot_touch_tables(void **state)
     static const char *const statements[] = {
         "SELECT * FROM vtpm.resource_providers",
         "UPDATE vtpm.resource_providers SET tpm_bits = 127",
+        "SELECT * FROM vtpm.trait_index",
+        "UPDATE vtpm.trait_index SET tpm_bits = 127",
+        "SELECT * FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0}')",
         "DELETE FROM vtpm.provider_traits",
         "INSERT INTO vtpm.reporter_bindings (login, host) VALUES ('rep_sec_a', 'sec-host-b')",
         "DELETE FROM vtpm.reports",
@@ -441,6 +512,8 @@ test_security_reader_reads_but_cannot_write(void **state)
 {
     static const char *const statements[] = {
         "UPDATE vtpm.resource_providers SET tpm_bits = 127",
+        "UPDATE vtpm.trait_index SET tpm_bits = 127",
+        "DELETE FROM vtpm.trait_index",
         "INSERT INTO vtpm.traits (name) VALUES ('CUSTOM_X')",
         "DELETE FROM vtpm.reports",
         "INSERT INTO vtpm.reporter_bindings (login, host) VALUES ('reader_sec', 'sec-host-b')",
@@ -463,6 +536,10 @@ test_security_reader_reads_but_cannot_write(void **state)
     free(v);
     v = vtpm_test_pg_value(conn, "SELECT count(*) >= 0 FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0}')",
                            NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    v = vtpm_test_pg_value(conn, "SELECT count(*) = vtpm.candidate_count('{COMPUTE_SECURITY_TPM_2_0}') "
+                                 "FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0}')", NULL, 0);
     assert_string_equal(v, "t");
     free(v);
     for (size_t i = 0; i < VTPM_N_ELEMENTS(statements); i++)
@@ -888,6 +965,7 @@ main(void)
         cmocka_unit_test(test_publish_unmigrated_database_is_a_configuration_error),
         cmocka_unit_test(test_publish_never_shows_the_password),
         cmocka_unit_test(test_candidates_are_exactly_the_hosts_with_the_required_traits),
+        cmocka_unit_test(test_trait_index_follows_every_write_to_providers),
         cmocka_unit_test(test_security_reporter_publishes_only_its_own_host),
         cmocka_unit_test(test_security_reporter_cannot_touch_tables),
         cmocka_unit_test(test_security_reader_reads_but_cannot_write),
