@@ -253,6 +253,63 @@ pg_exec(PGconn *conn, const char *sql)
 }
 
 /*
+ * The least any publish that records a report can cost here: one prepared
+ * statement that bumps a provider's generation and inserts its report row
+ * (the same traits document a reporter sends), committed, over a kept
+ * connection; no validation, no traits, no reasons, no retention, no NOTIFY.
+ * It bounds what vtpm.publish() could reach on this machine.
+ */
+static void
+pg_floor_phase(PGconn *conn, int hosts, int n)
+{
+    static const char sql[] =
+        "WITH p AS (UPDATE vtpm.resource_providers SET generation = generation + 1, "
+        "last_report_at = now() WHERE name = $1 RETURNING id, generation) "
+        "INSERT INTO vtpm.reports (provider_id, host, reporter, status, generation, present, traits) "
+        "SELECT p.id, $1, current_user, 'changed', p.generation, '{}', $2::jsonb FROM p";
+    char traits[2048] = "{", host[64];
+    double *lat = calloc((size_t)n, sizeof(*lat));
+    double t0, wall, client0 = self_cpu_s();
+    double server0 = proc_cpu_s(PQbackendPID(conn), false, NULL);
+    PGresult *res;
+    int errors = 0;
+
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        char item[256];
+
+        vtpm_strfmt(item, sizeof(item),
+                    "%s\"%s\": {\"code\": \"ok\", \"reason\": \"swtpm on this host supports it\", "
+                    "\"present\": %s}", t ? ", " : "", vtpm_trait_name((vtpm_trait)t),
+                    t % 2 ? "true" : "false");
+        strncat(traits, item, sizeof(traits) - strlen(traits) - 1);
+    }
+    strncat(traits, "}", sizeof(traits) - strlen(traits) - 1);
+    res = PQprepare(conn, "bench_floor", sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+        exit(1);
+    }
+    PQclear(res);
+    t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        const char *values[2] = { host, traits };
+        double t1 = now_s();
+
+        vtpm_strfmt(host, sizeof(host), "bench-host-%06d", (i * 7919) % hosts);
+        res = PQexecPrepared(conn, "bench_floor", 2, values, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(res), "1") != 0)
+            errors++;
+        PQclear(res);
+        lat[i] = now_s() - t1;
+    }
+    wall = now_s() - t0;
+    pg_exec(conn, "DEALLOCATE bench_floor");
+    print_phase("floor: generation + report row/1", n, wall, lat, errors);
+    print_cpu(n, self_cpu_s() - client0, proc_cpu_s(PQbackendPID(conn), false, NULL) - server0);
+    free(lat);
+}
+
+/*
  * Runs @sql @runs times fetching every row; prints rows and the median. With
  * @binary, as a scheduler would ask: a statement prepared once, results in
  * binary format (a uuid is 16 bytes instead of 36 characters to format and
@@ -361,6 +418,7 @@ bench_inventory(const bench_opts *o)
         pg_publish_phase(o, name, o->publish_n, o->clients, 0, VTPM_PUBLISH_CHANGED, true);
         pg_publish_phase(o, "one connection: unchanged/1", o->publish_n, 1, 0,
                          VTPM_PUBLISH_UNCHANGED, true);
+        pg_floor_phase(conn, o->hosts, o->publish_n);
     }
     if (!(o->phases & BENCH_PHASE_CANDIDATES)) {
         PQfinish(conn);
