@@ -13,6 +13,8 @@ static const char *const status_names[] = {
     [VTPM_ERR_NO_MEMORY] = "no_memory",
     [VTPM_ERR_BAD_INPUT] = "bad_input",
     [VTPM_ERR_UNKNOWN_FLAGS] = "unknown_flags",
+    [VTPM_ERR_DATABASE] = "database",
+    [VTPM_ERR_UNREACHABLE] = "unreachable",
 };
 
 static const char *const version_names[] = {

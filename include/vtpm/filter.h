@@ -31,7 +31,9 @@ typedef enum {
     VTPM_ERR_INVALID_ARG = 1,  /* NULL where an object is required, bad enum */
     VTPM_ERR_NO_MEMORY = 2,    /* an allocation failed; nothing was changed */
     VTPM_ERR_BAD_INPUT = 3,    /* input could not be parsed (see vtpm_error) */
-    VTPM_ERR_UNKNOWN_FLAGS = 4 /* a flags argument had bits this version lacks */
+    VTPM_ERR_UNKNOWN_FLAGS = 4, /* a flags argument had bits this version lacks */
+    VTPM_ERR_DATABASE = 5,     /* the database refused: no schema, no rights, login failed */
+    VTPM_ERR_UNREACHABLE = 6   /* the database cannot be reached or the connection was lost */
 } vtpm_status;
 
 /* Returns a borrowed static string naming @status ("ok", "no_memory", ...). */
