@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "harness.h"
 #include "log.h"
 #include "placement-priv.h"
 #include "service.h"
@@ -81,18 +82,6 @@ client_for(const vtpm_placement_conf *conf)
     return client;
 }
 
-static void
-report_init(vtpm_report *r, const char *host, vtpm_traitset present)
-{
-    memset(r, 0, sizeof(*r));
-    snprintf(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        r->traits[t].state = (present & VTPM_TRAITSET_BIT(t)) ? VTPM_TRAIT_STATE_PRESENT
-                                                              : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = "test";
-    }
-}
-
 /* Publishes once through a fresh client on @mode; returns the status. */
 static vtpm_publish_status
 publish_on(const char *mode, vtpm_publish_result *res)
@@ -105,7 +94,7 @@ publish_on(const char *mode, vtpm_publish_result *res)
 
     conf_for(&conf, url, sizeof(url), mode);
     client = client_for(&conf);
-    report_init(&r, "stub-host", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    vtpm_test_report_init(&r, "stub-host", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     st = vtpm_placement_publish(client, &r, res);
     vtpm_placement_client_free(client);
     return st;
@@ -177,7 +166,7 @@ test_slow_answer_times_out(void **state)
     conf_for(&conf, url, sizeof(url), "slow");
     conf.timeout = 0.5;
     client = client_for(&conf);
-    report_init(&r, "stub-host", 0);
+    vtpm_test_report_init(&r, "stub-host", 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNREACHABLE);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -200,7 +189,7 @@ test_closed_port_is_unreachable(void **state)
     vtpm_placement_conf_init(&conf);
     conf.url = (char *)"http://127.0.0.1:1";
     client = client_for(&conf);
-    report_init(&r, "stub-host", 0);
+    vtpm_test_report_init(&r, "stub-host", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNREACHABLE);
     assert_non_null(strstr(res.message, "cannot reach placement 'http://127.0.0.1:1'"));
     vtpm_placement_client_free(client);
@@ -219,7 +208,7 @@ test_endless_conflicts_stop_after_the_configured_retries(void **state)
     conf_for(&conf, url, sizeof(url), "conflict");
     conf.retries = 4;
     client = client_for(&conf);
-    report_init(&r, "stub-conflict", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+    vtpm_test_report_init(&r, "stub-conflict", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNREACHABLE);
     assert_non_null(strstr(res.message, "kept changing: gave up after 5 concurrent updates"));
     vtpm_placement_client_stats(client, &st);
@@ -241,9 +230,9 @@ test_no_such_trait_answer_drops_the_trait_and_publishes_the_rest(void **state)
     /* The service lists every trait as known, yet refuses the new ones on PUT. */
     conf_for(&conf, url, sizeof(url), "nosuchtrait");
     client = client_for(&conf);
-    report_init(&r, "stub-nosuch", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
-                VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB) |
-                VTPM_TRAITSET_BIT(VTPM_TRAIT_SECRET_SECURITY_HOST));
+    vtpm_test_report_init(&r, "stub-nosuch", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
+                          VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB) |
+                          VTPM_TRAITSET_BIT(VTPM_TRAIT_SECRET_SECURITY_HOST));
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_CHANGED);
     assert_int_equal(res.warnings, 2);
     assert_non_null(strstr(res.message, "+COMPUTE_SECURITY_TPM_2_0 at generation 1"));
@@ -268,36 +257,11 @@ test_rejected_static_token_is_refused_without_showing_it(void **state)
     conf_for(&conf, url, sizeof(url), "ok");
     conf.token = (char *)"tok-secret-static-9f8e";
     client = client_for(&conf);
-    report_init(&r, "stub-token", 0);
+    vtpm_test_report_init(&r, "stub-token", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(res.message, "HTTP 401"));
     assert_null(strstr(res.message, "tok-secret"));
     vtpm_placement_client_free(client);
-}
-
-/* Runs @fn with stderr redirected to a file; returns what was written. */
-static char *
-capture_stderr(void (*fn)(void *), void *opaque)
-{
-    char path[] = "/tmp/vtpm-stderr-XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(STDERR_FILENO);
-    char *text = calloc(1, 65536);
-    ssize_t n;
-
-    assert_true(fd >= 0 && saved >= 0 && text);
-    fflush(stderr);
-    dup2(fd, STDERR_FILENO);
-    fn(opaque);
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, text, 65535);
-    text[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
-    return text;
 }
 
 typedef struct {
@@ -340,9 +304,9 @@ test_wrong_password_is_refused_and_never_logged(void **state)
     keystone_conf(&conf, url, sizeof(url), auth_url, sizeof(auth_url), "keystone");
     conf.password = (char *)"wrong-" PASSWORD;
     call.client = client_for(&conf);
-    report_init(&call.report, "stub-keystone", 0);
+    vtpm_test_report_init(&call.report, "stub-keystone", 0);
     vtpm_log_init("test_placement_faults", VTPM_LOG_DEBUG);
-    err = capture_stderr(publish_call_run, &call);
+    err = vtpm_test_capture_stderr(publish_call_run, &call);
     vtpm_log_init("test_placement_faults", VTPM_LOG_ERROR);
     assert_int_equal(call.status, VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(call.res.message, "keystone '"));
@@ -370,7 +334,7 @@ test_keystone_token_is_cached_and_renewed_after_401(void **state)
 
     keystone_conf(&conf, url, sizeof(url), auth_url, sizeof(auth_url), "keystone");
     call.client = client_for(&conf);
-    report_init(&call.report, "stub-ks-cache", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    vtpm_test_report_init(&call.report, "stub-ks-cache", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     assert_int_equal(vtpm_placement_publish(call.client, &call.report, &call.res),
                      VTPM_PUBLISH_CHANGED);
     assert_int_equal(vtpm_placement_publish(call.client, &call.report, &call.res),
@@ -391,7 +355,7 @@ test_keystone_token_is_cached_and_renewed_after_401(void **state)
 
     call.report.traits[VTPM_TRAIT_TPM_1_2].state = VTPM_TRAIT_STATE_PRESENT;
     vtpm_log_init("test_placement_faults", VTPM_LOG_DEBUG);
-    err = capture_stderr(publish_call_run, &call);
+    err = vtpm_test_capture_stderr(publish_call_run, &call);
     vtpm_log_init("test_placement_faults", VTPM_LOG_ERROR);
     assert_int_equal(call.status, VTPM_PUBLISH_CHANGED);
     vtpm_placement_client_stats(call.client, &st);
@@ -417,7 +381,7 @@ test_keystone_token_near_expiry_is_renewed_before_use(void **state)
     /* Tokens that live 30 s are within the renewal margin from the start. */
     keystone_conf(&conf, url, sizeof(url), auth_url, sizeof(auth_url), "keystoneshort");
     client = client_for(&conf);
-    report_init(&r, "stub-ks-short", 0);
+    vtpm_test_report_init(&r, "stub-ks-short", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNCHANGED);
     vtpm_placement_client_stats(client, &st);
     assert_int_equal(st.renewals, 0);
@@ -444,7 +408,7 @@ test_application_credential_finds_placement_in_the_catalog(void **state)
     conf.application_credential_id = (char *)"0123abcd";
     conf.application_credential_secret = (char *)APP_SECRET;
     client = client_for(&conf);
-    report_init(&r, "stub-appcred", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+    vtpm_test_report_init(&r, "stub-appcred", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_CHANGED);
     assert_non_null(strstr(res.message, "+COMPUTE_SECURITY_TPM_1_2"));
     vtpm_placement_client_stats(client, &st);
@@ -475,7 +439,7 @@ test_keystone_unreachable_is_unreachable(void **state)
     conf.username = (char *)"reporter";
     conf.password = (char *)PASSWORD;
     client = client_for(&conf);
-    report_init(&r, "stub-ks-down", 0);
+    vtpm_test_report_init(&r, "stub-ks-down", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNREACHABLE);
     assert_non_null(strstr(res.message, "cannot reach keystone 'http://127.0.0.1:1/v3/auth/tokens'"));
     vtpm_placement_client_free(client);

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "log.h"
 #include "placement-priv.h"
 #include "service.h"
@@ -17,19 +18,6 @@ static char ks_dir[128], pl_dir[128];
 static char ks_url[256], pl_url[256];
 static char admin_password[128];
 static char appcred_id[512], appcred_secret[512];
-
-static int
-run_fixture(const char *script, const char *cmd, const char *dir, const char *a,
-            const char *b, char *line, size_t len)
-{
-    char path[512];
-    char *argv[] = {
-        (char *)vtpm_test_source_path(path, sizeof(path), script),
-        (char *)cmd, (char *)dir, (char *)a, (char *)b, NULL
-    };
-
-    return vtpm_test_run(argv, line, len);
-}
 
 static int group_teardown(void **state);
 
@@ -51,23 +39,23 @@ group_setup(void **state)
     if (vtpm_test_tmpdir(ks_dir, sizeof(ks_dir), "ks") < 0 ||
         vtpm_test_tmpdir(pl_dir, sizeof(pl_dir), "plk") < 0)
         return -1;
-    if (run_fixture("tests/fixtures/keystone.sh", "start", ks_dir, NULL, NULL, ks_url,
-                    sizeof(ks_url)) != 0 ||
-        run_fixture("tests/fixtures/keystone.sh", "password", ks_dir, NULL, NULL,
-                    admin_password, sizeof(admin_password)) != 0)
+    if (vtpm_test_fixture("tests/fixtures/keystone.sh", "start", ks_dir, NULL, NULL, ks_url,
+                          sizeof(ks_url)) != 0 ||
+        vtpm_test_fixture("tests/fixtures/keystone.sh", "password", ks_dir, NULL, NULL,
+                          admin_password, sizeof(admin_password)) != 0)
         return group_setup_fail(state, "cannot start keystone with "
                                 "tests/fixtures/keystone.sh (install the packages with "
                                 "scripts/setup.sh)");
     setenv("PLACEMENT_AUTH", "keystone", 1);
     setenv("KEYSTONE_URL", ks_url, 1);
     setenv("KEYSTONE_ADMIN_PASSWORD", admin_password, 1);
-    if (run_fixture("tests/fixtures/placement-api.sh", "start", pl_dir, NULL, NULL, pl_url,
-                    sizeof(pl_url)) != 0)
+    if (vtpm_test_fixture("tests/fixtures/placement-api.sh", "start", pl_dir, NULL, NULL,
+                          pl_url, sizeof(pl_url)) != 0)
         return group_setup_fail(state, "cannot start placement-api with keystone auth");
-    if (run_fixture("tests/fixtures/keystone.sh", "endpoint", ks_dir, "placement", pl_url,
-                    NULL, 0) != 0 ||
-        run_fixture("tests/fixtures/keystone.sh", "appcred", ks_dir, "vtpm-reporter", NULL,
-                    line, sizeof(line)) != 0 || !(space = strchr(line, ' ')))
+    if (vtpm_test_fixture("tests/fixtures/keystone.sh", "endpoint", ks_dir, "placement",
+                          pl_url, NULL, 0) != 0 ||
+        vtpm_test_fixture("tests/fixtures/keystone.sh", "appcred", ks_dir, "vtpm-reporter",
+                          NULL, line, sizeof(line)) != 0 || !(space = strchr(line, ' ')))
         return group_setup_fail(state, "cannot register placement or an application "
                                 "credential in keystone");
     *space = '\0';
@@ -79,8 +67,8 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-    run_fixture("tests/fixtures/placement-api.sh", "stop", pl_dir, NULL, NULL, NULL, 0);
-    run_fixture("tests/fixtures/keystone.sh", "stop", ks_dir, NULL, NULL, NULL, 0);
+    vtpm_test_fixture("tests/fixtures/placement-api.sh", "stop", pl_dir, NULL, NULL, NULL, 0);
+    vtpm_test_fixture("tests/fixtures/keystone.sh", "stop", ks_dir, NULL, NULL, NULL, 0);
     vtpm_test_rmdir(pl_dir);
     vtpm_test_rmdir(ks_dir);
     return 0;
@@ -89,14 +77,7 @@ group_teardown(void **state)
 static void
 password_conf(vtpm_placement_conf *conf)
 {
-    vtpm_placement_conf_init(conf);
-    conf->url = pl_url;
-    conf->auth = VTPM_PLACEMENT_AUTH_PASSWORD;
-    conf->auth_url = ks_url;
-    conf->username = (char *)"admin";
-    conf->password = admin_password;
-    conf->project_name = (char *)"admin";
-    conf->create_provider = true;
+    vtpm_test_password_conf(conf, pl_url, ks_url, admin_password);
 }
 
 static vtpm_placement_client *
@@ -111,18 +92,6 @@ client_for(const vtpm_placement_conf *conf)
 }
 
 static void
-report_init(vtpm_report *r, const char *host, vtpm_traitset present)
-{
-    memset(r, 0, sizeof(*r));
-    snprintf(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        r->traits[t].state = (present & VTPM_TRAITSET_BIT(t)) ? VTPM_TRAIT_STATE_PRESENT
-                                                              : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = "test";
-    }
-}
-
-static void
 test_password_auth_publishes_and_caches_the_token(void **state)
 {
     vtpm_placement_conf conf;
@@ -133,7 +102,7 @@ test_password_auth_publishes_and_caches_the_token(void **state)
 
     password_conf(&conf);
     client = client_for(&conf);
-    report_init(&r, "ks-password", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    vtpm_test_report_init(&r, "ks-password", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     if (vtpm_placement_publish(client, &r, &res) != VTPM_PUBLISH_CHANGED)
         fail_msg("publish: %s", res.message);
     assert_int_equal(res.generation, 1);
@@ -155,7 +124,7 @@ test_password_auth_finds_placement_in_the_catalog(void **state)
     password_conf(&conf);
     conf.url = NULL;
     client = client_for(&conf);
-    report_init(&r, "ks-catalog", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+    vtpm_test_report_init(&r, "ks-catalog", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     if (vtpm_placement_publish(client, &r, &res) != VTPM_PUBLISH_CHANGED)
         fail_msg("publish: %s", res.message);
     assert_non_null(strstr(res.message, "+COMPUTE_SECURITY_TPM_1_2"));
@@ -179,8 +148,8 @@ test_application_credential_publishes(void **state)
     conf.application_credential_secret = appcred_secret;
     conf.create_provider = true;
     client = client_for(&conf);
-    report_init(&r, "ks-appcred", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
-                VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    vtpm_test_report_init(&r, "ks-appcred", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) |
+                          VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
     if (vtpm_placement_publish(client, &r, &res) != VTPM_PUBLISH_CHANGED)
         fail_msg("publish: %s", res.message);
     assert_int_equal(res.warnings, 1);     /* TIS: unknown to Zed */
@@ -202,7 +171,7 @@ test_wrong_password_is_refused_without_the_password(void **state)
     password_conf(&conf);
     conf.password = wrong;
     client = client_for(&conf);
-    report_init(&r, "ks-wrong", 0);
+    vtpm_test_report_init(&r, "ks-wrong", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(res.message, "refused the credentials: HTTP 401"));
     assert_null(strstr(res.message, admin_password));
@@ -222,7 +191,7 @@ test_invalid_static_token_is_refused_by_placement(void **state)
     conf.auth = VTPM_PLACEMENT_AUTH_TOKEN;
     conf.token = (char *)"gAAAAA-not-a-token";
     client = client_for(&conf);
-    report_init(&r, "ks-static", 0);
+    vtpm_test_report_init(&r, "ks-static", 0);
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(res.message, "HTTP 401"));
     assert_null(strstr(res.message, "not-a-token"));

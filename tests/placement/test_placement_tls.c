@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "harness.h"
 #include "log.h"
 #include "placement-priv.h"
 #include "service.h"
@@ -143,45 +144,6 @@ tls_conf_client_cert(tls_conf *t, const char *cert, const char *key)
     t->conf.key_file = key ? (char *)pki_path(t->key, sizeof(t->key), key) : NULL;
 }
 
-static void
-report_init(vtpm_report *r, const char *host, vtpm_traitset present)
-{
-    memset(r, 0, sizeof(*r));
-    snprintf(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        r->traits[t].state = (present & VTPM_TRAITSET_BIT(t)) ? VTPM_TRAIT_STATE_PRESENT
-                                                              : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = "test";
-    }
-}
-
-/* Publishes @present for @host once through a fresh client made from @conf. */
-static vtpm_publish_status
-publish_once(const vtpm_placement_conf *conf, const char *host, vtpm_traitset present,
-             vtpm_publish_result *res)
-{
-    vtpm_placement_client *client;
-    vtpm_report r;
-    vtpm_publish_status st;
-    char err[256] = "";
-
-    client = vtpm_placement_client_new(conf, err, sizeof(err));
-    if (!client)
-        fail_msg("client: %s", err);
-    report_init(&r, host, present);
-    st = vtpm_placement_publish(client, &r, res);
-    vtpm_placement_client_free(client);
-    return st;
-}
-
-/* Fails with the whole text when @text lacks @needle. */
-static void
-assert_has(const char *text, const char *needle)
-{
-    if (!text || !strstr(text, needle))
-        fail_msg("'%s' not in: %s", needle, text ? text : "(nothing)");
-}
-
 /* No TLS failure message carries key material, a token or a line break. */
 static void
 assert_clean_message(const char *msg)
@@ -191,31 +153,6 @@ assert_clean_message(const char *msg)
     assert_null(strstr(msg, "X-Auth-Token"));
     assert_null(strstr(msg, PASSWORD));
     assert_null(strchr(msg, '\n'));
-}
-
-/* Runs @fn with stderr redirected to a file; returns what was written (free it). */
-static char *
-capture_stderr(void (*fn)(void *), void *opaque)
-{
-    char path[] = "/tmp/vtpm-stderr-XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(STDERR_FILENO);
-    char *text = calloc(1, 65536);
-    ssize_t n;
-
-    assert_true(fd >= 0 && saved >= 0 && text);
-    fflush(stderr);
-    dup2(fd, STDERR_FILENO);
-    fn(opaque);
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, text, 65535);
-    text[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
-    return text;
 }
 
 static void
@@ -232,9 +169,9 @@ test_https_with_the_test_ca_file_publishes_over_one_connection(void **state)
     client = vtpm_placement_client_new(&t.conf, err, sizeof(err));
     if (!client)
         fail_msg("client: %s", err);
-    report_init(&r, "tls-ca", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    vtpm_test_report_init(&r, "tls-ca", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_CHANGED);
-    assert_has(res.message, "+COMPUTE_SECURITY_TPM_2_0 at generation 1");
+    vtpm_test_assert_has(res.message, "+COMPUTE_SECURITY_TPM_2_0 at generation 1");
     assert_int_equal(vtpm_placement_publish(client, &r, &res), VTPM_PUBLISH_UNCHANGED);
     vtpm_placement_client_stats(client, &st);
     /* Keep-alive holds over TLS too: one handshake for the whole run. */
@@ -264,10 +201,10 @@ test_verification_is_on_by_default_and_the_system_store_refuses_the_test_ca(void
         fail_msg("%s", err);
     assert_true(conf.placement.verify);
     assert_null(conf.placement.ca_file);
-    assert_int_equal(publish_once(&conf.placement, "tls-default", 0, &res),
+    assert_int_equal(vtpm_test_publish_once(&conf.placement, "tls-default", 0, &res),
                      VTPM_PUBLISH_UNREACHABLE);
-    assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
-    assert_has(res.message,
+    vtpm_test_assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
+    vtpm_test_assert_has(res.message,
                            "SSL certificate problem: unable to get local issuer certificate");
     assert_clean_message(res.message);
     vtpm_conf_clear(&conf);
@@ -281,8 +218,9 @@ test_unrelated_ca_file_is_refused(void **state)
 
     tls_conf_init(&t, port_https, "ok");
     pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
-    assert_int_equal(publish_once(&t.conf, "tls-other-ca", 0, &res), VTPM_PUBLISH_UNREACHABLE);
-    assert_has(res.message,
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-other-ca", 0, &res),
+                     VTPM_PUBLISH_UNREACHABLE);
+    vtpm_test_assert_has(res.message,
                            "SSL certificate problem: unable to get local issuer certificate");
     assert_clean_message(res.message);
 }
@@ -295,9 +233,10 @@ test_certificate_for_another_host_name_is_refused(void **state)
 
     /* Signed by the trusted CA, but for elsewhere.invalid, not 127.0.0.1. */
     tls_conf_init(&t, port_othername, "ok");
-    assert_int_equal(publish_once(&t.conf, "tls-name", 0, &res), VTPM_PUBLISH_UNREACHABLE);
-    assert_has(res.message, "no alternative certificate subject name matches "
-                                        "target host name '127.0.0.1'");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-name", 0, &res),
+                     VTPM_PUBLISH_UNREACHABLE);
+    vtpm_test_assert_has(res.message, "no alternative certificate subject name matches "
+                                      "target host name '127.0.0.1'");
 }
 
 static void
@@ -310,14 +249,14 @@ test_verify_false_accepts_an_untrusted_server(void **state)
     tls_conf_init(&t, port_https, "ok");
     t.conf.ca_file = NULL;
     t.conf.verify = false;
-    assert_int_equal(publish_once(&t.conf, "tls-noverify",
-                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-noverify",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
                      VTPM_PUBLISH_CHANGED);
     tls_conf_init(&t, port_othername, "ok");
     pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
     t.conf.verify = false;
-    assert_int_equal(publish_once(&t.conf, "tls-noverify",
-                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-noverify",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res),
                      VTPM_PUBLISH_UNCHANGED);
 }
 
@@ -328,10 +267,11 @@ test_server_requiring_a_client_certificate_refuses_a_client_without_one(void **s
     vtpm_publish_result res;
 
     tls_conf_init(&t, port_mtls, "ok");
-    assert_int_equal(publish_once(&t.conf, "tls-mtls", 0, &res), VTPM_PUBLISH_UNREACHABLE);
-    assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-mtls", 0, &res),
+                     VTPM_PUBLISH_UNREACHABLE);
+    vtpm_test_assert_has(res.message, "cannot reach placement 'https://127.0.0.1:");
     /* TLS 1.3: the server's alert arrives with the first read. */
-    assert_has(res.message, "alert certificate required");
+    vtpm_test_assert_has(res.message, "alert certificate required");
     assert_clean_message(res.message);
 }
 
@@ -343,13 +283,13 @@ test_client_certificate_and_key_are_accepted(void **state)
 
     tls_conf_init(&t, port_mtls, "ok");
     tls_conf_client_cert(&t, "client.pem", "client.key");
-    assert_int_equal(publish_once(&t.conf, "tls-mtls",
-                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-mtls",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
                      VTPM_PUBLISH_CHANGED);
     /* The key may also sit in the certificate's file (key_file unset). */
     tls_conf_client_cert(&t, "client-bundle.pem", NULL);
-    assert_int_equal(publish_once(&t.conf, "tls-mtls",
-                                  VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-mtls",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
                      VTPM_PUBLISH_UNCHANGED);
 }
 
@@ -361,31 +301,19 @@ test_client_certificate_from_an_unrelated_ca_is_refused(void **state)
 
     tls_conf_init(&t, port_mtls, "ok");
     tls_conf_client_cert(&t, "stranger.pem", "stranger.key");
-    assert_int_equal(publish_once(&t.conf, "tls-mtls", 0, &res), VTPM_PUBLISH_UNREACHABLE);
-    assert_has(res.message, "alert unknown ca");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-mtls", 0, &res),
+                     VTPM_PUBLISH_UNREACHABLE);
+    vtpm_test_assert_has(res.message, "alert unknown ca");
     assert_clean_message(res.message);
-}
-
-typedef struct {
-    const vtpm_placement_conf *conf;
-    vtpm_publish_result res;
-    vtpm_publish_status status;
-} publish_call;
-
-static void
-publish_call_run(void *opaque)
-{
-    publish_call *c = opaque;
-
-    c->status = publish_once(c->conf, "tls-call", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2),
-                             &c->res);
 }
 
 static void
 test_encrypted_client_key_fails_without_asking_for_a_passphrase(void **state)
 {
     tls_conf t;
-    publish_call call = { 0 };
+    vtpm_test_publish_call call = {
+        .host = "tls-call", .present = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2)
+    };
     char *err;
 
     /* OpenSSL would prompt on the terminal (and block a run from a shell);
@@ -393,10 +321,10 @@ test_encrypted_client_key_fails_without_asking_for_a_passphrase(void **state)
     tls_conf_init(&t, port_mtls, "ok");
     tls_conf_client_cert(&t, "client.pem", "client-encrypted.key");
     call.conf = &t.conf;
-    err = capture_stderr(publish_call_run, &call);
+    err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
     assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
-    assert_has(call.res.message, "unable to set private key file: '");
-    assert_has(call.res.message, "client-encrypted.key'");
+    vtpm_test_assert_has(call.res.message, "unable to set private key file: '");
+    vtpm_test_assert_has(call.res.message, "client-encrypted.key'");
     assert_clean_message(call.res.message);
     assert_null(strstr(err, "pass phrase"));
     free(err);
@@ -459,13 +387,15 @@ static void
 test_keystone_over_https_uses_the_same_ca_file(void **state)
 {
     tls_conf t;
-    publish_call call = { 0 };
+    vtpm_test_publish_call call = {
+        .host = "tls-call", .present = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2)
+    };
     char auth_url[128];
     char *err;
 
     keystone_tls_conf(&t, auth_url, sizeof(auth_url));
     call.conf = &t.conf;
-    publish_call_run(&call);
+    vtpm_test_publish_call_run(&call);
     if (call.status != VTPM_PUBLISH_CHANGED)
         fail_msg("publish: %s", call.res.message);
 
@@ -473,11 +403,11 @@ test_keystone_over_https_uses_the_same_ca_file(void **state)
      * password shows in neither the message nor the DEBUG log. */
     pki_path(t.ca, sizeof(t.ca), "other-ca.pem");
     vtpm_log_init("test_placement_tls", VTPM_LOG_DEBUG);
-    err = capture_stderr(publish_call_run, &call);
+    err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
     vtpm_log_init("test_placement_tls", VTPM_LOG_ERROR);
     assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
-    assert_has(call.res.message, "cannot reach keystone 'https://127.0.0.1:");
-    assert_has(call.res.message, "SSL certificate problem");
+    vtpm_test_assert_has(call.res.message, "cannot reach keystone 'https://127.0.0.1:");
+    vtpm_test_assert_has(call.res.message, "SSL certificate problem");
     assert_clean_message(call.res.message);
     assert_null(strstr(err, PASSWORD));
     assert_null(strstr(err, "PRIVATE KEY"));
@@ -490,30 +420,11 @@ typedef struct {
     int status;
 } reporter_call;
 
-/* Runs the built vtpm-reporter on c->config; its first line of stdout into c->line. */
-static void
-reporter_call_run(void *opaque)
-{
-    reporter_call *c = opaque;
-    char bin[512], cfg[128];
-    const char *root = getenv("VTPM_BUILD_ROOT");
-    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
-    FILE *f;
-
-    snprintf(bin, sizeof(bin), "%s/reporter/vtpm-reporter", root ? root : ".");
-    snprintf(cfg, sizeof(cfg), "%s/reporter.yaml", tmp_dir);
-    f = fopen(cfg, "w");
-    assert_non_null(f);
-    fputs(c->config, f);
-    fclose(f);
-    c->status = vtpm_test_run(argv, c->line, sizeof(c->line));
-}
-
 static void
 test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
 {
     char config[2048], key[256], cert[256], ca[256];
-    reporter_call call = { .config = config };
+    vtpm_test_reporter_call call = { .dir = tmp_dir, .config = config };
     char *err;
 
     /* swtpm disabled: every managed trait is absent, whatever this host has. */
@@ -534,10 +445,10 @@ test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
              tmp_dir, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
              pki_path(cert, sizeof(cert), "client.pem"),
              pki_path(key, sizeof(key), "client.key"));
-    err = capture_stderr(reporter_call_run, &call);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
     if (call.status != 3)                     /* VTPM_EXIT_UNCHANGED: all absent already */
         fail_msg("vtpm-reporter run: exit %d: %s %s", call.status, call.line, err);
-    assert_has(call.line, "unchanged");
+    vtpm_test_assert_has(call.line, "unchanged");
     free(err);
 
     pki_path(key, sizeof(key), "nowhere.key");
@@ -546,10 +457,10 @@ test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
 
         snprintf(line, sizeof(config) - (size_t)(line - config), "  key_file: %s\n", key);
     }
-    err = capture_stderr(reporter_call_run, &call);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
     assert_int_equal(call.status, 2);         /* VTPM_EXIT_CONFIG */
-    assert_has(err, "cannot read client key '");
-    assert_has(err, "nowhere.key': No such file or directory");
+    vtpm_test_assert_has(err, "cannot read client key '");
+    vtpm_test_assert_has(err, "nowhere.key': No such file or directory");
     free(err);
 }
 
