@@ -200,23 +200,26 @@ refresh_until_counter(vtpm_inventory *inv, vtpm_inventory_counter_id which, uint
     }
 }
 
-/* Creates database @name, migrated when @migrate; its superuser DSN in @dsn. */
-static void
+/* Creates database @name, migrated when @migrate; its superuser DSN in @dsn. Returns 0 or -1. */
+static int
 make_database(const char *name, bool migrate, char *dsn, unsigned int size)
 {
     char err[1024];
     unsigned int applied = 0;
     PGconn *conn;
+    int rc = 0;
 
-    assert_int_equal(vtpm_test_pg_create_db(&pg, name, dsn, size), 0);
+    if (vtpm_test_pg_create_db(&pg, name, dsn, size) < 0)
+        return -1;
     if (!migrate)
-        return;
+        return 0;
     conn = vtpm_test_pg_connect(dsn);
     if (vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        fail();
+        fprintf(stderr, "cannot migrate database '%s': %s\n", name, err);
+        rc = -1;
     }
     PQfinish(conn);
+    return rc;
 }
 
 /* ---- loading ---- */
@@ -229,7 +232,7 @@ test_cache_opens_an_empty_inventory(void **state)
     vtpm_uuid out[1];
 
     (void)state;
-    make_database("cache_empty", true, dsn, sizeof(dsn));
+    assert_int_equal(make_database("cache_empty", true, dsn, sizeof(dsn)), 0);
     inv = open_ok(dsn);
     assert_int_equal(vtpm_inventory_size(inv), 0);
     assert_int_equal(vtpm_inventory_candidates(inv, 0, 0, out, 1), 0);
@@ -611,7 +614,7 @@ test_cache_refuses_an_unmigrated_database(void **state)
     char dsn[512];
 
     (void)state;
-    make_database("cache_unmigrated", false, dsn, sizeof(dsn));
+    assert_int_equal(make_database("cache_unmigrated", false, dsn, sizeof(dsn)), 0);
     assert_open_fails(dsn, VTPM_ERR_DATABASE, "has no inventory schema (run vtpm-inventory migrate)");
     assert_open_fails(dsn, VTPM_ERR_DATABASE, "database 'cache_unmigrated' on '");
 }
@@ -789,22 +792,16 @@ test_cache_answers_through_a_server_restart_and_reloads_after_it(void **state)
 static int
 group_setup(void **state)
 {
-    char err[1024], hosts[RANDOM_HOSTS * 16], masks[RANDOM_HOSTS * 5];
+    char hosts[RANDOM_HOSTS * 16], masks[RANDOM_HOSTS * 5];
     const char *values[2] = { hosts, masks };
-    unsigned int applied = 0, seed = 0x5eedcacu;
+    unsigned int seed = 0x5eedcacu;
     size_t h = 0, m = 0;
     PGresult *res;
 
     (void)state;
-    if (vtpm_test_pg_start(&pg) < 0)
-        return -1;
-    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
+    if (vtpm_test_pg_start(&pg) < 0 || make_database("vtpm_test", true, db_dsn, sizeof(db_dsn)) < 0)
         return -1;
     admin = vtpm_test_pg_connect(db_dsn);
-    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
     /* Hosts with random trait sets, so that every candidate question has answers. */
     hosts[h++] = '{';
     masks[m++] = '{';
