@@ -379,6 +379,8 @@ pending_reduce(vtpm_inventory *inv)
 {
     size_t k = 0;
 
+    if (inv->n_pending == 0)
+        return 0;
     qsort(inv->pending, inv->n_pending, sizeof(*inv->pending), pending_compare);
     for (size_t i = 0; i < inv->n_pending; i++) {
         const pending_uuid *p = &inv->pending[i];

@@ -720,6 +720,77 @@ test_cache_rejects_bad_arguments_with_specific_messages(void **state)
     assert_memory_equal(&uuid, &again, sizeof(uuid));
 }
 
+/* ---- ABI ---- */
+
+/* The sorted, comma-joined names of @text's lines that match @prefix ... @suffix. */
+static void
+names_between(const char *text, const char *prefix, const char *suffix, char *out, size_t size)
+{
+    const char *names[64];
+    char copy[8192];
+    size_t n = 0, o = 0;
+
+    vtpm_strfmt(copy, sizeof(copy), "%s", text);
+    for (char *line = copy, *next; line && *line; line = next) {
+        char *start, *end;
+
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (!(start = strstr(line, prefix)))
+            continue;
+        start += strlen(prefix);
+        if (!(end = strstr(start, suffix)) || n == VTPM_N_ELEMENTS(names))
+            continue;
+        *end = '\0';
+        names[n++] = start;
+    }
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        vtpm_strfmt(out + o, size - o, "%s%s", i ? "," : "", names[i]);
+        o = strlen(out);
+    }
+}
+
+static void
+test_cache_library_exports_exactly_its_version_script(void **state)
+{
+    const char *build = getenv("VTPM_BUILD_ROOT"), *source = getenv("VTPM_SOURCE_ROOT");
+    char so[1024], map_path[1024], nm_out[8192], map[8192], exported[4096], listed[4096];
+    char *argv[] = { (char *)"nm", (char *)"-D", (char *)"--defined-only", so, NULL };
+    FILE *f;
+    size_t len;
+
+    (void)state;
+    assert_non_null(build);
+    assert_non_null(source);
+    vtpm_strfmt(so, sizeof(so), "%s/scheduler/libvtpm-inventory.so", build);
+    vtpm_strfmt(map_path, sizeof(map_path), "%s/scheduler/libvtpm-inventory.map", source);
+    if (vtpm_test_spawn(argv, nm_out, sizeof(nm_out)) != 0) {
+        fprintf(stderr, "nm -D --defined-only '%s' failed (build it; nm is in binutils)\n", so);
+        fail();
+    }
+    assert_non_null(f = fopen(map_path, "r"));
+    len = fread(map, 1, sizeof(map) - 1, f);
+    map[len] = '\0';
+    fclose(f);
+    names_between(nm_out, " T ", "@@VTPM_INVENTORY_0.1", exported, sizeof(exported));
+    names_between(map, "        ", ";", listed, sizeof(listed));
+    /* The map's "local:" section lists "*", which sorts first. */
+    assert_true(strncmp(listed, "*,", 2) == 0);
+    assert_non_null(strstr(listed, ",vtpm_inventory_open,"));
+    assert_string_equal(listed + 2, exported);
+    assert_non_null(strstr(nm_out, "VTPM_INVENTORY_0.1"));
+}
+
 /* ---- outages (last: they restart the cluster) ---- */
 
 static void
@@ -853,6 +924,7 @@ main(void)
         cmocka_unit_test(test_cache_reports_an_unreachable_database),
         cmocka_unit_test(test_cache_never_shows_the_password),
         cmocka_unit_test(test_cache_rejects_bad_arguments_with_specific_messages),
+        cmocka_unit_test(test_cache_library_exports_exactly_its_version_script),
         cmocka_unit_test(test_cache_answers_through_a_server_restart_and_reloads_after_it),
     };
 
