@@ -135,6 +135,13 @@ nm_load(names *out)
     names_sort(out);
 }
 
+/* include/vtpm also holds other libraries' headers (inventory.h): these are this one's. */
+static bool
+is_filter_header(const char *name)
+{
+    return strcmp(name, "filter.h") == 0 || strcmp(name, "traits.h") == 0;
+}
+
 /* Function names declared (not defined inline) in the public headers. */
 static void
 headers_load(names *out)
@@ -144,10 +151,13 @@ headers_load(names *out)
 
     assert_true(n > 0);
     for (f = 0; f < n; f++) {
-        char *path = vt_path(include_dir, files[f]);
-        char *text = vt_file_read(path, NULL), *p, *q;
+        char *path, *text, *p, *q;
         size_t stmt = 0;
 
+        if (!is_filter_header(files[f]))
+            continue;
+        path = vt_path(include_dir, files[f]);
+        text = vt_file_read(path, NULL);
         assert_non_null(text);
         /* Blank out comments and preprocessor lines. */
         for (p = text; *p; p++) {
@@ -310,7 +320,7 @@ install_library(const char *root)
     json_object_foreach(installed, src, dest) {
         const char *d = json_string_value(dest);
         const char *base = strrchr(d, '/') + 1;
-        bool header = strstr(d, "/include/vtpm/") != NULL;
+        bool header = strstr(d, "/include/vtpm/") != NULL && is_filter_header(base);
         bool lib = strncmp(base, "libvtpm-filter.so", 17) == 0;
         bool pc = strcmp(base, "vtpm-filter.pc") == 0;
         char *to, *dir;
