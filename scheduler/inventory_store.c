@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vtpm_inventory_store: providers as parallel arrays, a uuid hash, candidate scans. */
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +142,11 @@ size_t
 vtpm_inventory_store_candidates(const vtpm_inventory_store *store, vtpm_traitset required,
                                 vtpm_traitset forbidden, vtpm_uuid *out, size_t max)
 {
+    /* In locals: a store to out[k] (bytes, which may alias anything) would
+     * otherwise make the compiler read store->bits and ->uuids again for
+     * every provider, which costs half the speed of the scan. */
+    const uint8_t *bits = store->bits;
+    const vtpm_uuid *uuids = store->uuids;
     uint8_t match[VTPM_INVENTORY_SETS];
     size_t total = 0, want, k = 0;
 
@@ -162,8 +166,8 @@ vtpm_inventory_store_candidates(const vtpm_inventory_store *store, vtpm_traitset
      * whenever out[k] is written.
      */
     for (size_t i = 0; k < want; i++) {
-        out[k] = store->uuids[i];
-        k += match[store->bits[i]];
+        out[k] = uuids[i];
+        k += match[bits[i]];
     }
     return total;
 }
