@@ -32,6 +32,7 @@ static char tmp_dir[64];
 static char pki[128];
 static char ks_dir[128], pl_dir[128];
 static char ks_url[256], pl_url[256];
+static char mtls_url[256];       /* the same Placement, client certificate required */
 static int pl_port;
 static char admin_password[128];
 static char ca_file[256], other_ca_file[256];
@@ -69,6 +70,24 @@ pki_issue_ip_only(void)
     };
 
     return vtpm_test_run(genkey, NULL, 0) == 0 && vtpm_test_run(issue, NULL, 0) == 0 ? 0 : -1;
+}
+
+/* Reads the mutual-TLS listener's URL that placement-api.sh left in its folder. */
+static int
+mtls_url_read(void)
+{
+    char path[256];
+    FILE *f;
+    int ok;
+
+    snprintf(path, sizeof(path), "%s/mtls-url", pl_dir);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    ok = fgets(mtls_url, sizeof(mtls_url), f) != NULL;
+    fclose(f);
+    mtls_url[strcspn(mtls_url, "\n")] = '\0';
+    return ok && strncmp(mtls_url, "https://127.0.0.1:", 18) == 0 ? 0 : -1;
 }
 
 /* Starts everything; returns NULL, or why it could not. */
@@ -118,6 +137,7 @@ services_start(void)
     setenv("PLACEMENT_TLS_CERT", pki_path(cert, sizeof(cert), "iponly.pem"), 1);
     setenv("PLACEMENT_TLS_KEY", pki_path(key, sizeof(key), "iponly.key"), 1);
     setenv("PLACEMENT_TLS_CA", ca_file, 1);
+    setenv("PLACEMENT_TLS_CLIENT_CA", ca_file, 1);
     if (vtpm_test_fixture("tests/fixtures/placement-api.sh", "start", pl_dir, NULL, NULL,
                           pl_url, sizeof(pl_url)) != 0 ||
         strncmp(pl_url, "https://127.0.0.1:", 18) != 0)
@@ -125,6 +145,8 @@ services_start(void)
                "(tests/fixtures/placement-api.sh)";
     colon = strrchr(pl_url, ':');
     pl_port = (int)strtol(colon + 1, NULL, 10);
+    if (mtls_url_read() < 0)
+        return "placement-api.sh wrote no mtls-url";
     if (vtpm_test_fixture("tests/fixtures/keystone.sh", "endpoint", ks_dir, "placement",
                           pl_url, NULL, 0) != 0)
         return "cannot register placement's https endpoint in keystone";
@@ -418,6 +440,49 @@ test_verify_false_accepts_an_untrusted_keystone_and_placement(void **state)
     assert_string_equal(traits, T_1_2);
 }
 
+static void
+test_placement_requiring_a_client_certificate_takes_the_test_client_only(void **state)
+{
+    /* Refused handshakes try to remove TPM_2_0: it must stay. Whether the
+     * client reads the router's TLS alert ("alert certificate required",
+     * "alert unknown ca") or finds the connection already closed depends on
+     * timing, so only the transport failure itself is pinned. */
+    static const struct {
+        const char *cert, *key;
+        vtpm_traitset present;
+        vtpm_publish_status want;
+        const char *message;
+    } cases[] = {
+        { "client.pem", "client.key", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0),
+          VTPM_PUBLISH_CHANGED, "+" T_2_0 },
+        { "client-bundle.pem", NULL, VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0),
+          VTPM_PUBLISH_UNCHANGED, "unchanged" },
+        { NULL, NULL, 0, VTPM_PUBLISH_UNREACHABLE, "cannot reach placement 'https://" },
+        { "stranger.pem", "stranger.key", 0, VTPM_PUBLISH_UNREACHABLE,
+          "cannot reach placement 'https://" },
+    };
+    char cert[256], key[256], traits[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vtpm_placement_conf conf;
+        vtpm_publish_result res;
+
+        password_conf(&conf);
+        conf.url = mtls_url;
+        if (cases[i].cert)
+            conf.cert_file = (char *)pki_path(cert, sizeof(cert), cases[i].cert);
+        if (cases[i].key)
+            conf.key_file = (char *)pki_path(key, sizeof(key), cases[i].key);
+        if (vtpm_test_publish_once(&conf, "tls-live-mtls", cases[i].present, &res) !=
+            cases[i].want)
+            fail_msg("case %zu: %s", i, res.message);
+        vtpm_test_assert_has(res.message, cases[i].message);
+        assert_no_secret(res.message);
+    }
+    raw_traits_of("tls-live-mtls", traits, sizeof(traits));
+    assert_string_equal(traits, T_2_0);
+}
+
 /*
  * Runs `vtpm-reporter run` with swtpm off (every managed trait absent),
  * password auth and @tls_lines; fails unless it exits with @want or when
@@ -498,6 +563,7 @@ main(void)
         cmocka_unit_test(test_placement_signed_by_an_unrelated_ca_is_refused_without_showing_the_token),
         cmocka_unit_test(test_placement_reached_by_a_name_its_certificate_lacks_is_refused),
         cmocka_unit_test(test_verify_false_accepts_an_untrusted_keystone_and_placement),
+        cmocka_unit_test(test_placement_requiring_a_client_certificate_takes_the_test_client_only),
         cmocka_unit_test(test_reporter_run_publishes_with_the_test_ca_and_exits_unreachable_without_it),
     };
 
