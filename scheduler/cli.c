@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* vtpm-filter: the command line over libvtpm-filter (check, host, guard). */
+/* vtpm-filter: the command line over libvtpm-filter (check, host, guard, candidates). */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <vtpm/filter.h>
 
 #include "cli.h"
+#include "cli_inventory.h"
 #include "request_json-priv.h"
 #include "util.h"
 #include "vtpm-config.h"
@@ -22,7 +24,12 @@ enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_REJECTED = 1,
     CLI_EXIT_USAGE = 2,
+    CLI_EXIT_INVENTORY = 3,
 };
+
+/* candidates: how many uuids a result lists by default (Nova's
+ * max_placement_results). */
+#define CLI_CANDIDATES_MAX_DEFAULT 1000
 
 /* What one document turned into. */
 typedef enum {
@@ -45,6 +52,13 @@ typedef struct {
     bool have_host_traits;
     const char *hosts_path;
     unsigned long hosts_passed;
+    /* candidates command */
+    const char *dsn;
+    size_t max_candidates;
+    bool max_given;
+    vtpm_cli_inventory *inventory;
+    bool inventory_failed;
+    char inventory_error[512];
 } cli_ctx;
 
 typedef cli_outcome (*cli_handler)(cli_ctx *ctx, json_t *doc, json_t **out);
@@ -60,15 +74,24 @@ static const char usage_text[] =
     "  check   print what a request asks for, or why it is refused\n"
     "  host    check host traits against a request\n"
     "  guard   decide whether an operation on a vTPM server may run\n"
+    "  candidates\n"
+    "          the hosts of the inventory that can take a request, from the\n"
+    "          scheduler's in-memory copy (libvtpm-inventory)\n"
     "\n"
     "Options:\n"
     "  --profile current|legacy  current (default): version, model and\n"
     "                            secret-security traits; legacy (Nova Zed):\n"
     "                            only the version trait\n"
     "  --strict                  also refuse what Nova silently ignores\n"
-    "  --jsonl                   one JSON document per input line (check, guard)\n"
+    "  --jsonl                   one JSON document per input line (check, guard,\n"
+    "                            candidates)\n"
     "  --traits LIST             host: the host's traits, comma-separated\n"
     "  --hosts FILE              host: one {\"name\":..,\"traits\":[..]} per line\n"
+    "  --dsn DSN                 candidates: the inventory's libpq connection\n"
+    "                            string (default: $VTPM_DSN, then libpq's PG*\n"
+    "                            environment); a vtpm_reader login is enough\n"
+    "  --max N                   candidates: list at most N uuids (default 1000;\n"
+    "                            the count is always of all of them)\n"
     "  --override-role ROLE      guard: a role that may act on another user's\n"
     "                            server with 'user' secret security (repeatable)\n"
     "  -h, --help                show this help\n"
@@ -92,9 +115,11 @@ static const char usage_text[] =
     "| %s guard\n"
     "  {\"result\":\"refuse\",\"code\":\"live_migration_unsupported\",...}\n"
     "\n"
-    "Exit status: 0 all accepted (host: a host passes; guard: allowed),\n"
-    "1 some rejected (host: none passes; guard: refused), 2 usage error or\n"
-    "unreadable input.\n";
+    "Exit status: 0 all accepted (host: a host passes; guard: allowed;\n"
+    "candidates: every request has a candidate), 1 some rejected (host: none\n"
+    "passes; guard: refused; candidates: a request is refused or no host can\n"
+    "take it), 2 usage error or unreadable input, 3 the inventory cannot be\n"
+    "read (unreachable, not migrated, no rights).\n";
 
 static void
 cli_usage(cli_ctx *ctx, FILE *to)
@@ -276,6 +301,53 @@ handle_host(cli_ctx *ctx, json_t *doc, json_t **out)
     return vtpm_host_passes(vtpm_result_required_traits(ctx->res),
                             ctx->host_traits, NULL)
         ? OUTCOME_ACCEPT : OUTCOME_REJECT;
+}
+
+/* candidates: why there is no answer, as a result line. */
+static cli_outcome
+inventory_error(cli_ctx *ctx, json_t **out)
+{
+    json_decref(*out);
+    *out = json_pack("{s:s, s:s, s:s}", "result", "error", "code", "inventory_unavailable",
+                     "message", ctx->inventory_error);
+    return OUTCOME_REJECT;
+}
+
+/* candidates: the inventory's hosts that have what the request requires. */
+static cli_outcome
+handle_candidates(cli_ctx *ctx, json_t *doc, json_t **out)
+{
+    cli_outcome o = cli_translate(ctx, doc, out);
+    json_t *found;
+
+    if (o == OUTCOME_BAD_INPUT)
+        return o;
+    *out = result_to_json(ctx->res);
+    if (o == OUTCOME_REJECT || !*out)
+        return o;
+    if (ctx->inventory_failed)
+        return inventory_error(ctx, out);
+    if (!ctx->inventory) {
+        ctx->inventory = vtpm_cli_inventory_open(ctx->dsn, ctx->inventory_error,
+                                                 sizeof(ctx->inventory_error));
+        if (!ctx->inventory) {
+            ctx->inventory_failed = true;
+            cli_fail(ctx, "candidates: %s", ctx->inventory_error);
+            return inventory_error(ctx, out);
+        }
+    }
+    found = vtpm_cli_inventory_candidates(ctx->inventory, vtpm_result_required_traits(ctx->res),
+                                          ctx->max_candidates, ctx->inventory_error,
+                                          sizeof(ctx->inventory_error));
+    if (!found) {
+        ctx->inventory_failed = true;
+        cli_fail(ctx, "candidates: %s", ctx->inventory_error);
+        return inventory_error(ctx, out);
+    }
+    json_object_update(*out, found);
+    o = json_integer_value(json_object_get(found, "count")) > 0 ? OUTCOME_ACCEPT : OUTCOME_REJECT;
+    json_decref(found);
+    return o;
 }
 
 static bool
@@ -626,11 +698,14 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         { "traits", required_argument, NULL, 't' },
         { "hosts", required_argument, NULL, 'H' },
         { "override-role", required_argument, NULL, 'r' },
+        { "dsn", required_argument, NULL, 'd' },
+        { "max", required_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter" };
+    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter",
+                    .max_candidates = CLI_CANDIDATES_MAX_DEFAULT };
     vtpm_profile profile = VTPM_PROFILE_CURRENT;
     unsigned int flags = 0;
     const char *roles[32];
@@ -661,9 +736,11 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         handler = handle_host;
     } else if (strcmp(command, "guard") == 0) {
         handler = handle_guard;
+    } else if (strcmp(command, "candidates") == 0) {
+        handler = handle_candidates;
     } else {
-        cli_fail(&ctx, "unknown command '%s' (expected check, host or guard; see --help)",
-                 command);
+        cli_fail(&ctx, "unknown command '%s' (expected check, host, guard or candidates; "
+                 "see --help)", command);
         return CLI_EXIT_USAGE;
     }
 
@@ -702,6 +779,23 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
             }
             roles[n_roles++] = optarg;
             break;
+        case 'd':
+            ctx.dsn = optarg;
+            break;
+        case 'm': {
+            char *end;
+            unsigned long long v;
+
+            errno = 0;
+            v = strtoull(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || v > SIZE_MAX) {
+                cli_fail(&ctx, "invalid --max '%s' (expected a number of hosts)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            ctx.max_candidates = (size_t)v;
+            ctx.max_given = true;
+            break;
+        }
         case 'h':
             cli_usage(&ctx, out);
             return CLI_EXIT_OK;
@@ -743,6 +837,15 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
     if (n_roles && handler != handle_guard) {
         cli_fail(&ctx, "--override-role applies to the guard command only");
         return CLI_EXIT_USAGE;
+    }
+    if (handler != handle_candidates && (ctx.dsn || ctx.max_given)) {
+        cli_fail(&ctx, "--dsn and --max apply to the candidates command only");
+        return CLI_EXIT_USAGE;
+    }
+    if (handler == handle_candidates && !ctx.dsn) {
+        const char *env = getenv("VTPM_DSN");
+
+        ctx.dsn = env ? env : "";
     }
 
     ctx.filter = vtpm_filter_new(profile, flags, &verr);
@@ -811,9 +914,12 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
     }
 
     rc = cli_run_input(&ctx, handler, in, path, ctx.jsonl);
+    if (ctx.inventory_failed)
+        rc = CLI_EXIT_INVENTORY;
 
 cleanup:
     cli_close(in);
+    vtpm_cli_inventory_close(ctx.inventory);
     vtpm_result_free(ctx.res);
     vtpm_request_free(ctx.req2);
     vtpm_request_free(ctx.req);

@@ -153,6 +153,14 @@ echo "(exit status $rc: 0 some host passes, 1 none does)"
 say "The same question asked of the database (vtpm.candidates)"
 psql_q -c "SELECT host FROM vtpm.candidates(ARRAY['COMPUTE_SECURITY_TPM_2_0','COMPUTE_SECURITY_TPM_CRB','COMPUTE_SECURITY_TPM_SECRET_SECURITY_USER']) ORDER BY host"
 
+say "The scheduler's way: the request against its in-memory inventory (vtpm-filter candidates)"
+rc=0
+"$filter" candidates --dsn "$dsn" "$state/request-crb.json" > "$state/candidates.json" || rc=$?
+jq -c '{result, required_traits, count, candidates}' "$state/candidates.json" | sed 's/^/  /'
+uuids=$(jq -r '.candidates // [] | join(",")' "$state/candidates.json")
+psql_q -c "SELECT uuid, host FROM vtpm.hosts WHERE uuid = ANY ('{$uuids}'::uuid[]) ORDER BY host"
+echo "(exit status $rc: 0 a host can take it, 1 none can or the request is refused)"
+
 say "Questions admins ask (sql/demo/admin_questions.sql)"
 scripts/admin-questions.sh "$dsn" > "$state/admin-questions.md"
 echo "  $(grep -c '^### ' "$state/admin-questions.md") questions answered: $state/admin-questions.md"
