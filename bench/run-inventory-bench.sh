@@ -4,7 +4,7 @@
 #
 #   bench/run-inventory-bench.sh [HOSTS] [BIG] [PLACEMENT_N]
 #
-# Builds bench_inventory optimised (build-bench-inventory/ in the source tree),
+# Builds bench_inventory and bench_cache optimised (build-bench-inventory/ in the source tree),
 # starts a private PostgreSQL cluster for the inventory and Placement (with its
 # own cluster, tests/fixtures/placement-api.sh), both with the same cluster
 # settings (VTPM_PG_FAST=1: no fsync, the setting the Placement fixture uses),
@@ -42,7 +42,7 @@ trap cleanup EXIT
 if [ ! -d "$build" ]; then
     meson setup "$build" "$root" --buildtype=release >/dev/null
 fi
-ninja -C "$build" bench/bench_inventory sql/vtpm-inventory >/dev/null
+ninja -C "$build" bench/bench_inventory bench/bench_cache sql/vtpm-inventory >/dev/null
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts big=$big clients=$clients" \
      "placement_n=$placement_n publish_n=$publish_n VTPM_PG_FAST=${VTPM_PG_FAST:-1}" \
@@ -58,6 +58,13 @@ case "${SYNC_COMMIT:-}" in
 esac
 "$build/bench/bench_inventory" --dsn "$dsn" --hosts "$hosts" --big "$big" --clients "$clients" \
     --publish-n "$publish_n"
+# The scheduler's in-memory copy (libvtpm-inventory) at BIG hosts, next to the
+# same question in SQL, in a database of its own.
+psql "${dsn%% options=*}" -qXc "CREATE DATABASE cache" >/dev/null
+cache_dsn=${dsn/dbname=inventory/dbname=cache}
+"$build/sql/vtpm-inventory" --dsn "${cache_dsn%% options=*}" --dir "$root/sql/migrations" migrate >/dev/null
+echo "== libvtpm-inventory: $big hosts =="
+"$build/bench/bench_cache" --dsn "$cache_dsn" --hosts "$big" --runs 50
 "$root/scripts/pg-cluster.sh" stop "$work/pg"
 [ "${PLACEMENT:-1}" != 0 ] || exit 0
 
