@@ -84,6 +84,43 @@ cluster_cmd(vtpm_test_pg *pg, const char *cmd, char *out, unsigned int outlen)
     return vtpm_test_spawn(argv, out, outlen);
 }
 
+/*
+ * Clusters started and not destroyed yet. A test program whose group setup
+ * fails half-way returns without its teardown: these are stopped at its
+ * exit instead, so that no server outlives a failed run. Only in the process
+ * that started them (a forked child that exits must not stop them).
+ */
+static vtpm_test_pg *started[8];
+static pid_t started_by;
+
+static void
+stop_leftover_clusters(void)
+{
+    if (getpid() != started_by)
+        return;
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(started); i++) {
+        if (started[i])
+            vtpm_test_pg_destroy(started[i]);
+    }
+}
+
+static void
+track_cluster(vtpm_test_pg *pg, bool add)
+{
+    if (add && !started_by) {
+        started_by = getpid();
+        atexit(stop_leftover_clusters);
+    }
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(started); i++) {
+        if (add && !started[i]) {
+            started[i] = pg;
+            return;
+        }
+        if (!add && started[i] == pg)
+            started[i] = NULL;
+    }
+}
+
 int
 vtpm_test_pg_start(vtpm_test_pg *pg)
 {
@@ -106,6 +143,7 @@ vtpm_test_pg_start(vtpm_test_pg *pg)
     out[strcspn(out, "\n")] = '\0';
     vtpm_strfmt(pg->dsn, sizeof(pg->dsn), "%s", out);
     pg->running = true;
+    track_cluster(pg, true);
     return 0;
 }
 
@@ -215,6 +253,7 @@ vtpm_test_pg_destroy(vtpm_test_pg *pg)
     if (strncmp(pg->dir, "/tmp/vtpm-pgtest-", 17) == 0)
         vtpm_test_spawn(rm, NULL, 0);
     pg->dir[0] = '\0';
+    track_cluster(pg, false);
 }
 
 char *
