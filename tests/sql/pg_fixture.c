@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "migrate.h"
 #include "pg_fixture.h"
 #include "util.h"
 
@@ -144,6 +145,24 @@ vtpm_test_pg_start(vtpm_test_pg *pg)
     vtpm_strfmt(pg->dsn, sizeof(pg->dsn), "%s", out);
     pg->running = true;
     track_cluster(pg, true);
+    return 0;
+}
+
+int
+vtpm_test_pg_start_inventory(vtpm_test_pg *pg, const char *db, char *dsn, unsigned int size,
+                             PGconn **admin)
+{
+    char err[1024];
+    unsigned int applied = 0;
+
+    *admin = NULL;
+    if (vtpm_test_pg_start(pg) < 0 || vtpm_test_pg_create_db(pg, db, dsn, size) < 0)
+        return -1;
+    *admin = vtpm_test_pg_connect(dsn);
+    if (vtpm_migrate_apply(*admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
+        fprintf(stderr, "cannot migrate database '%s': %s\n", db, err);
+        return -1;
+    }
     return 0;
 }
 

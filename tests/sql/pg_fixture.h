@@ -16,6 +16,15 @@ typedef struct {
 /* Starts a cluster in a new temporary folder. Returns 0, or -1 with a message on stderr. */
 int vtpm_test_pg_start(vtpm_test_pg *pg);
 
+/*
+ * Starts a cluster, creates database @db with every migration of the source
+ * tree applied and connects to it as the superuser: its DSN goes to @dsn
+ * (@size bytes), the connection to *@admin (PQfinish it). Returns 0, or -1
+ * with a message on stderr.
+ */
+int vtpm_test_pg_start_inventory(vtpm_test_pg *pg, const char *db, char *dsn, unsigned int size,
+                                 PGconn **admin);
+
 /* Stops a started cluster (keeps the folder) / starts it again. */
 int vtpm_test_pg_stop(vtpm_test_pg *pg);
 int vtpm_test_pg_restart(vtpm_test_pg *pg);

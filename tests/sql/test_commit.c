@@ -186,21 +186,11 @@ test_commit_off_crash_loses_whole_reports_never_part_of_one(void **state)
 static int
 group_setup(void **state)
 {
-    char err[1024];
-    unsigned int applied = 0;
     PGconn *admin;
-    int rc = 0;
+    int rc;
 
     (void)state;
-    if (vtpm_test_pg_start(&pg) < 0)
-        return -1;
-    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
-        return -1;
-    admin = vtpm_test_pg_connect(db_dsn);
-    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        rc = -1;
-    }
+    rc = vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin);
     PQfinish(admin);
     return rc;
 }

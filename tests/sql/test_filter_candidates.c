@@ -334,7 +334,6 @@ static int
 group_setup(void **state)
 {
     char err[1024];
-    unsigned int applied = 0;
     char tmpl[] = "/tmp/vtpm-fcand-XXXXXX";
     char *v;
 
@@ -342,15 +341,8 @@ group_setup(void **state)
     if (!mkdtemp(tmpl))
         return -1;
     vtpm_strfmt(tmpdir, sizeof(tmpdir), "%s", tmpl);
-    if (vtpm_test_pg_start(&pg) < 0)
+    if (vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin) < 0)
         return -1;
-    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
-        return -1;
-    admin = vtpm_test_pg_connect(db_dsn);
-    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
     v = vtpm_test_pg_value(admin,
         "SELECT count(p.*) FROM generate_series(0, 63) AS i, LATERAL vtpm.publish("
         "'fc-' || i, NULL, false, NULL, (SELECT jsonb_object_agg(t.name, jsonb_build_object("

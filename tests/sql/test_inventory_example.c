@@ -133,8 +133,6 @@ static int
 group_setup(void **state)
 {
     const char *build = getenv("VTPM_BUILD_ROOT");
-    char err[1024];
-    unsigned int applied = 0;
 
     (void)state;
     vtpm_strfmt(example, sizeof(example), "%s/examples/inventory_example", build ? build : ".");
@@ -142,14 +140,8 @@ group_setup(void **state)
         fprintf(stderr, "no '%s': build the examples first\n", example);
         return -1;
     }
-    if (vtpm_test_pg_start(&pg) < 0 ||
-        vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
+    if (vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin) < 0)
         return -1;
-    admin = vtpm_test_pg_connect(db_dsn);
-    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
     /* Eight hosts; all but ex-2 and ex-4 have CRB. */
     for (int i = 1; i <= 8; i++)
         publish(i, i == 2 || i == 4 ? BITS_TIS : BITS_CRB);

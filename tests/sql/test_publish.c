@@ -923,19 +923,9 @@ test_concurrent_publishers_on_many_hosts_lose_no_update(void **state)
 static int
 group_setup(void **state)
 {
-    char err[1024];
-    unsigned int applied = 0;
-
     (void)state;
-    if (vtpm_test_pg_start(&pg) < 0)
+    if (vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin) < 0)
         return -1;
-    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
-        return -1;
-    admin = vtpm_test_pg_connect(db_dsn);
-    if (vtpm_migrate_apply(admin, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
     return 0;
 }
 
