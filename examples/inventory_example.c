@@ -15,6 +15,8 @@
  * inventory once, answers, and then answers again each time a published
  * change reaches it, until the time is up.
  */
+#define _POSIX_C_SOURCE 200809L  /* clock_gettime, poll with -std=c11 */
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>

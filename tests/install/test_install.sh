@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# `meson install` into a scratch root, then what a packager and a library user rely on there.
+#
+# Checks that the programs, the migrations, the systemd units and both libraries
+# with their headers and pkg-config files are installed, builds the examples
+# against the installed interface with pkg-config (as their comments say), runs
+# filter_example and compares its output, and runs inventory_example without
+# arguments (it needs a database to do more; tests/sql runs it against one).
+# Prints TAP.
+set -euo pipefail
+
+build=${VTPM_BUILD_ROOT:?}
+src=${VTPM_SOURCE_ROOT:?}
+root=$(mktemp -d /tmp/vtpm-install-XXXXXX)
+trap 'rm -rf "$root"' EXIT
+
+n=0
+failed=0
+check() {  # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    n=$((n + 1))
+    if out=$("$@" 2>&1); then
+        echo "ok $n - $what"
+    else
+        echo "not ok $n - $what"
+        printf '%s\n' "$out" | sed 's/^/# /'
+        failed=1
+    fi
+}
+
+option() {  # the value of meson option $1 in the build
+    meson introspect "$build" --buildoptions |
+        /usr/bin/python3 -c "import json, sys; print(next(o['value'] for o in json.load(sys.stdin) if o['name'] == '$1'))"
+}
+
+meson install -C "$build" --destdir "$root" --no-rebuild --quiet >/dev/null
+prefix=$(option prefix)
+libdir=$root$prefix/$(option libdir)
+sanitize=$(option b_sanitize)
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
+[ "$sanitize" = none ] || cflags+=("-fsanitize=$sanitize")
+export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
+
+installed() { for f in "$@"; do [ -e "$root$prefix/$f" ] || { echo "missing $prefix/$f"; return 1; }; done; }
+check "the programs are installed" installed bin/vtpm-filter bin/vtpm-reporter bin/vtpm-inventory
+check "every migration is installed" bash -c '
+    for f in "$1"/sql/migrations/*.sql; do
+        cmp "$f" "$2/share/vtpm-placement/migrations/${f##*/}" || exit 1
+    done' _ "$src" "$root$prefix"
+check "the systemd units are installed" bash -c '
+    find "$1" -name vtpm-reporter.service | grep -q . && find "$1" -name vtpm-reporter.timer | grep -q .' _ "$root"
+check "both libraries' headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h \
+    include/vtpm/inventory.h
+check "pkg-config knows both libraries" pkg-config --exists vtpm-filter vtpm-inventory
+
+build_example() {  # build_example NAME PKG...
+    local name=$1
+    shift
+    # shellcheck disable=SC2046
+    cc "${cflags[@]}" -o "$root/$name" "$src/examples/$name.c" $(pkg-config --cflags --libs "$@")
+}
+check "filter_example builds against the installed vtpm-filter" build_example filter_example vtpm-filter
+check "filter_example prints what its .expected file says" bash -c '
+    LD_LIBRARY_PATH=$1 "$2/filter_example" | diff -u "$3/examples/filter_example.expected" -' \
+    _ "$libdir" "$root" "$src"
+check "inventory_example builds against the installed vtpm-filter and vtpm-inventory" \
+    build_example inventory_example vtpm-filter vtpm-inventory
+check "inventory_example loads the installed libraries and asks for a DSN" bash -c '
+    status=0
+    env -u VTPM_DSN LD_LIBRARY_PATH=$1 "$2/inventory_example" 2>"$2/err" || status=$?
+    [ "$status" = 2 ] && grep -q "usage: inventory_example DSN" "$2/err"' _ "$libdir" "$root"
+
+echo "1..$n"
+exit "$failed"
