@@ -312,8 +312,11 @@ notifications_collect(vtpm_inventory *inv, vtpm_error *err)
             size_t cap = inv->cap_pending ? inv->cap_pending * 2 : 64;
             pending_uuid *grown = realloc(inv->pending, cap * sizeof(*grown));
 
-            if (!grown)
+            if (!grown) {
+                /* This notification is gone: the next refresh reloads everything. */
+                inv->reload_pending = true;
                 return inventory_fail(err, VTPM_ERR_NO_MEMORY, "out of memory");
+            }
             inv->pending = grown;
             inv->cap_pending = cap;
         }

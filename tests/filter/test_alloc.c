@@ -18,118 +18,36 @@
 
 #include <vtpm/filter.h>
 
-/*
- * Linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,
- * --wrap=free: every allocation of the static library (and of this file)
- * comes here; jansson's come here through json_set_alloc_funcs().
- */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-char *__real_strdup(const char *s);
-void __real_free(void *p);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-char *__wrap_strdup(const char *s);
-void __wrap_free(void *p);
+#include "alloc_inject.h"
 
-static unsigned long fail_at;   /* 0: never fail; N: fail the Nth allocation */
-static unsigned long calls;     /* allocations attempted since arm() */
-static bool injected;           /* the Nth allocation was refused */
 static bool in_jansson;         /* the allocation being made is jansson's */
 static bool injected_in_jansson;
 /* Shared with the parent of a forked test, so that it survives a crash. */
 static volatile bool *shared_in_jansson;
-static long live;               /* blocks allocated and not yet freed */
 
-static bool
-should_fail(void)
+/* Notes whose allocation was refused (tests/common/alloc_inject.c calls it). */
+static void
+note_refusal(void)
 {
-    if (fail_at == 0)
-        return false;
-    calls++;
-    if (calls == fail_at) {
-        injected = true;
-        injected_in_jansson = in_jansson;
-        if (shared_in_jansson)
-            *shared_in_jansson = in_jansson;
-        return true;
-    }
-    return false;
-}
-
-void *
-__wrap_malloc(size_t size)
-{
-    void *p;
-
-    if (should_fail())
-        return NULL;
-    p = __real_malloc(size);
-    live += p != NULL;
-    return p;
-}
-
-void *
-__wrap_calloc(size_t n, size_t size)
-{
-    void *p;
-
-    if (should_fail())
-        return NULL;
-    p = __real_calloc(n, size);
-    live += p != NULL;
-    return p;
-}
-
-void *
-__wrap_realloc(void *p, size_t size)
-{
-    void *q;
-
-    if (should_fail())
-        return NULL;
-    q = __real_realloc(p, size);
-    live += !p && q;
-    return q;
-}
-
-char *
-__wrap_strdup(const char *s)
-{
-    char *p;
-
-    if (should_fail())
-        return NULL;
-    p = __real_strdup(s);
-    live += p != NULL;
-    return p;
-}
-
-void
-__wrap_free(void *p)
-{
-    live -= p != NULL;
-    __real_free(p);
+    injected_in_jansson = in_jansson;
+    if (shared_in_jansson)
+        *shared_in_jansson = in_jansson;
 }
 
 /* Fails the @n-th allocation from now on (counting from 1). */
 static void
 arm(unsigned long n)
 {
-    fail_at = n;
-    calls = 0;
-    injected = false;
     injected_in_jansson = false;
+    vtpm_test_alloc_on_refuse = note_refusal;
+    vtpm_test_alloc_refuse(n);
 }
 
 /* Stops failing; returns whether a failure was injected. */
 static bool
 disarm(void)
 {
-    fail_at = 0;
-    return injected;
+    return vtpm_test_alloc_allow();
 }
 
 /* Runs @body for N = 1, 2, ... until it completes without an injected failure. */
@@ -142,7 +60,7 @@ test_filter_new_fails_cleanly(void **state)
 {
     (void)state;
     FOR_EACH_ALLOCATION(n) {
-        long before = live;
+        long before = vtpm_test_alloc_live;
         vtpm_error err = { 0 };
         vtpm_filter *f;
 
@@ -152,13 +70,13 @@ test_filter_new_fails_cleanly(void **state)
             assert_null(f);
             assert_int_equal(err.status, VTPM_ERR_NO_MEMORY);
             assert_string_equal(err.message, "out of memory");
-            assert_int_equal(live, before);
+            assert_int_equal(vtpm_test_alloc_live, before);
             continue;
         }
         assert_non_null(f);
         assert_int_equal(vtpm_filter_profile(f), VTPM_PROFILE_LEGACY);
         vtpm_filter_free(f);
-        assert_int_equal(live, before);
+        assert_int_equal(vtpm_test_alloc_live, before);
         done_ = 1;
     }
 }
@@ -197,14 +115,14 @@ test_add_owner_override_role_fails_cleanly(void **state)
     assert_int_equal(vtpm_filter_add_owner_override_role(f, "admin"), VTPM_OK);
     assert_int_equal(vtpm_filter_add_owner_override_role(f, "cloud-admin"), VTPM_OK);
     FOR_EACH_ALLOCATION(n) {
-        long before = live;
+        long before = vtpm_test_alloc_live;
         vtpm_status st;
 
         arm(n);
         st = vtpm_filter_add_owner_override_role(f, "operator");
         if (disarm()) {
             assert_int_equal(st, VTPM_ERR_NO_MEMORY);
-            assert_int_equal(live, before);
+            assert_int_equal(vtpm_test_alloc_live, before);
             /* Nothing changed: the old roles work, the new one does not. */
             assert_true(bob_may_act(f, "admin"));
             assert_true(bob_may_act(f, "cloud-admin"));
@@ -224,14 +142,14 @@ test_request_and_result_new_fail_cleanly(void **state)
 {
     (void)state;
     FOR_EACH_ALLOCATION(n) {
-        long before = live;
+        long before = vtpm_test_alloc_live;
         vtpm_request *req;
 
         arm(n);
         req = vtpm_request_new();
         if (disarm()) {
             assert_null(req);
-            assert_int_equal(live, before);
+            assert_int_equal(vtpm_test_alloc_live, before);
             continue;
         }
         assert_non_null(req);
@@ -239,14 +157,14 @@ test_request_and_result_new_fail_cleanly(void **state)
         done_ = 1;
     }
     FOR_EACH_ALLOCATION(n) {
-        long before = live;
+        long before = vtpm_test_alloc_live;
         vtpm_result *res;
 
         arm(n);
         res = vtpm_result_new();
         if (disarm()) {
             assert_null(res);
-            assert_int_equal(live, before);
+            assert_int_equal(vtpm_test_alloc_live, before);
             continue;
         }
         assert_non_null(res);
@@ -313,12 +231,12 @@ setter_fails_cleanly(setter set, const char *key, const char *after)
             continue;
         }
         assert_int_equal(st, VTPM_OK);
-        before = live;
+        before = vtpm_test_alloc_live;
         arm(n);
         st = set(req, key, big);
         if (disarm()) {
             assert_int_equal(st, VTPM_ERR_NO_MEMORY);
-            assert_int_equal(live, before);
+            assert_int_equal(vtpm_test_alloc_live, before);
             /* The request is as it was, and still takes values. */
             assert_string_equal(outcome(f, req), "2.0/tpm-tis/user");
             assert_int_equal(set(req, key, big), VTPM_OK);
@@ -396,7 +314,7 @@ parse_json_child(unsigned long n)
     if (!f || !req ||
         vtpm_request_set_flavor_spec(req, "hw:tpm_version", "1.2") != VTPM_OK)
         return PARSE_WRONG;
-    before = live;
+    before = vtpm_test_alloc_live;
     arm(n);
     st = vtpm_request_parse_json(req, parse_json_doc, len, &err);
     if (!disarm()) {
@@ -418,8 +336,8 @@ parse_json_child(unsigned long n)
             code = PARSE_WRONG;
         }
         /* Nothing leaked, the request is empty and still usable. */
-        if (live != before) {
-            dprintf(diag_fd, "allocation %lu: %ld blocks leaked\n", n, live - before);
+        if (vtpm_test_alloc_live != before) {
+            dprintf(diag_fd, "allocation %lu: %ld blocks leaked\n", n, vtpm_test_alloc_live - before);
             code = PARSE_WRONG;
         }
         if ((code != PARSE_JANSSON_IGNORED && strcmp(outcome(f, req), "-/-/-") != 0) ||
@@ -558,7 +476,7 @@ test_translate_guard_and_refill_do_not_allocate(void **state)
         assert_int_equal(vtpm_hosts_filter(vtpm_result_required_traits(res), hosts, 3, passing),
                          1);
         assert_false(disarm());
-        assert_int_equal(calls, 0);
+        assert_int_equal(vtpm_test_alloc_seen(), 0);
     }
     vtpm_result_free(res);
     vtpm_request_free(newf);
@@ -600,11 +518,11 @@ main(void)
 
     /* Before anything else, so that every jansson block is counted both ways. */
     json_set_alloc_funcs(json_malloc_counted, json_free_counted);
-    start = live;
+    start = vtpm_test_alloc_live;
     failed = cmocka_run_group_tests(tests, NULL, NULL);
-    if (failed == 0 && live != start) {
+    if (failed == 0 && vtpm_test_alloc_live != start) {
         fprintf(stderr, "# %ld blocks allocated through the library were never freed\n",
-                live - start);
+                vtpm_test_alloc_live - start);
         return 1;
     }
     return failed;
