@@ -49,8 +49,13 @@ check "every migration is installed" bash -c '
     for f in "$1"/sql/migrations/*.sql; do
         cmp "$f" "$2/share/vtpm-placement/migrations/${f##*/}" || exit 1
     done' _ "$src" "$root$prefix"
-check "the systemd units are installed" bash -c '
-    find "$1" -name vtpm-reporter.service | grep -q . && find "$1" -name vtpm-reporter.timer | grep -q .' _ "$root"
+check "the systemd units and the cron line are installed" bash -c '
+    find "$1" -name vtpm-reporter.service | grep -q . && find "$1" -name vtpm-reporter.timer | grep -q . &&
+    find "$1" -path "*/cron.d/vtpm-reporter" | grep -q .' _ "$root"
+check "the installed units and cron line run the installed vtpm-reporter" bash -c '
+    for f in $(find "$1" -name vtpm-reporter.service -o -path "*/cron.d/vtpm-reporter"); do
+        grep -q "$2/bin/vtpm-reporter run" "$f" || { echo "$f does not run $2/bin/vtpm-reporter run"; exit 1; }
+    done' _ "$root" "$prefix"
 check "both libraries' headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h \
     include/vtpm/inventory.h
 check "pkg-config knows both libraries" pkg-config --exists vtpm-filter vtpm-inventory
