@@ -147,9 +147,14 @@ query_failed(vtpm_inventory *inv, const PGresult *res, const char *doing, vtpm_e
 static vtpm_status
 inventory_connect(vtpm_inventory *inv, vtpm_error *err)
 {
-    /* Defaults first: whatever the DSN says overrides them. */
-    const char *const keywords[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *const values[] = { "10", "vtpm-inventory-cache", inv->dsn, NULL };
+    /* Defaults first: whatever the DSN says overrides them. The connection
+     * idles between notifications: TCP keepalives notice a database host
+     * that vanished (about a minute) instead of the kernel's two hours. */
+    const char *const keywords[] = { "connect_timeout", "application_name", "keepalives",
+                                     "keepalives_idle", "keepalives_interval",
+                                     "keepalives_count", "dbname", NULL };
+    const char *const values[] = { "10", "vtpm-inventory-cache", "1", "30", "10", "3",
+                                   inv->dsn, NULL };
     PGconn *conn = PQconnectdbParams(keywords, values, 1);
     PGresult *res;
     char msg[256];
