@@ -12,6 +12,8 @@
 
 #include <vtpm/inventory.h>
 
+#include "bench_util.h"
+
 #define T20 "COMPUTE_SECURITY_TPM_2_0"
 #define T12 "COMPUTE_SECURITY_TPM_1_2"
 #define MAX_RUNS 1000
@@ -22,23 +24,6 @@ typedef struct {
     int runs;
     int changes;
 } bench_opts;
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
 
 /* @s seconds as "12.3us" below a millisecond, else "1.18ms", in @buf. */
 static const char *

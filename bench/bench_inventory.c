@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "bench_util.h"
 #include "publish_pg.h"
 #include "util.h"
 
@@ -45,23 +46,6 @@ enum {
 /* The inventory's postmaster when it runs on this machine (its reaped
  * children's CPU is the run path's server CPU), else -1. */
 static long postmaster_pid = -1;
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
 
 static void
 print_phase(const char *name, int n, double wall, double *lat, int errors)

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "bench_util.h"
 #include "http.h"
 #include "log.h"
 #include "placement-priv.h"
@@ -24,15 +25,6 @@ typedef struct {
     vtpm_placement_stats stats;
     char last_error[512];
 } worker;
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 provider_uuid(int i, char *buf, size_t len)
