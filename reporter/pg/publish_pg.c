@@ -269,9 +269,19 @@ cleanup:
 vtpm_publish_status
 vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
 {
-    /* Defaults first: whatever the DSN says overrides them. */
-    const char *keywords[] = { "connect_timeout", "application_name", "dbname", NULL };
-    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", dsn ? dsn : "", NULL };
+    /* Defaults first: whatever the DSN says overrides them. A database host
+     * that stops answering mid-publish (a network partition, a host that
+     * lost power) fails the attempt in about half a minute instead of the
+     * kernel's quarter of an hour (retransmissions) or two hours (an idle
+     * socket): unacknowledged data by tcp_user_timeout, a query sent and
+     * acknowledged but never answered by keepalives. The attempt is then
+     * "unreachable" and retried; a publish is idempotent, so a retry after a
+     * commit whose answer was lost records an unchanged report. */
+    const char *keywords[] = { "connect_timeout", "application_name", "keepalives",
+                               "keepalives_idle", "keepalives_interval", "keepalives_count",
+                               "tcp_user_timeout", "dbname", NULL };
+    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", "1", "10", "5", "4",
+                                  "30000", dsn ? dsn : "", NULL };
     char what[512], msg[512], masked[512];
     PQconninfoOption *parsed;
     PGconn *conn = NULL;
