@@ -236,7 +236,8 @@ test_migrate_concurrent_runs_apply_each_file_once(void **state)
 }
 
 /* An inventory with hosts, migrated to 0005, then to the newest: 0006 fills
- * vtpm.trait_index from the providers already there. */
+ * vtpm.trait_index from the providers already there, and 0007's publish
+ * carries on from 0005's state. */
 static void
 test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
 {
@@ -249,6 +250,8 @@ test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
     vtpm_strfmt(dir, sizeof(dir), "%s/upgrade", tmpdir);
     copy_migrations(dir);
     vtpm_strfmt(path, sizeof(path), "%s/0006_candidate_index.sql", dir);
+    assert_int_equal(unlink(path), 0);
+    vtpm_strfmt(path, sizeof(path), "%s/0007_publish_validate.sql", dir);
     assert_int_equal(unlink(path), 0);
     new_db("m_upgrade", dsn, sizeof(dsn));
     conn = vtpm_test_pg_connect(dsn);
@@ -276,6 +279,52 @@ test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
     v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm.candidate_uuids('{COMPUTE_SECURITY_TPM_2_0}')",
                            NULL, 0);
     assert_string_equal(v, "50");
+    free(v);
+    /* Host 1 had TPM 1.2 only; now 2.0 only: one change, generation 2. */
+    v = vtpm_test_pg_value(conn,
+        "SELECT p.status || ' ' || p.generation || ' ' || array_to_string(p.added, ',') || ' ' "
+        "|| array_to_string(p.removed, ',') FROM vtpm.publish('up-1', NULL, false, NULL, "
+        "(SELECT jsonb_object_agg(t.name, jsonb_build_object('present', t.bit = 1, 'code', 'c', "
+        "'reason', 'r')) FROM vtpm.traits t WHERE t.bit IS NOT NULL), NULL) AS p", NULL, 0);
+    assert_string_equal(v, "changed 2 COMPUTE_SECURITY_TPM_2_0 COMPUTE_SECURITY_TPM_1_2");
+    free(v);
+    PQfinish(conn);
+}
+
+/* 0007 writes the managed traits into vtpm.publish(): it refuses an inventory
+ * whose vtpm.traits says something else, and leaves 0006's function working. */
+static void
+test_migrate_publish_refuses_a_changed_managed_trait_list(void **state)
+{
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/traits", tmpdir);
+    copy_migrations(dir);
+    vtpm_strfmt(path, sizeof(path), "%s/0007_publish_validate.sql", dir);
+    assert_int_equal(unlink(path), 0);
+    new_db("m_traits", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    v = vtpm_test_pg_value(conn, "INSERT INTO vtpm.traits (name, bit) VALUES ('CUSTOM_EXTRA', 7)",
+                           NULL, 0);
+    assert_non_null(v);
+    free(v);
+
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), -1);
+    assert_non_null(strstr(err, "migration '0007_publish_validate.sql' failed"));
+    assert_non_null(strstr(err, "does not hold the seven managed traits"));
+    v = vtpm_test_pg_value(conn, "SELECT count(*) FROM vtpm_meta.migrations WHERE version = 7", NULL, 0);
+    assert_string_equal(v, "0");
+    free(v);
+    /* The previous function still publishes. */
+    v = vtpm_test_pg_value(conn,
+        "SELECT status FROM vtpm.publish('t-1', NULL, true, 'probe failed', '{}', NULL)", NULL, 0);
+    assert_string_equal(v, "inconclusive");
     free(v);
     PQfinish(conn);
 }
@@ -328,6 +377,7 @@ main(void)
         cmocka_unit_test(test_migrate_failing_file_leaves_nothing_behind),
         cmocka_unit_test(test_migrate_concurrent_runs_apply_each_file_once),
         cmocka_unit_test(test_migrate_upgrade_fills_the_trait_index_from_existing_hosts),
+        cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
     };
 
