@@ -26,13 +26,15 @@
  * with a certificate from the throwaway test CA: Keystone with pki.sh's
  * server certificate (IP:127.0.0.1, DNS:localhost), Placement with one made
  * here for IP:127.0.0.1 only, so that https://localhost:PORT reaches the
- * real Placement under a name its certificate does not cover.
+ * real Placement under a name its certificate does not cover. Each also has
+ * a second listener that requires a client certificate from the test CA.
  */
 static char tmp_dir[64];
 static char pki[128];
 static char ks_dir[128], pl_dir[128];
 static char ks_url[256], pl_url[256];
 static char mtls_url[256];       /* the same Placement, client certificate required */
+static char ks_mtls_url[256];    /* the same Keystone, client certificate required */
 static int pl_port;
 static char admin_password[128];
 static char ca_file[256], other_ca_file[256];
@@ -72,22 +74,22 @@ pki_issue_ip_only(void)
     return vtpm_test_run(genkey, NULL, 0) == 0 && vtpm_test_run(issue, NULL, 0) == 0 ? 0 : -1;
 }
 
-/* Reads the mutual-TLS listener's URL that placement-api.sh left in its folder. */
+/* Reads into @url the mutual-TLS listener's URL that a fixture left in @dir. */
 static int
-mtls_url_read(void)
+mtls_url_read(const char *dir, char *url, size_t len)
 {
     char path[256];
     FILE *f;
     int ok;
 
-    snprintf(path, sizeof(path), "%s/mtls-url", pl_dir);
+    snprintf(path, sizeof(path), "%s/mtls-url", dir);
     f = fopen(path, "r");
     if (!f)
         return -1;
-    ok = fgets(mtls_url, sizeof(mtls_url), f) != NULL;
+    ok = fgets(url, (int)len, f) != NULL;
     fclose(f);
-    mtls_url[strcspn(mtls_url, "\n")] = '\0';
-    return ok && strncmp(mtls_url, "https://127.0.0.1:", 18) == 0 ? 0 : -1;
+    url[strcspn(url, "\n")] = '\0';
+    return ok && strncmp(url, "https://127.0.0.1:", 18) == 0 ? 0 : -1;
 }
 
 /* Starts everything; returns NULL, or why it could not. */
@@ -124,12 +126,15 @@ services_start(void)
     setenv("KEYSTONE_TLS_CERT", pki_path(cert, sizeof(cert), "server.pem"), 1);
     setenv("KEYSTONE_TLS_KEY", pki_path(key, sizeof(key), "server.key"), 1);
     setenv("KEYSTONE_TLS_CA", ca_file, 1);
+    setenv("KEYSTONE_TLS_CLIENT_CA", ca_file, 1);
     if (vtpm_test_fixture("tests/fixtures/keystone.sh", "start", ks_dir, NULL, NULL, ks_url,
                           sizeof(ks_url)) != 0 || strncmp(ks_url, "https://", 8) != 0 ||
         vtpm_test_fixture("tests/fixtures/keystone.sh", "password", ks_dir, NULL, NULL,
                           admin_password, sizeof(admin_password)) != 0)
         return "cannot start keystone over https with tests/fixtures/keystone.sh "
                "(install the packages with scripts/setup.sh)";
+    if (mtls_url_read(ks_dir, ks_mtls_url, sizeof(ks_mtls_url)) < 0)
+        return "keystone.sh wrote no mtls-url";
 
     setenv("PLACEMENT_AUTH", "keystone", 1);
     setenv("KEYSTONE_URL", ks_url, 1);
@@ -145,7 +150,7 @@ services_start(void)
                "(tests/fixtures/placement-api.sh)";
     colon = strrchr(pl_url, ':');
     pl_port = (int)strtol(colon + 1, NULL, 10);
-    if (mtls_url_read() < 0)
+    if (mtls_url_read(pl_dir, mtls_url, sizeof(mtls_url)) < 0)
         return "placement-api.sh wrote no mtls-url";
     if (vtpm_test_fixture("tests/fixtures/keystone.sh", "endpoint", ks_dir, "placement",
                           pl_url, NULL, 0) != 0)
@@ -291,30 +296,59 @@ assert_no_secret(const char *text)
 }
 
 /*
- * Publishes through @conf with the log at DEBUG level; fails unless
- * @service's certificate was not trusted, or when the message or anything
- * logged shows a secret.
+ * Publishes TPM_1_2 for @host through @conf with the log at DEBUG level;
+ * fails unless it was UNREACHABLE with a message holding @want (and
+ * @reason, unless NULL), or when the message or anything logged shows a
+ * secret.
  */
 static void
-publish_expect_untrusted(const vtpm_placement_conf *conf, const char *service)
+publish_expect_unreachable(const vtpm_placement_conf *conf, const char *host, const char *want,
+                           const char *reason)
 {
     vtpm_test_publish_call call = {
-        .conf = conf, .host = "tls-live-untrusted",
-        .present = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2)
+        .conf = conf, .host = host, .present = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2)
     };
-    char *err, want[128];
+    char *err;
 
     vtpm_log_init("test_placement_tls_live", VTPM_LOG_DEBUG);
     err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
     vtpm_log_init("test_placement_tls_live", VTPM_LOG_ERROR);
-    assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
-    snprintf(want, sizeof(want), "cannot reach %s 'https://127.0.0.1:", service);
-    vtpm_test_assert_has(call.res.message, want);
-    vtpm_test_assert_has(call.res.message,
-                         "SSL certificate problem: unable to get local issuer certificate");
-    assert_no_secret(call.res.message);
     assert_no_secret(err);
     free(err);
+    if (call.status != VTPM_PUBLISH_UNREACHABLE)
+        fail_msg("status %d, not unreachable: %s", (int)call.status, call.res.message);
+    vtpm_test_assert_has(call.res.message, want);
+    if (reason)
+        vtpm_test_assert_has(call.res.message, reason);
+    assert_no_secret(call.res.message);
+}
+
+/* publish_expect_unreachable() because @service's certificate was not trusted. */
+static void
+publish_expect_untrusted(const vtpm_placement_conf *conf, const char *service)
+{
+    char want[128];
+
+    snprintf(want, sizeof(want), "cannot reach %s 'https://127.0.0.1:", service);
+    publish_expect_unreachable(conf, "tls-live-untrusted", want,
+                               "SSL certificate problem: unable to get local issuer certificate");
+}
+
+/*
+ * Publishes @present for @host through a fresh client from @conf; fails
+ * unless Placement changed and a GET reads back exactly @want (sorted,
+ * comma-separated). The outcome goes into @res.
+ */
+static void
+publish_expect_traits(const vtpm_placement_conf *conf, const char *host, vtpm_traitset present,
+                      const char *want, vtpm_publish_result *res)
+{
+    char traits[512];
+
+    if (vtpm_test_publish_once(conf, host, present, res) != VTPM_PUBLISH_CHANGED)
+        fail_msg("publish: %s", res->message);
+    raw_traits_of(host, traits, sizeof(traits));
+    assert_string_equal(traits, want);
 }
 
 static void
@@ -355,17 +389,12 @@ test_placement_endpoint_from_the_https_catalog_publishes(void **state)
 {
     vtpm_placement_conf conf;
     vtpm_publish_result res;
-    char traits[512];
 
     password_conf(&conf);
     conf.url = NULL;                 /* the https:// endpoint registered in keystone */
-    if (vtpm_test_publish_once(&conf, "tls-live-catalog",
-                               VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res) !=
-        VTPM_PUBLISH_CHANGED)
-        fail_msg("publish: %s", res.message);
+    publish_expect_traits(&conf, "tls-live-catalog", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0),
+                          T_2_0, &res);
     vtpm_test_assert_has(res.message, "+" T_2_0);
-    raw_traits_of("tls-live-catalog", traits, sizeof(traits));
-    assert_string_equal(traits, T_2_0);
 }
 
 static void
@@ -424,7 +453,7 @@ test_verify_false_accepts_an_untrusted_keystone_and_placement(void **state)
 {
     vtpm_placement_conf conf;
     vtpm_publish_result res;
-    char url[128], traits[512];
+    char url[128];
 
     /* For labs only (docs/placement.md): neither CA nor name is checked. */
     snprintf(url, sizeof(url), "https://localhost:%d", pl_port);
@@ -432,12 +461,8 @@ test_verify_false_accepts_an_untrusted_keystone_and_placement(void **state)
     conf.url = url;
     conf.ca_file = other_ca_file;
     conf.verify = false;
-    if (vtpm_test_publish_once(&conf, "tls-live-noverify",
-                               VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), &res) !=
-        VTPM_PUBLISH_CHANGED)
-        fail_msg("publish: %s", res.message);
-    raw_traits_of("tls-live-noverify", traits, sizeof(traits));
-    assert_string_equal(traits, T_1_2);
+    publish_expect_traits(&conf, "tls-live-noverify", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2),
+                          T_1_2, &res);
 }
 
 static void
@@ -481,6 +506,74 @@ test_placement_requiring_a_client_certificate_takes_the_test_client_only(void **
     }
     raw_traits_of("tls-live-mtls", traits, sizeof(traits));
     assert_string_equal(traits, T_2_0);
+}
+
+/* Password auth through Keystone's client-certificate listener to Placement's @url. */
+static void
+keystone_mtls_conf(vtpm_placement_conf *conf, const char *url, const char *cert,
+                   const char *key, char *cert_buf, char *key_buf, size_t len)
+{
+    password_conf(conf);
+    conf->url = (char *)url;
+    conf->auth_url = ks_mtls_url;
+    if (cert)
+        conf->cert_file = (char *)pki_path(cert_buf, len, cert);
+    if (key)
+        conf->key_file = (char *)pki_path(key_buf, len, key);
+}
+
+static void
+test_keystone_requiring_a_client_certificate_takes_the_test_client(void **state)
+{
+    /* One cert_file/key_file for both services: Placement's plain listener,
+     * then its listener that requires a client certificate too. */
+    static const struct {
+        const char *url, *host;
+        vtpm_traitset present;
+        const char *want;
+    } cases[] = {
+        { pl_url, "tls-live-ks-mtls", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2), T_1_2 },
+        { mtls_url, "tls-live-both-mtls",
+          VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0),
+          T_1_2 "," T_2_0 },
+    };
+    char cert[256], key[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vtpm_placement_conf conf;
+        vtpm_publish_result res;
+
+        keystone_mtls_conf(&conf, cases[i].url, "client.pem", "client.key", cert, key,
+                           sizeof(cert));
+        publish_expect_traits(&conf, cases[i].host, cases[i].present, cases[i].want, &res);
+        vtpm_test_assert_has(res.message, "+" T_1_2);
+    }
+}
+
+static void
+test_keystone_requiring_a_client_certificate_refuses_none_or_a_stranger_quietly(void **state)
+{
+    /* As with Placement's listener, the reason (the router's TLS alert or
+     * a connection already closed) depends on timing: only the transport
+     * failure, and that it was Keystone's, is pinned. */
+    static const struct {
+        const char *cert, *key;
+    } cases[] = {
+        { NULL, NULL },
+        { "stranger.pem", "stranger.key" },
+    };
+    char cert[256], key[256], want[300], traits[512];
+
+    snprintf(want, sizeof(want), "cannot reach keystone '%s/auth/tokens': ", ks_mtls_url);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vtpm_placement_conf conf;
+
+        keystone_mtls_conf(&conf, pl_url, cases[i].cert, cases[i].key, cert, key,
+                           sizeof(cert));
+        publish_expect_unreachable(&conf, "tls-live-ks-mtls-refused", want, NULL);
+    }
+    raw_traits_of("tls-live-ks-mtls-refused", traits, sizeof(traits));
+    assert_string_equal(traits, "(no provider)");
 }
 
 /*
@@ -564,6 +657,8 @@ main(void)
         cmocka_unit_test(test_placement_reached_by_a_name_its_certificate_lacks_is_refused),
         cmocka_unit_test(test_verify_false_accepts_an_untrusted_keystone_and_placement),
         cmocka_unit_test(test_placement_requiring_a_client_certificate_takes_the_test_client_only),
+        cmocka_unit_test(test_keystone_requiring_a_client_certificate_takes_the_test_client),
+        cmocka_unit_test(test_keystone_requiring_a_client_certificate_refuses_none_or_a_stranger_quietly),
         cmocka_unit_test(test_reporter_run_publishes_with_the_test_ca_and_exits_unreachable_without_it),
     };
 
