@@ -201,7 +201,9 @@ inventory_reconnect(vtpm_inventory *inv, bool force, vtpm_error *err)
                               "in %lld ms", inv->where, (long long)(inv->retry_at_ms - now));
     st = inventory_connect(inv, err);
     if (st != VTPM_OK) {
-        inv->retry_at_ms = now + inv->retry_delay_ms;
+        /* From the end of the attempt: one that ran into connect_timeout (a
+         * host that does not answer) would otherwise use up the pause. */
+        inv->retry_at_ms = now_ms() + inv->retry_delay_ms;
         inv->retry_delay_ms = inv->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                                       : inv->retry_delay_ms * 2;
         return st;
