@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migrate.h"
@@ -27,6 +28,15 @@ vtpm_test_migrations_dir(void)
 
     vtpm_strfmt(dir, sizeof(dir), "%s/sql/migrations", source_root());
     return dir;
+}
+
+double
+vtpm_test_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int
@@ -287,6 +297,18 @@ vtpm_test_pg_dsn(const vtpm_test_pg *pg, const char *db, const char *user,
     if ((p = strstr(base, " user=")) != NULL)
         *p = '\0';
     vtpm_strfmt(dsn, size, "%s user=%s dbname=%s", base, user ? user : "postgres", db);
+    return dsn;
+}
+
+char *
+vtpm_test_pg_tcp_dsn(const vtpm_test_pg *pg, const char *db, const char *password,
+                     char *dsn, unsigned int size)
+{
+    const char *port = strstr(pg->dsn, " port=");
+    int len = port ? (int)strcspn(port + 6, " ") : 0;
+
+    vtpm_strfmt(dsn, size, "host=127.0.0.1 port=%.*s user=postgres password=%s dbname=%s",
+                len, port ? port + 6 : "", password, db);
     return dsn;
 }
 

@@ -50,6 +50,16 @@ int vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsign
 char *vtpm_test_pg_dsn(const vtpm_test_pg *pg, const char *db, const char *user,
                        char *dsn, unsigned int size);
 
+/*
+ * The DSN of database @db for the superuser over TCP, host=127.0.0.1 on the
+ * cluster's port, instead of the Unix socket of pg->dsn, with @password
+ * (TCP logins need one: set it first, e.g. ALTER ROLE postgres PASSWORD).
+ * For tests of what only TCP has: keepalives, timeouts, a network
+ * partition. Returns @dsn.
+ */
+char *vtpm_test_pg_tcp_dsn(const vtpm_test_pg *pg, const char *db, const char *password,
+                           char *dsn, unsigned int size);
+
 /* Connects or aborts the test with a message. */
 PGconn *vtpm_test_pg_connect(const char *dsn);
 
@@ -59,6 +69,9 @@ char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int 
 
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);
+
+/* Seconds on the monotonic clock, for tests that bound how long something takes. */
+double vtpm_test_now(void);
 
 /* Runs @argv and waits; returns its exit status, or -1. Output to @out if not NULL. */
 int vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen);
