@@ -13,6 +13,7 @@
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "publish_pg.h"
+#include "report_fixture.h"
 #include "util.h"
 
 enum { HOSTS = 8, REPORTS = 600 };
@@ -23,17 +24,10 @@ static char db_dsn[512];
 static void
 report_init(vtpm_report *r, const char *host, vtpm_traitset present, unsigned int serial)
 {
-    memset(r, 0, sizeof(*r));
-    vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        bool on = (present & VTPM_TRAITSET_BIT(t)) != 0;
-
-        r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = on ? "ok" : "test_absent";
-        /* A reason that changes with every report, so that reasons are written too. */
+    vtpm_test_report_init(r, host, present);
+    /* A reason that changes with every report, so that reasons are written too. */
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
         vtpm_strfmt(r->traits[t].reason, sizeof(r->traits[t].reason), "report %u", serial);
-    }
-    r->facts_json = (char *)"{\"test\": true}";
 }
 
 static long long

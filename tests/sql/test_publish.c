@@ -14,27 +14,12 @@
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "publish_pg.h"
+#include "report_fixture.h"
 #include "util.h"
 
 static vtpm_test_pg pg;
 static char db_dsn[512];          /* superuser */
 static PGconn *admin;             /* superuser connection to the test database */
-
-static void
-report_init(vtpm_report *r, const char *host, vtpm_traitset present)
-{
-    memset(r, 0, sizeof(*r));
-    vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        bool on = (present & VTPM_TRAITSET_BIT(t)) != 0;
-
-        r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = on ? "ok" : "test_absent";
-        vtpm_strfmt(r->traits[t].reason, sizeof(r->traits[t].reason), "%s %s in test",
-                    vtpm_trait_name((vtpm_trait)t), on ? "present" : "absent");
-    }
-    r->facts_json = (char *)"{\"test\": true}";
-}
 
 /* A value of a query with one text parameter. */
 static char *
@@ -93,7 +78,7 @@ publish(const char *dsn, const char *host, vtpm_traitset present, vtpm_publish_r
 {
     vtpm_report r;
 
-    report_init(&r, host, present);
+    vtpm_test_report_init(&r, host, present);
     return vtpm_pg_publish(dsn, &r, out);
 }
 
@@ -194,7 +179,7 @@ test_publish_inconclusive_records_and_changes_nothing(void **state)
 
     (void)state;
     assert_int_equal(publish(db_dsn, "sem-inconclusive", set, &res), VTPM_PUBLISH_CHANGED);
-    report_init(&r, "sem-inconclusive", 0);
+    vtpm_test_report_init(&r, "sem-inconclusive", 0);
     r.inconclusive = true;
     vtpm_strfmt(r.inconclusive_reason, sizeof(r.inconclusive_reason), "libvirtd is not running");
     assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_INCONCLUSIVE);
@@ -245,7 +230,7 @@ test_publish_refuses_a_different_uuid_for_a_known_host(void **state)
     vtpm_report r;
 
     (void)state;
-    report_init(&r, "sem-uuid", 0);
+    vtpm_test_report_init(&r, "sem-uuid", 0);
     vtpm_strfmt(r.provider_uuid, sizeof(r.provider_uuid), "11111111-2222-3333-4444-555555555555");
     assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
     vtpm_strfmt(r.provider_uuid, sizeof(r.provider_uuid), "11111111-2222-3333-4444-666666666666");
@@ -566,7 +551,7 @@ test_security_injection_in_host_names_is_stored_as_data(void **state)
     }
     assert_int_equal(value1_ll(admin, "SELECT count(*) FROM vtpm.traits WHERE bit IS NOT NULL AND name <> $1", ""), 7);
     /* Control characters are refused, not stored. */
-    report_init(&r, "evil\nhost", 0);
+    vtpm_test_report_init(&r, "evil\nhost", 0);
     assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(res.message, "invalid host name"));
 }
@@ -742,7 +727,7 @@ test_publish_rewrites_only_the_reasons_that_changed(void **state)
     vtpm_report r;
 
     (void)state;
-    report_init(&r, "sem-reasons", set);
+    vtpm_test_report_init(&r, "sem-reasons", set);
     assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
     xmins = value1(admin, xmins_sql, "sem-reasons");
     sinces = value1(admin, sinces_sql, "sem-reasons");
@@ -770,7 +755,7 @@ test_publish_rewrites_only_the_reasons_that_changed(void **state)
     free(v);
 
     /* A trait that appears moves its since, and only its since. */
-    report_init(&r, "sem-reasons", set | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    vtpm_test_report_init(&r, "sem-reasons", set | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
     assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_CHANGED);
     v = value2("SELECT coalesce(string_agg(t.name, ',' ORDER BY t.bit), '') " REASON_ROWS
                "AND s.since::text <> ($2::text[])[t.bit + 1]", "sem-reasons", sinces);

@@ -20,6 +20,7 @@
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "publish_pg.h"
+#include "report_fixture.h"
 #include "run.h"
 #include "util.h"
 
@@ -76,20 +77,6 @@ conf_init(vtpm_conf *conf, const char *dsn)
 }
 
 static void
-report_init(vtpm_report *r, const char *host, vtpm_traitset present)
-{
-    memset(r, 0, sizeof(*r));
-    vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
-        bool on = (present & VTPM_TRAITSET_BIT(t)) != 0;
-
-        r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
-        r->traits[t].reason_code = on ? "ok" : "test_absent";
-        vtpm_strfmt(r->traits[t].reason, sizeof(r->traits[t].reason), "in test");
-    }
-}
-
-static void
 test_run_maps_every_publish_status_to_its_exit_code(void **state)
 {
     static const struct { vtpm_publish_status st; int code; } cases[] = {
@@ -106,7 +93,7 @@ test_run_maps_every_publish_status_to_its_exit_code(void **state)
 
     (void)state;
     conf_init(&conf, NULL);
-    report_init(&r, "run-codes", 0);
+    vtpm_test_report_init(&r, "run-codes", 0);
     for (size_t i = 0; i < VTPM_N_ELEMENTS(cases); i++) {
         fake_reset(cases[i].st);
         assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), cases[i].code);
@@ -125,7 +112,7 @@ test_run_retries_unreachable_with_doubling_backoff(void **state)
     (void)state;
     conf_init(&conf, NULL);
     conf.retries = 4;
-    report_init(&r, "run-retry", 0);
+    vtpm_test_report_init(&r, "run-retry", 0);
     fake_reset(VTPM_PUBLISH_UNREACHABLE);
     assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNREACHABLE);
     assert_int_equal(fake_calls, 5);
@@ -156,7 +143,7 @@ test_run_waits_a_random_delay_within_the_limit(void **state)
     (void)state;
     conf_init(&conf, NULL);
     conf.start_delay_max = 30;
-    report_init(&r, "run-delay", 0);
+    vtpm_test_report_init(&r, "run-delay", 0);
     for (int i = 0; i < 8; i++) {
         fake_reset(VTPM_PUBLISH_UNCHANGED);
         assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
@@ -184,7 +171,7 @@ test_run_skips_publishing_while_another_run_holds_the_lock(void **state)
 
     (void)state;
     conf_init(&conf, NULL);
-    report_init(&r, "run-lock", 0);
+    vtpm_test_report_init(&r, "run-lock", 0);
     fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
@@ -244,11 +231,11 @@ test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
     (void)state;
     conf_init(&conf, db_dsn);
     conf.retries = 2;
-    report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
 
     assert_int_equal(vtpm_test_pg_stop(&pg), 0);
-    report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+    vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNREACHABLE);
     assert_int_equal(res.status, VTPM_PUBLISH_UNREACHABLE);
     assert_non_null(strstr(res.message, "cannot connect to database 'vtpm_test'"));
@@ -289,7 +276,7 @@ start_blocked_run(PGconn *blocker, const char *host, vtpm_traitset set, unsigned
 
         conf_init(&conf, db_dsn);
         conf.retries = retries;
-        report_init(&r, host, set);
+        vtpm_test_report_init(&r, host, set);
         _exit(vtpm_run(&conf, &r, &opts, NULL));
     }
     /* Polled from another connection: pg_stat_activity is a snapshot per
@@ -330,7 +317,7 @@ test_run_database_stopped_during_publish_writes_nothing(void **state)
 
     (void)state;
     conf_init(&conf, db_dsn);
-    report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-during'");
 
@@ -349,7 +336,7 @@ test_run_database_stopped_during_publish_writes_nothing(void **state)
     assert_int_equal(query_ll("SELECT generation FROM vtpm.resource_providers WHERE name = 'fault-during'"), 1);
 
     /* The next run catches up. */
-    report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-during'"),
                      (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
@@ -368,7 +355,7 @@ test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **sta
 
     (void)state;
     conf_init(&conf, db_dsn);
-    report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-kill'");
 
@@ -399,7 +386,7 @@ test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **sta
                               "ON rp.id = pt.provider_id WHERE rp.name = 'fault-kill'"), bits);
 
     /* The next run catches up either way. */
-    report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-kill'"),
                      (long long)(VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB)));
@@ -420,13 +407,13 @@ test_run_refused_for_a_host_the_login_is_not_bound_to(void **state)
     PQfinish(admin);
     vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
     conf_init(&conf, dsn);
-    report_init(&r, "run-bound", 1);
+    vtpm_test_report_init(&r, "run-bound", 1);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
-    report_init(&r, "run-other", 1);
+    vtpm_test_report_init(&r, "run-other", 1);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_REFUSED);
     r.inconclusive = true;
-    report_init(&r, "run-bound", 0);
+    vtpm_test_report_init(&r, "run-bound", 0);
     r.inconclusive = true;
     vtpm_strfmt(r.inconclusive_reason, sizeof(r.inconclusive_reason), "libvirtd down");
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_INCONCLUSIVE);
