@@ -81,6 +81,14 @@ compare_versions(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 /* NNNN_word.sql, word of [a-z0-9_]; returns the version or -1. */
 static int
 parse_file_name(const char *name)
@@ -88,7 +96,7 @@ parse_file_name(const char *name)
     size_t len = strlen(name);
     int version = 0;
 
-    if (len < 10 || strcmp(name + len - 4, ".sql") != 0 || name[4] != '_')
+    if (len < 10 || !has_suffix(name, ".sql") || name[4] != '_')
         return -1;
     for (int i = 0; i < 4; i++) {
         if (name[i] < '0' || name[i] > '9')
@@ -176,8 +184,17 @@ list_files(PGconn *conn, const char *dir, vtpm_migration_list *list,
         int version = parse_file_name(e->d_name);
         vtpm_migration *m, *dup;
 
-        if (version < 0)
+        if (version < 0) {
+            /* Other files may share the folder, but a misnamed migration
+             * left out without a word would be applied never. */
+            if (e->d_name[0] != '.' && has_suffix(e->d_name, ".sql")) {
+                vtpm_strfmt(err, errlen, "'%s' in '%s' is not named as a migration "
+                            "(NNNN_name.sql, name of a-z, 0-9 and _)", e->d_name, dir);
+                rc = -1;
+                break;
+            }
             continue;
+        }
         if ((dup = list_find(list, version)) != NULL) {
             vtpm_strfmt(err, errlen, "two migrations numbered %04d in '%s': '%s' and '%s'",
                         version, dir, dup->name, e->d_name);

@@ -183,6 +183,48 @@ test_migrate_failing_file_leaves_nothing_behind(void **state)
     PQfinish(conn);
 }
 
+/* A .sql file that is not named NNNN_name.sql stops the run instead of being
+ * left out; other files and hidden ones are ignored. */
+static void
+test_migrate_refuses_a_misnamed_sql_file(void **state)
+{
+    static const char *const bad[] = { "8_fix.sql", "0008-fix.sql", "0008_Fix.sql", "0008_.sql" };
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/misnamed", tmpdir);
+    copy_migrations(dir);
+    vtpm_strfmt(path, sizeof(path), "%s/README", dir);
+    write_file(path, "not a migration\n", "w");
+    vtpm_strfmt(path, sizeof(path), "%s/.#0008_fix.sql", dir);
+    write_file(path, "SELECT 1/0;\n", "w");
+    vtpm_strfmt(path, sizeof(path), "%s/0008_fix.sql~", dir);
+    write_file(path, "SELECT 1/0;\n", "w");
+    new_db("m_misnamed", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char msg[700];
+
+        vtpm_strfmt(path, sizeof(path), "%s/%s", dir, bad[i]);
+        write_file(path, "CREATE TABLE vtpm.misnamed (x int);\n", "w");
+        err[0] = '\0';
+        assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+        vtpm_strfmt(msg, sizeof(msg), "'%s' in '%s' is not named as a migration", bad[i], dir);
+        assert_non_null(strstr(err, msg));
+        assert_int_equal(unlink(path), 0);
+    }
+    v = vtpm_test_pg_value(conn, "SELECT to_regnamespace('vtpm') IS NULL", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    /* Without them: everything applies; README and the editor's files are ignored. */
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    assert_int_equal(applied, count_files(vtpm_test_migrations_dir()));
+    PQfinish(conn);
+}
+
 static void
 test_migrate_concurrent_runs_apply_each_file_once(void **state)
 {
@@ -375,6 +417,7 @@ main(void)
         cmocka_unit_test(test_migrate_rerun_is_a_no_op),
         cmocka_unit_test(test_migrate_refuses_an_edited_applied_file),
         cmocka_unit_test(test_migrate_failing_file_leaves_nothing_behind),
+        cmocka_unit_test(test_migrate_refuses_a_misnamed_sql_file),
         cmocka_unit_test(test_migrate_concurrent_runs_apply_each_file_once),
         cmocka_unit_test(test_migrate_upgrade_fills_the_trait_index_from_existing_hosts),
         cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
