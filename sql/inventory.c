@@ -199,9 +199,13 @@ main(int argc, char **argv)
         }
         /* password is freed by VTPM_AUTOFREE: clang-analyzer 14 does not model
          * __attribute__((cleanup)), so it reports a leak where the string dies. */
-        if (rc == EXIT_OK) /* NOLINT(clang-analyzer-unix.Malloc) */
-            printf("login '%s' %s host '%s'\n", argv[optind + 1],
-                   created ? "is now bound to" : "was already bound to", argv[optind + 2]);
+        if (rc == EXIT_OK) { /* NOLINT(clang-analyzer-unix.Malloc) */
+            char qlogin[160], qhost[160];
+
+            printf("login %s %s host %s\n", vtpm_quote(qlogin, sizeof(qlogin), argv[optind + 1]),
+                   created ? "is now bound to" : "was already bound to",
+                   vtpm_quote(qhost, sizeof(qhost), argv[optind + 2]));
+        }
     }
     PQfinish(conn);
     return rc;

@@ -439,13 +439,15 @@ vtpm_reporter_bind(PGconn *conn, const char *login, const char *host,
 {
     const char *values[3] = { login, host, password };
     PGresult *res;
-    char msg[512];
+    char msg[512], qlogin[160], qhost[160];
 
     *created = false;
     res = PQexecParams(conn, "SELECT vtpm.bind_reporter($1, $2, $3)", 3, NULL, values,
                        NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        vtpm_strfmt(err, errlen, "cannot bind login '%s' to host '%s': %s", login, host,
+        vtpm_strfmt(err, errlen, "cannot bind login %s to host %s: %s",
+                    vtpm_quote(qlogin, sizeof(qlogin), login),
+                    vtpm_quote(qhost, sizeof(qhost), host),
                     vtpm_pg_message(res, conn, msg, sizeof(msg)));
         PQclear(res);
         return -1;

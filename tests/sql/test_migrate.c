@@ -385,6 +385,39 @@ test_migrate_cli_reports_unreachable_database(void **state)
     assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 5);
 }
 
+/* bind-reporter: what it says, with names shown escaped (a host name may
+ * carry any byte the database refuses). */
+static void
+test_migrate_cli_binds_a_reporter_and_quotes_names(void **state)
+{
+    char dsn[512], err[1024], exe[1024], out[1024];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    char *argv[] = { exe, (char *)"--dsn", dsn, (char *)"--dir",
+                     (char *)vtpm_test_migrations_dir(), (char *)"bind-reporter",
+                     (char *)"rep_cli", (char *)"host-1", NULL };
+    char *migrate[] = { exe, (char *)"--dsn", dsn, (char *)"--dir",
+                        (char *)vtpm_test_migrations_dir(), (char *)"migrate", NULL };
+    bool created = true;
+    PGconn *conn;
+
+    (void)state;
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    new_db("m_bind", dsn, sizeof(dsn));
+    assert_int_equal(vtpm_test_spawn(migrate, NULL, 0), 0);
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 0);
+    assert_string_equal(out, "login 'rep_cli' is now bound to host 'host-1'\n");
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 0);
+    assert_string_equal(out, "login 'rep_cli' was already bound to host 'host-1'\n");
+
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_reporter_bind(conn, "rep_cli", "bad\001host", NULL, &created, err,
+                                        sizeof(err)), -1);
+    assert_false(created);
+    assert_non_null(strstr(err, "cannot bind login 'rep_cli' to host 'bad\\x01host': "
+                                "invalid host name"));
+    PQfinish(conn);
+}
+
 static int
 group_setup(void **state)
 {
@@ -422,6 +455,7 @@ main(void)
         cmocka_unit_test(test_migrate_upgrade_fills_the_trait_index_from_existing_hosts),
         cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
+        cmocka_unit_test(test_migrate_cli_binds_a_reporter_and_quotes_names),
     };
 
     return cmocka_run_group_tests_name("migrate", tests, group_setup, group_teardown);
