@@ -33,10 +33,13 @@ usage(FILE *out)
             "                             reporter and allow it to publish HOST\n"
             "\n"
             "options:\n"
-            "  --dsn DSN   libpq connection string or URI (default: $VTPM_DSN, then\n"
-            "              libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, ...)\n"
-            "  --dir DIR   migrations folder (default %s/migrations)\n"
-            "  -v          verbose\n"
+            "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
+            "                 then libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, ...)\n"
+            "  --dir DIR      migrations folder\n"
+            "                 (default %s/migrations)\n"
+            "  -v, --verbose  log debug messages on stderr\n"
+            "  -h, --help     print this help\n"
+            "  -V, --version  print the version\n"
             "\n"
             "Run migrate and bind-reporter as a superuser (or the owner of the vtpm\n"
             "roles with CREATEROLE). Exit status: 0 done, 1 failed, 2 usage error,\n"
@@ -123,6 +126,7 @@ main(int argc, char **argv)
         { "password-file", required_argument, NULL, 'p' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *dsn = getenv("VTPM_DSN");
@@ -134,13 +138,14 @@ main(int argc, char **argv)
     int opt, rc;
 
     vtpm_log_init("vtpm-inventory", VTPM_LOG_INFO);
-    while ((opt = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
         switch (opt) {
         case 'd': dsn = optarg; break;
         case 'D': dir = optarg; break;
         case 'p': password_file = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
         }
     }

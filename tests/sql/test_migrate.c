@@ -385,6 +385,27 @@ test_migrate_cli_reports_unreachable_database(void **state)
     assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 5);
 }
 
+/* --version and --help answer on stdout with status 0; a wrong option is a usage error. */
+static void
+test_migrate_cli_prints_version_and_help(void **state)
+{
+    char exe[1024], out[2048];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    char *version[] = { exe, (char *)"--version", NULL };
+    char *help[] = { exe, (char *)"-h", NULL };
+    char *wrong[] = { exe, (char *)"--no-such-option", NULL };
+
+    (void)state;
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    assert_int_equal(vtpm_test_spawn(version, out, sizeof(out)), 0);
+    assert_true(strncmp(out, "vtpm-inventory ", 15) == 0 && out[15] >= '0' && out[15] <= '9');
+    assert_int_equal(vtpm_test_spawn(help, out, sizeof(out)), 0);
+    assert_true(strncmp(out, "usage: vtpm-inventory", 21) == 0);
+    assert_non_null(strstr(out, "bind-reporter LOGIN HOST"));
+    assert_int_equal(vtpm_test_spawn(wrong, out, sizeof(out)), 2);
+    assert_string_equal(out, "");
+}
+
 /* bind-reporter: what it says, with names shown escaped (a host name may
  * carry any byte the database refuses). */
 static void
@@ -456,6 +477,7 @@ main(void)
         cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
         cmocka_unit_test(test_migrate_cli_binds_a_reporter_and_quotes_names),
+        cmocka_unit_test(test_migrate_cli_prints_version_and_help),
     };
 
     return cmocka_run_group_tests_name("migrate", tests, group_setup, group_teardown);
