@@ -521,6 +521,7 @@ typedef struct {
     int failures;
     unsigned int conflicts;
     char last_error[512];
+    char log[32][200];          /* the reporter's result of each round, shown on failure */
 } writer;
 
 static void *
@@ -538,6 +539,8 @@ reporter_thread(void *opaque)
         report_init(&r, "live-race", w->uuid, 1,
                     i % 2 ? VTPM_TRAIT_TPM_1_2 : VTPM_TRAIT_TPM_2_0);
         vtpm_placement_publish(client, &r, &res);
+        if (i < (int)VTPM_N_ELEMENTS(w->log))
+            vtpm_strfmt(w->log[i], sizeof(w->log[i]), "%s", res.message);
         if (getenv("VTPM_TEST_TRACE"))
             printf("# round %d: %s\n", i, res.message);
         if (res.status != VTPM_PUBLISH_CHANGED) {
@@ -625,8 +628,11 @@ test_publish_alongside_another_writer_loses_no_update(void **state)
     pthread_join(b, NULL);
     printf("# concurrent writers: reporter met %u conflicts, operator %u\n",
            rep.conflicts, op.conflicts);
-    if (rep.failures)
+    if (rep.failures) {
+        for (int i = 0; i < rep.rounds && i < (int)VTPM_N_ELEMENTS(rep.log); i++)
+            printf("# reporter round %d: %s\n", i, rep.log[i]);
         fail_msg("reporter failed %d times, last: %s", rep.failures, rep.last_error);
+    }
     assert_int_equal(op.failures, 0);
     /* Each writer's last word stands: round 29 is odd for both. */
     raw_traits(uuid, traits, sizeof(traits));
