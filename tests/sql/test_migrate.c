@@ -277,27 +277,46 @@ test_migrate_concurrent_runs_apply_each_file_once(void **state)
     PQfinish(conn);
 }
 
+/*
+ * A new database @db migrated with the source tree's migrations except the
+ * NULL-terminated @left_out, copied to @sub of the test folder (path in @dir).
+ * Returns the superuser connection to it; its DSN goes to @dsn.
+ */
+static PGconn *
+migrate_without(const char *sub, const char *db, const char *const left_out[], char *dir,
+                size_t dirlen, char *dsn, size_t dsnlen)
+{
+    char err[1024], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+
+    vtpm_strfmt(dir, dirlen, "%s/%s", tmpdir, sub);
+    copy_migrations(dir);
+    for (size_t i = 0; left_out[i]; i++) {
+        vtpm_strfmt(path, sizeof(path), "%s/%s", dir, left_out[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    new_db(db, dsn, dsnlen);
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    return conn;
+}
+
 /* An inventory with hosts, migrated to 0005, then to the newest: 0006 fills
  * vtpm.trait_index from the providers already there, and 0007's publish
  * carries on from 0005's state. */
 static void
 test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
 {
-    char dsn[512], err[1024], dir[512], path[600];
+    static const char *const left_out[] = { "0006_candidate_index.sql",
+                                            "0007_publish_validate.sql", NULL };
+    char dsn[512], err[1024], dir[512];
     unsigned int applied = 0;
     PGconn *conn;
     char *v;
 
     (void)state;
-    vtpm_strfmt(dir, sizeof(dir), "%s/upgrade", tmpdir);
-    copy_migrations(dir);
-    vtpm_strfmt(path, sizeof(path), "%s/0006_candidate_index.sql", dir);
-    assert_int_equal(unlink(path), 0);
-    vtpm_strfmt(path, sizeof(path), "%s/0007_publish_validate.sql", dir);
-    assert_int_equal(unlink(path), 0);
-    new_db("m_upgrade", dsn, sizeof(dsn));
-    conn = vtpm_test_pg_connect(dsn);
-    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    conn = migrate_without("upgrade", "m_upgrade", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
     v = vtpm_test_pg_value(conn,
         "SELECT count(p.*) FROM generate_series(0, 99) AS i, LATERAL vtpm.publish("
         "'up-' || i, NULL, false, NULL, (SELECT jsonb_object_agg(t.name, jsonb_build_object("
@@ -338,19 +357,14 @@ test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
 static void
 test_migrate_publish_refuses_a_changed_managed_trait_list(void **state)
 {
-    char dsn[512], err[1024], dir[512], path[600];
+    static const char *const left_out[] = { "0007_publish_validate.sql", NULL };
+    char dsn[512], err[1024], dir[512];
     unsigned int applied = 0;
     PGconn *conn;
     char *v;
 
     (void)state;
-    vtpm_strfmt(dir, sizeof(dir), "%s/traits", tmpdir);
-    copy_migrations(dir);
-    vtpm_strfmt(path, sizeof(path), "%s/0007_publish_validate.sql", dir);
-    assert_int_equal(unlink(path), 0);
-    new_db("m_traits", dsn, sizeof(dsn));
-    conn = vtpm_test_pg_connect(dsn);
-    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    conn = migrate_without("traits", "m_traits", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
     v = vtpm_test_pg_value(conn, "INSERT INTO vtpm.traits (name, bit) VALUES ('CUSTOM_EXTRA', 7)",
                            NULL, 0);
     assert_non_null(v);
