@@ -756,6 +756,8 @@ static const conf_key conf_keys[] = {
     { "placement", "ca_file", conf_set_path, PLACEMENT(ca_file), NULL, 0, 0, true },
     { "placement", "cert_file", conf_set_path, PLACEMENT(cert_file), NULL, 0, 0, true },
     { "placement", "key_file", conf_set_path, PLACEMENT(key_file), NULL, 0, 0, true },
+    { "placement", "key_password_file", conf_set_path, PLACEMENT(key_password_file), NULL,
+      0, 0, true },
     { "placement", "verify", conf_set_bool, PLACEMENT(verify), NULL, 0, 0, false },
     { "placement", "connect_timeout", conf_set_seconds, PLACEMENT(connect_timeout), NULL,
       0.1, 300, false },

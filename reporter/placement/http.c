@@ -16,9 +16,15 @@
 /* Answers larger than this are cut off: Placement's are a few KiB. */
 #define HTTP_BODY_MAX (16u * 1024u * 1024u)
 
+/* OpenSSL's PEM passphrase callback takes at most 1024 bytes with the NUL. */
+#define HTTP_PASSPHRASE_MAX 1023
+
 struct vtpm_http {
     CURL *curl;
     long connections;
+    char *cert_file;        /* for messages: NULL without a client certificate */
+    char *key_file;         /* the file the key is read from (maybe cert_file) */
+    bool key_password;      /* a passphrase was given */
 };
 
 typedef struct {
@@ -118,9 +124,95 @@ http_set_file(CURL *curl, CURLoption opt, const char *path, const char *what,
     return 0;
 }
 
+/*
+ * Gives libcurl the passphrase on the first line of @path. The file must be a
+ * regular file that neither group nor others may read or write, whoever owns
+ * it (root included: the reporter runs as one user and shares it with no
+ * group). The line ending ("\n" or "\r\n") is dropped; the rest of the
+ * file is ignored, as with openssl's -passin file:.
+ */
+static int
+http_set_key_password(CURL *curl, const char *path, char *err, size_t errlen)
+{
+    char buf[HTTP_PASSPHRASE_MAX + 3];     /* the line, "\r\n" and a NUL */
+    struct stat st;
+    size_t len = 0;
+    const char *eol;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int ret = -1;
+
+    if (fd < 0) {
+        vtpm_strfmt(err, errlen, "cannot read passphrase file '%s': %s", path,
+                    strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' is not a file", path);
+        goto cleanup;
+    }
+    if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' is %s by others (mode %04o); "
+                    "chmod 0600 it", path,
+                    st.st_mode & (S_IRGRP | S_IROTH) ? "readable" : "writable",
+                    (unsigned int)(st.st_mode & 07777));
+        goto cleanup;
+    }
+    while (len < sizeof(buf) - 1) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            vtpm_strfmt(err, errlen, "cannot read passphrase file '%s': %s", path,
+                        strerror(errno));
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    eol = memchr(buf, '\n', len);
+    if (!eol && len == sizeof(buf) - 1) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s': first line longer than %d bytes",
+                    path, HTTP_PASSPHRASE_MAX);
+        goto cleanup;
+    }
+    if (eol)
+        len = (size_t)(eol - buf);
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    buf[len] = '\0';
+    if (len > HTTP_PASSPHRASE_MAX) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s': first line longer than %d bytes",
+                    path, HTTP_PASSPHRASE_MAX);
+        goto cleanup;
+    }
+    if (len == 0) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' has an empty first line", path);
+        goto cleanup;
+    }
+    if (strlen(buf) != len) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' has a NUL byte in its first line",
+                    path);
+        goto cleanup;
+    }
+    if (curl_easy_setopt(curl, CURLOPT_KEYPASSWD, buf) != CURLE_OK) {
+        vtpm_strfmt(err, errlen, "libcurl does not accept the passphrase from '%s'", path);
+        goto cleanup;
+    }
+    ret = 0;
+
+cleanup:
+    explicit_bzero(buf, sizeof(buf));
+    close(fd);
+    return ret;
+}
+
 vtpm_http *
 vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
 {
+    bool has_cert = conf->cert_file && *conf->cert_file;
+    bool has_password = conf->key_password_file && *conf->key_password_file;
     vtpm_http *http;
     CURL *curl;
 
@@ -138,10 +230,25 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
     }
     http->curl = curl;
     /* libcurl ignores a key without a certificate: say so instead. */
-    if ((!conf->cert_file || !*conf->cert_file) && conf->key_file && *conf->key_file) {
+    if (!has_cert && conf->key_file && *conf->key_file) {
         vtpm_strfmt(err, errlen, "client key '%s' given without a client certificate",
                     conf->key_file);
         goto error;
+    }
+    if (!has_cert && has_password) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' given without a client certificate",
+                    conf->key_password_file);
+        goto error;
+    }
+    if (has_cert) {
+        http->cert_file = strdup(conf->cert_file);
+        http->key_file = strdup(conf->key_file && *conf->key_file ? conf->key_file
+                                                                 : conf->cert_file);
+        http->key_password = has_password;
+        if (!http->cert_file || !http->key_file) {
+            vtpm_strfmt(err, errlen, "cannot create an HTTP handle: out of memory");
+            goto error;
+        }
     }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -159,9 +266,13 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
         goto error;
     /* Without a password, OpenSSL asks for an encrypted key's passphrase on
      * the terminal, which blocks a run started from a shell. An empty one
-     * makes such a key fail to load instead: passphrases are not supported. */
-    if (conf->cert_file && *conf->cert_file)
+     * makes such a key fail to load instead. */
+    if (has_password) {
+        if (http_set_key_password(curl, conf->key_password_file, err, errlen) < 0)
+            goto error;
+    } else if (has_cert) {
         curl_easy_setopt(curl, CURLOPT_KEYPASSWD, "");
+    }
     if (conf->connect_timeout > 0)
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                          (long)(conf->connect_timeout * 1000.0));
@@ -174,6 +285,10 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
 error:
     if (curl)
         curl_easy_cleanup(curl);
+    if (http) {
+        free(http->cert_file);
+        free(http->key_file);
+    }
     free(http);
     curl_global_cleanup();
     return NULL;
@@ -185,8 +300,33 @@ vtpm_http_free(vtpm_http *http)
     if (!http)
         return;
     curl_easy_cleanup(http->curl);
+    free(http->cert_file);
+    free(http->key_file);
     free(http);
     curl_global_cleanup();
+}
+
+/*
+ * libcurl (OpenSSL) reports a client key that does not decrypt, is not a key
+ * or does not match the certificate, and a certificate that does not load,
+ * as CURLE_SSL_CERTPROBLEM, at each new connection: name our file and keep
+ * libcurl's reason.
+ */
+static void
+http_describe_client_key_error(const vtpm_http *http, const char *reason, char *buf,
+                               size_t len)
+{
+    if (!http->key_file)
+        vtpm_strfmt(buf, len, "client certificate problem: %s", reason);
+    else if (strstr(reason, "private key"))
+        vtpm_strfmt(buf, len, "cannot load client key '%s': %s (%s)", http->key_file,
+                    http->key_password ? "wrong passphrase or not the certificate's key"
+                                       : "encrypted but no key_password_file, "
+                                         "or not the certificate's key",
+                    reason);
+    else
+        vtpm_strfmt(buf, len, "cannot load client certificate '%s': %s", http->cert_file,
+                    reason);
 }
 
 void
@@ -255,10 +395,15 @@ vtpm_http_request(vtpm_http *http, const char *method, const char *url,
         if (sink.too_big)
             vtpm_strfmt(resp->error, sizeof(resp->error),
                         "answer larger than %u bytes", HTTP_BODY_MAX);
+        else if (rc == CURLE_SSL_CERTPROBLEM)
+            http_describe_client_key_error(http, curl_err[0] ? curl_err
+                                                             : curl_easy_strerror(rc),
+                                           resp->error, sizeof(resp->error));
         else
             vtpm_strfmt(resp->error, sizeof(resp->error), "%s",
                         curl_err[0] ? curl_err : curl_easy_strerror(rc));
         resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        resp->client_key_error = rc == CURLE_SSL_CERTPROBLEM;
         resp->status = 0;
         ret = -1;
     } else {

@@ -210,8 +210,13 @@ vtpm_keystone_token(vtpm_keystone *ks, bool renew, vtpm_publish_status *status,
     ks->requests++;
     vtpm_debug("requesting a token from keystone '%s'", url);
     if (vtpm_http_request(ks->http, "POST", url, headers, text, &resp) < 0) {
-        *status = VTPM_PUBLISH_UNREACHABLE;
-        vtpm_strfmt(err, errlen, "cannot reach keystone '%s': %s", url, resp.error);
+        if (resp.client_key_error) {
+            *status = VTPM_PUBLISH_CONFIG;
+            vtpm_strfmt(err, errlen, "keystone '%s': %s", url, resp.error);
+        } else {
+            *status = VTPM_PUBLISH_UNREACHABLE;
+            vtpm_strfmt(err, errlen, "cannot reach keystone '%s': %s", url, resp.error);
+        }
         goto cleanup;
     }
     if (resp.status != 201 && resp.status != 200) {

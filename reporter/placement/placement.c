@@ -92,7 +92,7 @@ vtpm_placement_conf_init(vtpm_placement_conf *conf)
     X(username) X(user_id) X(user_domain_name) X(password) X(project_name) \
     X(project_id) X(project_domain_name) X(application_credential_id) \
     X(application_credential_name) X(application_credential_secret) X(interface) \
-    X(region) X(ca_file) X(cert_file) X(key_file)
+    X(region) X(ca_file) X(cert_file) X(key_file) X(key_password_file)
 
 static void
 placement_free_secret(char *s)
@@ -268,6 +268,7 @@ vtpm_placement_client_new(const vtpm_placement_conf *conf, char *err, size_t err
         .ca_file = conf->ca_file,
         .cert_file = conf->cert_file,
         .key_file = conf->key_file,
+        .key_password_file = conf->key_password_file,
         .verify = conf->verify,
         .connect_timeout = conf->connect_timeout,
         .timeout = conf->timeout,
@@ -527,10 +528,17 @@ placement_call(vtpm_placement_client *client, const char *method, const char *pa
 
         client->stats.requests++;
         if (vtpm_http_request(client->http, method, url, headers, text, resp) < 0) {
-            fail->status = VTPM_PUBLISH_UNREACHABLE;
-            vtpm_strfmt(fail->message, sizeof(fail->message),
-                        "cannot reach placement '%s' (%s %s): %s", client->url, method,
-                        path, resp->error);
+            if (resp->client_key_error) {
+                /* The same files at every attempt: not worth a retry. */
+                fail->status = VTPM_PUBLISH_CONFIG;
+                vtpm_strfmt(fail->message, sizeof(fail->message), "placement: %s",
+                            resp->error);
+            } else {
+                fail->status = VTPM_PUBLISH_UNREACHABLE;
+                vtpm_strfmt(fail->message, sizeof(fail->message),
+                            "cannot reach placement '%s' (%s %s): %s", client->url,
+                            method, path, resp->error);
+            }
             goto cleanup;
         }
         vtpm_debug("placement %s %s: HTTP %ld", method, path, resp->status);

@@ -49,6 +49,7 @@ typedef struct {
     char *ca_file;               /* TLS CA bundle, NULL: the system's */
     char *cert_file;             /* TLS client certificate */
     char *key_file;              /* its key */
+    char *key_password_file;     /* the key's passphrase on its first line, NULL: none */
     bool verify;                 /* verify the server certificate (default true) */
     double connect_timeout;      /* seconds, default 5 */
     double timeout;              /* seconds per request, default 30 */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +19,9 @@
 #include "service.h"
 
 #define PASSWORD "correct horse battery"
+/* client-encrypted.key's (tests/fixtures/pki.sh), and a wrong one. */
+#define KEY_PASSPHRASE "test-passphrase"
+#define WRONG_PASSPHRASE "not-the-passphrase"
 
 /*
  * One stub process serves every case: plain HTTP (unused here but for the
@@ -119,7 +124,7 @@ group_teardown(void **state)
 typedef struct {
     vtpm_placement_conf conf;
     char url[128];
-    char ca[256], cert[256], key[256];
+    char ca[256], cert[256], key[256], pass[256];
 } tls_conf;
 
 /* A client configuration for @mode on @port over https, the test CA trusted. */
@@ -152,7 +157,35 @@ assert_clean_message(const char *msg)
     assert_null(strstr(msg, "PRIVATE KEY"));
     assert_null(strstr(msg, "X-Auth-Token"));
     assert_null(strstr(msg, PASSWORD));
+    assert_null(strstr(msg, KEY_PASSPHRASE));
+    assert_null(strstr(msg, WRONG_PASSPHRASE));
     assert_null(strchr(msg, '\n'));
+}
+
+/* Writes @len bytes of @text to @name in the temp dir with @mode; returns its path. */
+static const char *
+pass_file(char *buf, size_t buflen, const char *name, const char *text, size_t len,
+          mode_t mode)
+{
+    FILE *f;
+
+    snprintf(buf, buflen, "%s/%s", tmp_dir, name);
+    unlink(buf);
+    f = fopen(buf, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(buf, mode), 0);
+    return buf;
+}
+
+/* The encrypted client key with the passphrase file @name holding @text (mode 0600). */
+static void
+tls_conf_encrypted_key(tls_conf *t, const char *name, const char *text)
+{
+    tls_conf_client_cert(t, "client.pem", "client-encrypted.key");
+    t->conf.key_password_file = (char *)pass_file(t->pass, sizeof(t->pass), name, text,
+                                                  strlen(text), 0600);
 }
 
 static void
@@ -317,17 +350,165 @@ test_encrypted_client_key_fails_without_asking_for_a_passphrase(void **state)
     char *err;
 
     /* OpenSSL would prompt on the terminal (and block a run from a shell);
-     * with no terminal it prints the prompt on stderr: neither may happen. */
+     * with no terminal it prints the prompt on stderr: neither may happen.
+     * The key will not load on any retry: a configuration error. */
     tls_conf_init(&t, port_mtls, "ok");
     tls_conf_client_cert(&t, "client.pem", "client-encrypted.key");
     call.conf = &t.conf;
     err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
-    assert_int_equal(call.status, VTPM_PUBLISH_UNREACHABLE);
+    assert_int_equal(call.status, VTPM_PUBLISH_CONFIG);
+    vtpm_test_assert_has(call.res.message, "placement: cannot load client key '");
+    vtpm_test_assert_has(call.res.message, "/client-encrypted.key': encrypted but no "
+                                           "key_password_file, or not the certificate's key");
+    /* libcurl's own reason is kept. */
     vtpm_test_assert_has(call.res.message, "unable to set private key file: '");
-    vtpm_test_assert_has(call.res.message, "client-encrypted.key'");
     assert_clean_message(call.res.message);
     assert_null(strstr(err, "pass phrase"));
     free(err);
+}
+
+static void
+test_encrypted_client_key_with_its_passphrase_file_publishes(void **state)
+{
+    tls_conf t;
+    vtpm_publish_result res;
+
+    tls_conf_init(&t, port_mtls, "ok");
+    tls_conf_encrypted_key(&t, "key.pass", KEY_PASSPHRASE "\n");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-keypass",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+                     VTPM_PUBLISH_CHANGED);
+    /* A CRLF line ending is dropped, and what follows the first line is
+     * ignored; so is a missing line ending. */
+    tls_conf_encrypted_key(&t, "key-crlf.pass", KEY_PASSPHRASE "\r\n" WRONG_PASSPHRASE "\n");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-keypass",
+                                            VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), &res),
+                     VTPM_PUBLISH_UNCHANGED);
+    tls_conf_encrypted_key(&t, "key-bare.pass", KEY_PASSPHRASE);
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-keypass", 0, &res),
+                     VTPM_PUBLISH_CHANGED);
+    /* A passphrase given for a key that is not encrypted does no harm. */
+    tls_conf_client_cert(&t, "client.pem", "client.key");
+    assert_int_equal(vtpm_test_publish_once(&t.conf, "tls-keypass", 0, &res),
+                     VTPM_PUBLISH_UNCHANGED);
+}
+
+static void
+test_wrong_passphrase_is_a_configuration_error_naming_the_key(void **state)
+{
+    tls_conf t;
+    vtpm_test_publish_call call = { .host = "tls-wrongpass" };
+    char auth_url[128], expect[768];
+    char *err;
+
+    tls_conf_init(&t, port_mtls, "ok");
+    tls_conf_encrypted_key(&t, "wrong.pass", WRONG_PASSPHRASE "\n");
+    call.conf = &t.conf;
+    vtpm_log_init("test_placement_tls", VTPM_LOG_DEBUG);
+    err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
+    vtpm_log_init("test_placement_tls", VTPM_LOG_ERROR);
+    assert_int_equal(call.status, VTPM_PUBLISH_CONFIG);
+    snprintf(expect, sizeof(expect), "placement: cannot load client key '%s': wrong "
+             "passphrase or not the certificate's key (unable to set private key file: '%s'",
+             t.key, t.key);
+    vtpm_test_assert_has(call.res.message, expect);
+    assert_clean_message(call.res.message);
+    assert_null(strstr(err, WRONG_PASSPHRASE));
+    assert_null(strstr(err, "pass phrase"));
+    free(err);
+
+    /* The key of another certificate fails the same way. */
+    tls_conf_client_cert(&t, "client.pem", "stranger.key");
+    vtpm_test_publish_call_run(&call);
+    assert_int_equal(call.status, VTPM_PUBLISH_CONFIG);
+    vtpm_test_assert_has(call.res.message, "/stranger.key': wrong passphrase or not the "
+                                           "certificate's key");
+
+    /* Keystone over the listener that requires a client certificate: the
+     * same configuration error, before the password is sent. */
+    tls_conf_init(&t, port_mtls, "auth");
+    t.conf.url = NULL;
+    t.conf.auth = VTPM_PLACEMENT_AUTH_PASSWORD;
+    t.conf.token = NULL;
+    snprintf(auth_url, sizeof(auth_url), "https://127.0.0.1:%d/keystone/v3", port_mtls);
+    t.conf.auth_url = auth_url;
+    t.conf.username = (char *)"reporter";
+    t.conf.password = (char *)PASSWORD;
+    t.conf.project_name = (char *)"service";
+    tls_conf_encrypted_key(&t, "wrong.pass", WRONG_PASSPHRASE "\n");
+    vtpm_test_publish_call_run(&call);
+    assert_int_equal(call.status, VTPM_PUBLISH_CONFIG);
+    vtpm_test_assert_has(call.res.message, "keystone 'https://127.0.0.1:");
+    vtpm_test_assert_has(call.res.message, "cannot load client key '");
+    vtpm_test_assert_has(call.res.message, "/client-encrypted.key': wrong passphrase");
+    assert_clean_message(call.res.message);
+}
+
+static void
+test_unusable_passphrase_files_are_refused_at_client_creation(void **state)
+{
+    /* The message is before + the file's path + after; no text: not written. */
+    static const struct {
+        const char *name, *text;
+        size_t len;
+        mode_t mode;
+        const char *before, *after;
+    } cases[] = {
+        { "missing.pass", NULL, 0, 0, "cannot read passphrase file '",
+          "': No such file or directory" },
+        { ".", NULL, 0, 0, "passphrase file '", "' is not a file" },
+        { "empty.pass", "", 0, 0600, "passphrase file '", "' has an empty first line" },
+        { "blank.pass", "\n" KEY_PASSPHRASE "\n", 17, 0600, "passphrase file '",
+          "' has an empty first line" },
+        { "crlf-only.pass", "\r\n", 2, 0600, "passphrase file '",
+          "' has an empty first line" },
+        { "nul.pass", "test\0passphrase\n", 16, 0600, "passphrase file '",
+          "' has a NUL byte in its first line" },
+        { "world.pass", KEY_PASSPHRASE "\n", 16, 0644, "passphrase file '",
+          "' is readable by others (mode 0644); chmod 0600 it" },
+        { "group.pass", KEY_PASSPHRASE "\n", 16, 0640, "passphrase file '",
+          "' is readable by others (mode 0640); chmod 0600 it" },
+        { "group-writable.pass", KEY_PASSPHRASE "\n", 16, 0620, "passphrase file '",
+          "' is writable by others (mode 0620); chmod 0600 it" },
+    };
+
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(cases); i++) {
+        tls_conf t;
+        vtpm_placement_client *client;
+        char err[512] = "", expect[512];
+
+        tls_conf_init(&t, port_mtls, "ok");
+        tls_conf_client_cert(&t, "client.pem", "client-encrypted.key");
+        if (cases[i].text)
+            pass_file(t.pass, sizeof(t.pass), cases[i].name, cases[i].text, cases[i].len,
+                      cases[i].mode);
+        else
+            snprintf(t.pass, sizeof(t.pass), "%s/%s", tmp_dir, cases[i].name);
+        t.conf.key_password_file = t.pass;
+        client = vtpm_placement_client_new(&t.conf, err, sizeof(err));
+        if (client)
+            fail_msg("case %s accepted", cases[i].name);
+        snprintf(expect, sizeof(expect), "%s%s%s", cases[i].before, t.pass, cases[i].after);
+        assert_string_equal(err, expect);
+        assert_clean_message(err);
+    }
+}
+
+static void
+test_passphrase_file_without_a_client_certificate_is_refused(void **state)
+{
+    tls_conf t;
+    vtpm_placement_client *client;
+    char err[512] = "", expect[512];
+
+    tls_conf_init(&t, port_mtls, "ok");
+    t.conf.key_password_file = (char *)pass_file(t.pass, sizeof(t.pass), "alone.pass",
+                                                 KEY_PASSPHRASE "\n", 16, 0600);
+    client = vtpm_placement_client_new(&t.conf, err, sizeof(err));
+    assert_null(client);
+    snprintf(expect, sizeof(expect),
+             "passphrase file '%s' given without a client certificate", t.pass);
+    assert_string_equal(err, expect);
 }
 
 static void
@@ -420,20 +601,26 @@ typedef struct {
     int status;
 } reporter_call;
 
+/*
+ * A `vtpm-reporter run` config for the listener that requires a client
+ * certificate: client.pem with the PKI's @key, and the passphrase file @pass
+ * (NULL: none). swtpm disabled: every managed trait is absent, whatever this
+ * host has.
+ */
 static void
-test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
+run_config(char *config, size_t len, const char *host, unsigned int retries,
+           const char *key, const char *pass)
 {
-    char config[2048], key[256], cert[256], ca[256];
-    vtpm_test_reporter_call call = { .dir = tmp_dir, .config = config };
-    char *err;
+    char ca[256], cert[256], key_path[256], pass_line[320] = "";
 
-    /* swtpm disabled: every managed trait is absent, whatever this host has. */
-    snprintf(config, sizeof(config),
+    if (pass)
+        snprintf(pass_line, sizeof(pass_line), "  key_password_file: %s\n", pass);
+    snprintf(config, len,
              "swtpm_enabled: false\n"
-             "host: tls-cli\n"
+             "host: %s\n"
              "inventory: placement\n"
              "lock_file: %s/run.lock\n"
-             "retries: 0\n"
+             "retries: %u\n"
              "placement:\n"
              "  url: https://127.0.0.1:%d/ok\n"
              "  auth: token\n"
@@ -441,10 +628,21 @@ test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
              "  create_provider: true\n"
              "  ca_file: %s\n"
              "  cert_file: %s\n"
+             "%s"
              "  key_file: %s\n",
-             tmp_dir, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
-             pki_path(cert, sizeof(cert), "client.pem"),
-             pki_path(key, sizeof(key), "client.key"));
+             host, tmp_dir, retries, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
+             pki_path(cert, sizeof(cert), "client.pem"), pass_line,
+             pki_path(key_path, sizeof(key_path), key));
+}
+
+static void
+test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
+{
+    char config[2048], key[256];
+    vtpm_test_reporter_call call = { .dir = tmp_dir, .config = config };
+    char *err;
+
+    run_config(config, sizeof(config), "tls-cli", 0, "client.key", NULL);
     err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
     if (call.status != 3)                     /* VTPM_EXIT_UNCHANGED: all absent already */
         fail_msg("vtpm-reporter run: exit %d: %s %s", call.status, call.line, err);
@@ -464,6 +662,48 @@ test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
     free(err);
 }
 
+static void
+test_reporter_run_with_an_encrypted_key_and_its_passphrase_file(void **state)
+{
+    char config[2048], pass[256];
+    vtpm_test_reporter_call call = { .dir = tmp_dir, .config = config };
+    struct timespec t0, t1;
+    double took;
+    char *err;
+
+    /* retries: 2 would wait 1 s, then 2 s, before attempts 2 and 3. */
+    pass_file(pass, sizeof(pass), "run.pass", KEY_PASSPHRASE "\n", 16, 0600);
+    run_config(config, sizeof(config), "tls-cli-keypass", 2, "client-encrypted.key", pass);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
+    /* A new provider with every managed trait absent: 0 (created) or 3. */
+    if (call.status != 0 && call.status != 3)
+        fail_msg("vtpm-reporter run: exit %d: %s %s", call.status, call.line, err);
+    assert_null(strstr(err, KEY_PASSPHRASE));
+    free(err);
+
+    /* A wrong passphrase: exit 2 at once, one attempt, no retry. */
+    pass_file(pass, sizeof(pass), "run.pass", WRONG_PASSPHRASE "\n", 19, 0600);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(call.status, 2);         /* VTPM_EXIT_CONFIG */
+    vtpm_test_assert_has(err, "configuration error: placement: cannot load client key '");
+    vtpm_test_assert_has(err, "client-encrypted.key': wrong passphrase");
+    assert_null(strstr(err, "retrying"));
+    assert_null(strstr(err, WRONG_PASSPHRASE));
+    took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (took >= 2.5)
+        fail_msg("vtpm-reporter run took %.1f s: retried? %s", took, err);
+    free(err);
+
+    /* A passphrase file that others may read: exit 2 before any request. */
+    pass_file(pass, sizeof(pass), "run.pass", KEY_PASSPHRASE "\n", 16, 0644);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
+    assert_int_equal(call.status, 2);
+    vtpm_test_assert_has(err, "run.pass' is readable by others (mode 0644); chmod 0600 it");
+    free(err);
+}
+
 int
 main(void)
 {
@@ -477,9 +717,14 @@ main(void)
         cmocka_unit_test(test_client_certificate_and_key_are_accepted),
         cmocka_unit_test(test_client_certificate_from_an_unrelated_ca_is_refused),
         cmocka_unit_test(test_encrypted_client_key_fails_without_asking_for_a_passphrase),
+        cmocka_unit_test(test_encrypted_client_key_with_its_passphrase_file_publishes),
+        cmocka_unit_test(test_wrong_passphrase_is_a_configuration_error_naming_the_key),
+        cmocka_unit_test(test_unusable_passphrase_files_are_refused_at_client_creation),
+        cmocka_unit_test(test_passphrase_file_without_a_client_certificate_is_refused),
         cmocka_unit_test(test_missing_tls_files_are_configuration_errors),
         cmocka_unit_test(test_keystone_over_https_uses_the_same_ca_file),
         cmocka_unit_test(test_reporter_run_over_mutual_tls_and_with_a_missing_key),
+        cmocka_unit_test(test_reporter_run_with_an_encrypted_key_and_its_passphrase_file),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -242,6 +242,39 @@ test_conf_error_fits_a_small_buffer(void **state)
     vtpm_conf_clear(&conf);
 }
 
+/* The passphrase file of the client key: an absolute path, kept as given; null means none. */
+static void
+test_conf_reads_placement_key_password_file(void **state)
+{
+    static const char text[] =
+        "inventory: placement\n"
+        "placement:\n"
+        "  url: https://127.0.0.1:8778\n"
+        "  cert_file: /etc/vtpm-placement/client.pem\n"
+        "  key_file: /etc/vtpm-placement/client.key\n"
+        "  key_password_file: /etc/vtpm-placement/client.key.pass\n";
+    static const char null_text[] =
+        "placement:\n"
+        "  key_password_file:\n";
+    char err[512] = "";
+    vtpm_conf conf;
+
+    (void)state;
+    if (vtpm_conf_load_string("tls.yaml", text, strlen(text), &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_string_equal(conf.placement.key_file, "/etc/vtpm-placement/client.key");
+    assert_string_equal(conf.placement.key_password_file,
+                        "/etc/vtpm-placement/client.key.pass");
+    vtpm_conf_clear(&conf);
+    assert_null(conf.placement.key_password_file);
+
+    if (vtpm_conf_load_string("null.yaml", null_text, strlen(null_text), &conf, err,
+                              sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_null(conf.placement.key_password_file);
+    vtpm_conf_clear(&conf);
+}
+
 int
 main(void)
 {
@@ -253,6 +286,7 @@ main(void)
         cmocka_unit_test(test_conf_missing_file_names_the_file),
         cmocka_unit_test(test_conf_error_leaves_only_defaults),
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
+        cmocka_unit_test(test_conf_reads_placement_key_password_file),
     };
     struct CMUnitTest *tests = NULL;
     size_t n = 0;
