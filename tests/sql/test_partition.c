@@ -45,6 +45,7 @@
 static vtpm_test_pg pg;
 static char db_dsn[512];          /* superuser over the Unix socket: never partitioned */
 static char tcp_dsn[768];         /* superuser over TCP 127.0.0.1, short timeouts */
+static char default_dsn[768];     /* the same with the publisher's own timeouts */
 static char where[160];           /* "database 'vtpm_test' on '127.0.0.1:P'" */
 static char port[16];
 static char lock_path[300];
@@ -152,6 +153,14 @@ assert_within(double seconds, const char *what)
 {
     if (seconds >= BOUND_S)
         fail_msg("%s took %.1f s, the bound is %.0f s", what, seconds, BOUND_S);
+}
+
+/* For the publisher's own settings: neither cut short nor left to the kernel. */
+static void
+assert_between(double seconds, double low, double high, const char *what)
+{
+    if (seconds < low || seconds >= high)
+        fail_msg("%s took %.1f s, expected %.0f to %.0f s", what, seconds, low, high);
 }
 
 /* Publishes over the Unix socket, past any partition; returns the generation. */
@@ -305,6 +314,7 @@ typedef struct {
     bool started;
     job_kind kind;
     double seconds;
+    const char *dsn;            /* publish: NULL for tcp_dsn */
     /* publish and run */
     vtpm_report report;
     vtpm_publish_result result;
@@ -327,7 +337,7 @@ job_main(void *arg)
 
     switch (j->kind) {
     case JOB_PUBLISH:
-        vtpm_pg_publish(tcp_dsn, &j->report, &j->result);
+        vtpm_pg_publish(j->dsn ? j->dsn : tcp_dsn, &j->report, &j->result);
         break;
     case JOB_RUN:
         j->exit_code = vtpm_run(&j->conf, &j->report, &j->opts, &j->result);
@@ -492,6 +502,57 @@ test_publish_whose_answer_is_lost_is_unreachable_and_its_retry_is_unchanged(void
     assert_int_equal(vtpm_pg_publish(tcp_dsn, &job.report, &res), VTPM_PUBLISH_UNCHANGED);
     assert_int_equal(res.generation, 2);
     assert_host_stored("part-answer", reports + 2, after, 2);
+}
+
+/*
+ * The two cases above with the settings vtpm_pg_publish() adds itself
+ * (docs/reporter.md, "When the database stops answering"): a connection
+ * attempt ends after connect_timeout=10, a lost answer after keepalives
+ * (10 s idle, then 4 probes 5 s apart) and tcp_user_timeout=30000, i.e.
+ * about 30 s. The lower bounds check that these are the settings in force.
+ */
+static void
+test_publish_with_its_own_settings_gives_up_connecting_after_10_s(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_report r;
+    double t0;
+
+    (void)state;
+    vtpm_test_report_init(&r, "part-default-connect", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    partition(TO_SERVER | FROM_SERVER);
+    t0 = vtpm_test_now();
+    assert_int_equal(vtpm_pg_publish(default_dsn, &r, &res), VTPM_PUBLISH_UNREACHABLE);
+    printf("# gave up connecting after %.1f s\n", vtpm_test_now() - t0);
+    assert_between(vtpm_test_now() - t0, 9.5, 15.0, "a default publish into a partition");
+    if (!strstr(res.message, "cannot connect to ") || !strstr(res.message, "timeout"))
+        fail_msg("unexpected message: %s", res.message);
+    assert_int_equal(heal(), 0);
+    assert_host_stored("part-default-connect", 0, 0, 0);
+}
+
+static void
+test_publish_with_its_own_settings_gives_up_on_a_lost_answer_after_about_30_s(void **state)
+{
+    vtpm_traitset before = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS);
+    vtpm_traitset after = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2);
+    long long reports;
+
+    (void)state;
+    assert_int_equal(publish_admin("part-default-answer", before), 1);
+    reports = reports_of("part-default-answer");
+    vtpm_test_report_init(&job.report, "part-default-answer", after);
+    job.dsn = default_dsn;
+    job_lose_answer(JOB_PUBLISH, "part-default-answer");
+    job.dsn = NULL;
+    assert_int_equal(job.result.status, VTPM_PUBLISH_UNREACHABLE);
+    printf("# gave up on the answer after %.1f s\n", job.seconds);
+    assert_between(job.seconds, 25.0, 50.0, "a default publish whose answer is lost");
+    if (!strstr(job.result.message, "went away while publishing"))
+        fail_msg("unexpected message: %s", job.result.message);
+    assert_int_equal(heal(), 0);
+    wait_sessions_gone("vtpm-reporter");
+    assert_host_stored("part-default-answer", reports + 1, after, 2);
 }
 
 static void
@@ -799,6 +860,7 @@ group_setup(void **state)
     }
     free(v);
     vtpm_test_pg_tcp_dsn(&pg, "vtpm_test", PASSWORD, tcp_dsn, sizeof(tcp_dsn));
+    vtpm_strfmt(default_dsn, sizeof(default_dsn), "%s", tcp_dsn);
     vtpm_strfmt(tcp_dsn + strlen(tcp_dsn), sizeof(tcp_dsn) - strlen(tcp_dsn), " %s",
                 SHORT_TIMEOUTS);
     {
@@ -830,6 +892,11 @@ main(void)
             case_teardown),
         cmocka_unit_test_teardown(
             test_publish_whose_answer_is_lost_is_unreachable_and_its_retry_is_unchanged,
+            case_teardown),
+        cmocka_unit_test_teardown(
+            test_publish_with_its_own_settings_gives_up_connecting_after_10_s, case_teardown),
+        cmocka_unit_test_teardown(
+            test_publish_with_its_own_settings_gives_up_on_a_lost_answer_after_about_30_s,
             case_teardown),
         cmocka_unit_test_teardown(test_run_publishes_once_the_partition_heals_during_its_backoff,
                                   case_teardown),
