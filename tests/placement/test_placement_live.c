@@ -519,9 +519,10 @@ typedef struct {
     const char *uuid;
     int rounds;
     int failures;
+    int resent;                 /* rounds "unchanged" after a reconnect (see below) */
     unsigned int conflicts;
     char last_error[512];
-    char log[32][200];          /* the reporter's result of each round, shown on failure */
+    char log[32][240];          /* the reporter's result of each round, shown on failure */
 } writer;
 
 static void *
@@ -532,17 +533,36 @@ reporter_thread(void *opaque)
     vtpm_placement_client *client = client_new_retries(false, NULL, 30);
     vtpm_placement_stats st;
 
+    vtpm_placement_client_stats(client, &st);
     for (int i = 0; i < w->rounds; i++) {
+        long connections = st.connections;
         vtpm_publish_result res;
         vtpm_report r;
 
         report_init(&r, "live-race", w->uuid, 1,
                     i % 2 ? VTPM_TRAIT_TPM_1_2 : VTPM_TRAIT_TPM_2_0);
         vtpm_placement_publish(client, &r, &res);
+        vtpm_placement_client_stats(client, &st);
+        connections = st.connections - connections;
         if (i < (int)VTPM_N_ELEMENTS(w->log))
-            vtpm_strfmt(w->log[i], sizeof(w->log[i]), "%s", res.message);
+            vtpm_strfmt(w->log[i], sizeof(w->log[i]), "%s (%ld new connections)",
+                        res.message, connections);
         if (getenv("VTPM_TEST_TRACE"))
-            printf("# round %d: %s\n", i, res.message);
+            printf("# round %d: %s (%ld new connections)\n", i, res.message, connections);
+        /*
+         * Each round flips the managed trait, so it must change it. The one
+         * exception is not a lost update: libcurl sends a request again, on
+         * a new connection, when a kept-alive one closed before any answer.
+         * If the first copy of the PUT was applied, the second meets a
+         * conflict, the re-read finds the wanted traits, and the round says
+         * "unchanged". That needs a new connection in that round; a write
+         * lost to the other writer shows as "unchanged" in the round after
+         * it, without one.
+         */
+        if (res.status == VTPM_PUBLISH_UNCHANGED && connections > 0) {
+            w->resent++;
+            continue;
+        }
         if (res.status != VTPM_PUBLISH_CHANGED) {
             w->failures++;
             snprintf(w->last_error, sizeof(w->last_error), "%s", res.message);
@@ -626,8 +646,8 @@ test_publish_alongside_another_writer_loses_no_update(void **state)
     assert_int_equal(pthread_create(&b, NULL, operator_thread, &op), 0);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
-    printf("# concurrent writers: reporter met %u conflicts, operator %u\n",
-           rep.conflicts, op.conflicts);
+    printf("# concurrent writers: reporter met %u conflicts, operator %u; "
+           "%d rounds resent on a new connection\n", rep.conflicts, op.conflicts, rep.resent);
     if (rep.failures) {
         for (int i = 0; i < rep.rounds && i < (int)VTPM_N_ELEMENTS(rep.log); i++)
             printf("# reporter round %d: %s\n", i, rep.log[i]);
