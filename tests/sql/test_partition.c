@@ -633,20 +633,27 @@ assert_cached(const vtpm_uuid *uuid, vtpm_traitset bits, int64_t generation)
     assert_int_equal(gen, generation);
 }
 
-/* Publishes the new host @host with @bits, then opens the cache over TCP; returns its uuid. */
+/* Publishes the new host @host with @bits, then opens the cache over TCP with @dsn
+ * (NULL: tcp_dsn); returns the host's uuid. */
 static vtpm_uuid
-cache_open_with(const char *host, vtpm_traitset bits)
+cache_open_dsn(const char *host, vtpm_traitset bits, const char *dsn)
 {
     vtpm_error err = { 0 };
     vtpm_uuid uuid;
 
     assert_int_equal(publish_admin(host, bits), 1);
     uuid = uuid_of(host);
-    cache = vtpm_inventory_open(tcp_dsn, 0, &err);
+    cache = vtpm_inventory_open(dsn ? dsn : tcp_dsn, 0, &err);
     if (!cache)
         fail_msg("cannot open the inventory over TCP: %s", err.message);
     assert_cached(&uuid, bits, 1);
     return uuid;
+}
+
+static vtpm_uuid
+cache_open_with(const char *host, vtpm_traitset bits)
+{
+    return cache_open_dsn(host, bits, NULL);
 }
 
 /* Every provider of the table is cached with its bits and generation, and no other. */
@@ -753,6 +760,35 @@ test_cache_idle_in_a_partition_answers_from_memory_and_catches_up_after_healing(
     assert_int_equal(vtpm_inventory_counter(cache, VTPM_INVENTORY_RELOADS), reloads + 1);
     assert_cached(&uuid, b, 2);
     assert_cached(&added, b, 1);
+    assert_cache_equals_table();
+}
+
+/*
+ * The idle case with the cache's own settings (docs/api.md): keepalives after
+ * 30 s of silence, and tcp_user_timeout=30000 ends the connection at the
+ * first unanswered probe past 30 s, i.e. after about 40 s; 3 probes 10 s apart
+ * would take a minute.
+ */
+static void
+test_cache_with_its_own_settings_notices_a_silent_partition_within_a_minute(void **state)
+{
+    vtpm_traitset a = VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB);
+    vtpm_error err = { 0 };
+    vtpm_uuid uuid;
+    vtpm_status st;
+    double t0;
+
+    (void)state;
+    uuid = cache_open_dsn("part-cache-default", a, default_dsn);
+    partition(TO_SERVER | FROM_SERVER);
+    t0 = vtpm_test_now();
+    st = vtpm_inventory_refresh(cache, 120000, &err);
+    printf("# the idle connection was given up after %.1f s\n", vtpm_test_now() - t0);
+    assert_between(vtpm_test_now() - t0, 25.0, 75.0, "a default refresh waiting in a partition");
+    assert_unreachable(st, &err, "lost the connection to ");
+    assert_cached(&uuid, a, 1);
+    assert_int_equal(heal(), 0);
+    refresh_until_reconnected();
     assert_cache_equals_table();
 }
 
@@ -907,6 +943,9 @@ main(void)
             case_teardown),
         cmocka_unit_test_teardown(
             test_cache_idle_in_a_partition_answers_from_memory_and_catches_up_after_healing,
+            case_teardown),
+        cmocka_unit_test_teardown(
+            test_cache_with_its_own_settings_notices_a_silent_partition_within_a_minute,
             case_teardown),
         cmocka_unit_test_teardown(
             test_cache_reload_waiting_for_rows_in_a_partition_fails_and_recovers,
