@@ -149,10 +149,11 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
 {
     /* Defaults first: whatever the DSN says overrides them. The connection
      * idles between notifications: TCP keepalives notice a database host
-     * that vanished (about a minute) instead of the kernel's two hours, and
-     * tcp_user_timeout ends a query whose data the host stopped
-     * acknowledging after 30 s instead of the kernel's quarter of an hour
-     * of retransmissions. */
+     * that vanished (about 40 s: the first probe after 30 s of silence, and
+     * the user timeout has passed at the second) instead of the kernel's
+     * two hours, and tcp_user_timeout ends a query whose data the host
+     * stopped acknowledging after 30 s instead of the kernel's quarter of
+     * an hour of retransmissions. */
     const char *const keywords[] = { "connect_timeout", "application_name", "keepalives",
                                      "keepalives_idle", "keepalives_interval",
                                      "keepalives_count", "tcp_user_timeout", "dbname", NULL };
