@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The PostgreSQL publisher: one parameterised call of vtpm.publish() over libpq. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -35,6 +37,48 @@ buf_put(char *buf, size_t size, size_t *o, const char *s, size_t n)
     buf[*o] = '\0';
 }
 
+/*
+ * Keywords whose value is a secret: those libpq 15 marks with dispchar "*"
+ * (PQconndefaults()), the password and the passphrase of an encrypted client
+ * key. Compared without regard to case, so that a misspelt "Password=" that
+ * libpq refuses is still masked in the message saying so.
+ */
+static const char *const secret_keywords[] = { "password", "sslpassword" };
+
+static bool
+keyword_is_secret(const char *key, size_t len)
+{
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(secret_keywords); i++) {
+        if (strlen(secret_keywords[i]) == len && strncasecmp(key, secret_keywords[i], len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A URI query keyword of @len bytes: libpq decodes %XX in it before matching. */
+static bool
+uri_keyword_is_secret(const char *key, size_t len)
+{
+    char plain[32];
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = key[i];
+
+        if (c == '%' && i + 2 < len && isxdigit((unsigned char)key[i + 1]) &&
+            isxdigit((unsigned char)key[i + 2])) {
+            char hex[3] = { key[i + 1], key[i + 2], '\0' };
+
+            c = (char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (n + 1 >= sizeof(plain))
+            return false;
+        plain[n++] = c;
+    }
+    return keyword_is_secret(plain, n);
+}
+
 static void
 mask_uri(char *buf, size_t size, const char *dsn)
 {
@@ -57,21 +101,27 @@ mask_uri(char *buf, size_t size, const char *dsn)
             p = at;
         }
     }
-    /* Query parameters: password=... up to the next '&'. */
+    /* Query parameters: a secret keyword's value up to the next '&'. */
     while (*p) {
-        if ((*p == '?' || *p == '&') && strncmp(p + 1, "password=", 9) == 0) {
-            buf_put(buf, size, &o, p, 10);
-            buf_put(buf, size, &o, "***", 3);
-            p += 10;
-            p += strcspn(p, "&");
-            continue;
+        if (*p == '?' || *p == '&') {
+            const char *key = p + 1;
+            size_t keylen = strcspn(key, "=&");
+
+            if (key[keylen] == '=' && uri_keyword_is_secret(key, keylen)) {
+                buf_put(buf, size, &o, p, keylen + 2);
+                buf_put(buf, size, &o, "***", 3);
+                p = key + keylen + 1;
+                p += strcspn(p, "&");
+                continue;
+            }
         }
         buf_put(buf, size, &o, p, 1);
         p++;
     }
 }
 
-/* key = value pairs; values may be single-quoted with backslash escapes. */
+/* key = value pairs; values may be single-quoted, and backslash escapes the
+ * next character in quoted and unquoted values alike (libpq's rules). */
 static void
 mask_keywords(char *buf, size_t size, const char *dsn)
 {
@@ -110,12 +160,15 @@ mask_keywords(char *buf, size_t size, const char *dsn)
             if (*p == '\'')
                 p++;
         } else {
-            while (*p && *p != ' ' && *p != '\t' && *p != '\n')
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
+                if (*p == '\\' && p[1])
+                    p++;
                 p++;
+            }
         }
         buf_put(buf, size, &o, key, keylen);
         buf_put(buf, size, &o, "=", 1);
-        if (keylen == 8 && strncmp(key, "password", 8) == 0)
+        if (keyword_is_secret(key, keylen))
             buf_put(buf, size, &o, "***", 3);
         else
             buf_put(buf, size, &o, val, (size_t)(p - val));
@@ -179,14 +232,39 @@ cleanup:
     return text;
 }
 
-/* Connection failures that a retry will not cure. */
+/*
+ * Connection failures that a retry will not cure. First the reporter's own
+ * TLS files, which libpq reads before it sends anything: a missing, unreadable
+ * or group/world-readable key, or an encrypted one without the right
+ * sslpassword ("bad decrypt", "processing error"), is the configuration's
+ * fault. Then what the server refused: its pg_hba.conf, its authentication,
+ * its certificate (verification failed, wrong host name), or our certificate
+ * (a TLS alert such as "unknown ca": it does not trust our issuer). A TLS
+ * connection cut without an alert ("SSL SYSCALL error", "unexpected eof")
+ * stays unreachable and is retried.
+ */
 static vtpm_publish_status
 classify_connect_failure(const char *msg)
 {
-    if (strstr(msg, "authentication failed") || strstr(msg, "no pg_hba.conf entry") ||
-        strstr(msg, "permission denied") || strstr(msg, "password is required") ||
-        strstr(msg, "certificate"))
-        return VTPM_PUBLISH_REFUSED;
+    static const char *const config[] = {
+        "private key file", "could not open certificate file",
+        "could not read certificate file", "root certificate file",
+        "could not read root certificate", "certificate present, but not private key",
+    };
+    static const char *const refused[] = {
+        "authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
+        "permission denied", "password is required", "no password supplied",
+        "certificate", "alert", "does not support SSL",
+    };
+
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(config); i++) {
+        if (strstr(msg, config[i]))
+            return VTPM_PUBLISH_CONFIG;
+    }
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(refused); i++) {
+        if (strstr(msg, refused[i]))
+            return VTPM_PUBLISH_REFUSED;
+    }
     if (strstr(msg, "does not exist") || strstr(msg, "invalid ") ||
         strstr(msg, "unrecognized"))
         return VTPM_PUBLISH_CONFIG;
@@ -303,6 +381,16 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
     }
     PQconninfoFree(parsed);
 
+    /* libpq hands an encrypted key's passphrase to OpenSSL only when the DSN
+     * has a non-empty sslpassword; without one OpenSSL asks on the terminal,
+     * or on stdin, which would hang a run started by hand and feed a cron
+     * job's stdin to it. libpq's own hook answers with sslpassword or
+     * nothing: a missing passphrase then fails the connection at once. The
+     * hook is global to the process; an application's own is kept. */
+    if (!PQgetSSLKeyPassHook_OpenSSL())
+        PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
+    if (vtpm_log_enabled(VTPM_LOG_DEBUG))
+        vtpm_debug("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
     conn = PQconnectdbParams(keywords, conn_values, 1);
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");

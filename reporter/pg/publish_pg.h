@@ -19,10 +19,18 @@
  *   VTPM_PUBLISH_UNREACHABLE: no connection, or it broke before the answer
  *     (the transaction is then rolled back by the server: nothing is half
  *     written);
- *   VTPM_PUBLISH_REFUSED: the database refused (not bound to the host,
- *     permission denied, invalid data);
- *   VTPM_PUBLISH_CONFIG: the DSN cannot be parsed, or the schema is missing.
- * out->message never contains a password: DSNs are shown masked.
+ *   VTPM_PUBLISH_REFUSED: the database refused (pg_hba.conf, authentication,
+ *     a server or client certificate that does not verify, not bound to the
+ *     host, permission denied, invalid data);
+ *   VTPM_PUBLISH_CONFIG: the DSN cannot be parsed, a TLS file of ours cannot
+ *     be used (missing, readable by others, an encrypted key without the
+ *     right sslpassword), or the schema is missing.
+ * An encrypted client key is decrypted with the DSN's sslpassword only: the
+ * first call installs libpq's own key-passphrase hook (process-wide, unless
+ * the application installed one), so that OpenSSL never prompts on the
+ * terminal or reads stdin. out->message never contains a password or
+ * sslpassword: DSNs are shown masked. With DEBUG logging, the masked DSN of
+ * each attempt is logged.
  */
 vtpm_publish_status vtpm_pg_publish(const char *dsn, const vtpm_report *report,
                                     vtpm_publish_result *out);
@@ -35,9 +43,11 @@ vtpm_publish_status vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report
                                          vtpm_publish_result *out);
 
 /*
- * Writes @dsn into @buf (@size bytes) with every password replaced by "***",
- * both in key=value form and in postgresql://user:password@host URIs.
- * Returns @buf.
+ * Writes @dsn into @buf (@size bytes) with the value of every secret keyword
+ * (password, sslpassword: those libpq marks secret) replaced by "***", in
+ * key=value form (keywords in any case, quoted or escaped values) and in
+ * URIs (postgresql://user:password@host, ?password=, &sslpassword=, also
+ * percent-encoded names). Returns @buf.
  */
 char *vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn);
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A throwaway PostgreSQL cluster for the inventory tests (scripts/pg-cluster.sh). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -367,5 +369,112 @@ vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsigned i
     PQclear(res);
     PQfinish(conn);
     vtpm_test_pg_dsn(pg, name, NULL, dsn, size);
+    return rc;
+}
+
+/* Reads the whole of file @path into a new string (free it); NULL on error. */
+static char *
+read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    long len;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)len + 1)) != NULL) {
+        if (fread(text, 1, (size_t)len, f) != (size_t)len) {
+            free(text);
+            text = NULL;
+        } else {
+            text[len] = '\0';
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+/* Writes @a then @b (either may be NULL) over file @path, keeping its owner and mode. */
+static int
+write_text(const char *path, const char *a, const char *b)
+{
+    FILE *f = fopen(path, "r+");
+    int rc = 0;
+
+    if (!f)
+        return -1;
+    if (ftruncate(fileno(f), 0) < 0 || (a && fputs(a, f) == EOF) || (b && fputs(b, f) == EOF))
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int
+vtpm_test_pg_configure(vtpm_test_pg *pg, const char *conf_lines, const char *hba_lines)
+{
+    char conf[512], hba[512];
+    char *old = NULL;
+    int rc = -1;
+
+    vtpm_strfmt(conf, sizeof(conf), "%s/data/postgresql.conf", pg->dir);
+    vtpm_strfmt(hba, sizeof(hba), "%s/data/pg_hba.conf", pg->dir);
+    if (conf_lines) {
+        FILE *f = fopen(conf, "a");
+
+        if (!f || fputs(conf_lines, f) == EOF || fclose(f) != 0) {
+            fprintf(stderr, "cannot append to '%s': %s\n", conf, strerror(errno));
+            return -1;
+        }
+    }
+    if (hba_lines) {
+        if (!(old = read_text(hba)) || write_text(hba, hba_lines, old) < 0) {
+            fprintf(stderr, "cannot rewrite '%s': %s\n", hba, strerror(errno));
+            goto cleanup;
+        }
+    }
+    if (vtpm_test_pg_stop(pg) < 0 || vtpm_test_pg_restart(pg) < 0) {
+        fprintf(stderr, "cannot restart PostgreSQL in '%s' with the new settings, see "
+                "'%s/postgres.log'\n", pg->dir, pg->dir);
+        goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    free(old);
+    return rc;
+}
+
+int
+vtpm_test_copy_file(const vtpm_test_pg *pg, const char *src, const char *dst, unsigned int mode)
+{
+    char *text = read_text(src);
+    struct stat st;
+    int fd = -1, rc = -1;
+    size_t len;
+
+    if (!text) {
+        fprintf(stderr, "cannot read '%s': %s\n", src, strerror(errno));
+        return -1;
+    }
+    len = strlen(text);
+    unlink(dst);
+    fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fchmod(fd, (mode_t)mode) < 0) {
+        fprintf(stderr, "cannot write '%s': %s\n", dst, strerror(errno));
+        goto cleanup;
+    }
+    if (pg && (stat(pg->dir, &st) < 0 || fchown(fd, st.st_uid, st.st_gid) < 0)) {
+        fprintf(stderr, "cannot give '%s' to the owner of '%s': %s\n", dst, pg->dir,
+                strerror(errno));
+        goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    free(text);
     return rc;
 }

@@ -60,6 +60,25 @@ char *vtpm_test_pg_dsn(const vtpm_test_pg *pg, const char *db, const char *user,
 char *vtpm_test_pg_tcp_dsn(const vtpm_test_pg *pg, const char *db, const char *password,
                            char *dsn, unsigned int size);
 
+/*
+ * Appends @conf_lines (NULL: none) to the cluster's postgresql.conf and puts
+ * @hba_lines (NULL: none) before the rules of its pg_hba.conf (the first
+ * matching rule wins), then restarts the cluster on the same port: for
+ * settings a reload does not apply, and so that they are in force when this
+ * returns. Lines end with a newline. Returns 0, or -1 with a message on stderr.
+ */
+int vtpm_test_pg_configure(vtpm_test_pg *pg, const char *conf_lines, const char *hba_lines);
+
+/*
+ * Copies file @src to @dst with mode @mode, owned by the owner of the
+ * cluster's folder (its OS user: "postgres" when the tests run as root) if
+ * @pg is not NULL, else by the caller. For what the server reads and wants
+ * private (its TLS key: 0600), and for client keys that libpq refuses when
+ * others may read them. Returns 0, or -1 with a message on stderr.
+ */
+int vtpm_test_copy_file(const vtpm_test_pg *pg, const char *src, const char *dst,
+                        unsigned int mode);
+
 /* Connects or aborts the test with a message. */
 PGconn *vtpm_test_pg_connect(const char *dsn);
 

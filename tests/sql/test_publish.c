@@ -274,6 +274,26 @@ test_publish_unmigrated_database_is_a_configuration_error(void **state)
     assert_non_null(strstr(res.message, "vtpm-inventory migrate"));
 }
 
+/* DSNs and how they are shown: every secret value, in every form libpq reads. */
+static const struct {
+    const char *dsn;
+    const char *masked;
+} mask_cases[] = {
+    { "host=h password='a b\\'c' user=u", "host=h password=*** user=u" },
+    { "postgresql://rep:hunter2@db.example:5432/inv?sslmode=verify-full&password=x2",
+      "postgresql://rep:***@db.example:5432/inv?sslmode=verify-full&password=***" },
+    { "host=h port=5 sslmode=require", "host=h port=5 sslmode=require" },
+    /* The passphrase of an encrypted client key. */
+    { "host=h sslkey=/k.key sslpassword=pass1 sslpassword = 'pa ss\\'2' sslmode=verify-full",
+      "host=h sslkey=/k.key sslpassword=*** sslpassword=*** sslmode=verify-full" },
+    /* An escaped space goes on with an unquoted value; keywords in any case. */
+    { "password=a\\ b user=u PassWord=c SSLPASSWORD=d",
+      "password=*** user=u PassWord=*** SSLPASSWORD=***" },
+    /* URI parameters, also with a percent-encoded name. */
+    { "postgres://db/inv?sslpassword=p1&sslmode=verify-full&sslpassword=p2&ssl%70assword=p3",
+      "postgres://db/inv?sslpassword=***&sslmode=verify-full&sslpassword=***&ssl%70assword=***" },
+};
+
 static void
 test_publish_never_shows_the_password(void **state)
 {
@@ -298,15 +318,34 @@ test_publish_never_shows_the_password(void **state)
     assert_null(strstr(res.message, "s3cr3t"));
     assert_non_null(strstr(res.message, "authentication failed"));
 
-    vtpm_pg_dsn_mask(masked, sizeof(masked), "host=h password='a b\\'c' user=u");
-    assert_string_equal(masked, "host=h password=*** user=u");
-    vtpm_pg_dsn_mask(masked, sizeof(masked), "postgresql://rep:hunter2@db.example:5432/inv?sslmode=verify-full&password=x2");
-    assert_string_equal(masked, "postgresql://rep:***@db.example:5432/inv?sslmode=verify-full&password=***");
-    vtpm_pg_dsn_mask(masked, sizeof(masked), "host=h port=5 sslmode=require");
-    assert_string_equal(masked, "host=h port=5 sslmode=require");
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(mask_cases); i++)
+        assert_string_equal(vtpm_pg_dsn_mask(masked, sizeof(masked), mask_cases[i].dsn),
+                            mask_cases[i].masked);
+    /* Whatever libpq itself calls a secret (dispchar "*"), now or later. */
+    {
+        PQconninfoOption *opts = PQconndefaults();
+        unsigned int secrets = 0;
+
+        assert_non_null(opts);
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+            char dsn_kw[128];
+
+            if (o->dispchar[0] != '*')
+                continue;
+            secrets++;
+            vtpm_strfmt(dsn_kw, sizeof(dsn_kw), "host=h %s=hunter2", o->keyword);
+            assert_null(strstr(vtpm_pg_dsn_mask(masked, sizeof(masked), dsn_kw), "hunter2"));
+            vtpm_strfmt(dsn_kw, sizeof(dsn_kw), "postgresql://h/db?%s=hunter2", o->keyword);
+            assert_null(strstr(vtpm_pg_dsn_mask(masked, sizeof(masked), dsn_kw), "hunter2"));
+        }
+        PQconninfoFree(opts);
+        assert_true(secrets >= 2);   /* password and sslpassword in libpq 15 */
+    }
     /* An unparseable DSN is a configuration error, shown masked. */
     assert_int_equal(publish("host=h password=topsecret bogus", "sem-pw", 0, &res), VTPM_PUBLISH_CONFIG);
     assert_null(strstr(res.message, "topsecret"));
+    assert_int_equal(publish("host=h sslpassword='top secret' bogus", "sem-pw", 0, &res), VTPM_PUBLISH_CONFIG);
+    assert_null(strstr(res.message, "secret"));
 }
 
 /* Runs @sql as @conn and expects it to fail with a message containing @message. */
