@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -576,6 +577,58 @@ test_keystone_requiring_a_client_certificate_refuses_none_or_a_stranger_quietly(
     assert_string_equal(traits, "(no provider)");
 }
 
+/* Writes @line to @name in the temp dir, mode 0600; returns its path in @buf. */
+static const char *
+passphrase_file(char *buf, size_t len, const char *name, const char *line)
+{
+    FILE *f;
+
+    snprintf(buf, len, "%s/%s", tmp_dir, name);
+    f = fopen(buf, "w");
+    assert_non_null(f);
+    assert_true(fputs(line, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(buf, 0600), 0);
+    return buf;
+}
+
+static void
+test_encrypted_client_key_with_its_passphrase_file_authenticates_to_both(void **state)
+{
+    vtpm_placement_conf conf;
+    vtpm_test_publish_call call = { .conf = &conf, .host = "tls-live-keypass-wrong" };
+    vtpm_publish_result res;
+    char cert[256], key[256], pass[256], traits[512];
+    char *err;
+
+    /* Both listeners that require a client certificate, one encrypted key. */
+    keystone_mtls_conf(&conf, mtls_url, "client.pem", "client-encrypted.key", cert, key,
+                       sizeof(cert));
+    conf.key_password_file = (char *)passphrase_file(pass, sizeof(pass), "live.pass",
+                                                     "test-passphrase\n");
+    publish_expect_traits(&conf, "tls-live-keypass", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0),
+                          T_2_0, &res);
+
+    /* A wrong passphrase: Keystone is asked first, and the key does not
+     * load: a configuration error naming the key, nothing sent. */
+    passphrase_file(pass, sizeof(pass), "live.pass", "wrong-passphrase\n");
+    vtpm_log_init("test_placement_tls_live", VTPM_LOG_DEBUG);
+    err = vtpm_test_capture_stderr(vtpm_test_publish_call_run, &call);
+    vtpm_log_init("test_placement_tls_live", VTPM_LOG_ERROR);
+    assert_no_secret(err);
+    assert_null(strstr(err, "wrong-passphrase"));
+    free(err);
+    if (call.status != VTPM_PUBLISH_CONFIG)
+        fail_msg("status %d, not a configuration error: %s", (int)call.status,
+                 call.res.message);
+    vtpm_test_assert_has(call.res.message, "cannot load client key '");
+    vtpm_test_assert_has(call.res.message, "/client-encrypted.key': wrong passphrase");
+    assert_null(strstr(call.res.message, "wrong-passphrase"));
+    assert_no_secret(call.res.message);
+    raw_traits_of("tls-live-keypass-wrong", traits, sizeof(traits));
+    assert_string_equal(traits, "(no provider)");
+}
+
 /*
  * Runs `vtpm-reporter run` with swtpm off (every managed trait absent),
  * password auth and @tls_lines; fails unless it exits with @want or when
@@ -659,6 +712,7 @@ main(void)
         cmocka_unit_test(test_placement_requiring_a_client_certificate_takes_the_test_client_only),
         cmocka_unit_test(test_keystone_requiring_a_client_certificate_takes_the_test_client),
         cmocka_unit_test(test_keystone_requiring_a_client_certificate_refuses_none_or_a_stranger_quietly),
+        cmocka_unit_test(test_encrypted_client_key_with_its_passphrase_file_authenticates_to_both),
         cmocka_unit_test(test_reporter_run_publishes_with_the_test_ca_and_exits_unreachable_without_it),
     };
 
