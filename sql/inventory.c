@@ -50,9 +50,19 @@ usage(FILE *out)
 static PGconn *
 connect_db(const char *dsn)
 {
-    PGconn *conn = PQconnectdb(dsn ? dsn : "");
-    char what[512], msg[512];
+    PQconninfoOption *parsed;
+    PGconn *conn;
+    char what[512], msg[512], *parse_err = NULL;
 
+    /* libpq's parse errors quote pieces of the DSN, a password's among them. */
+    if (!(parsed = PQconninfoParse(dsn ? dsn : "", &parse_err))) {
+        vtpm_error("cannot parse the DSN (not shown: it may hold a password): expected "
+                   "key=value pairs or a postgresql:// URI");
+        PQfreemem(parse_err);
+        return NULL;
+    }
+    PQconninfoFree(parsed);
+    conn = PQconnectdb(dsn ? dsn : "");
     if (PQstatus(conn) != CONNECTION_OK) {
         vtpm_error("cannot connect to %s: %s", vtpm_pgconn_describe(conn, what, sizeof(what)),
                    vtpm_pg_message(NULL, conn, msg, sizeof(msg)));
