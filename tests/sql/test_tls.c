@@ -74,14 +74,14 @@ publish(const char *dsn, const char *host, vtpm_traitset present, vtpm_publish_r
 static void
 assert_has(const char *text, const char *needle)
 {
-    if (!strstr(text, needle))
-        fail_msg("'%s' not in: %s", needle, text);
+    if (!text || !strstr(text, needle))
+        fail_msg("'%s' not in: %s", needle, text ? text : "(nothing)");
 }
 
 static void
 assert_lacks(const char *text, const char *needle)
 {
-    if (strstr(text, needle))
+    if (text && strstr(text, needle))
         fail_msg("'%s' shown in: %s", needle, text);
 }
 
