@@ -27,6 +27,16 @@
  */
 #define PLACEMENT_CONCURRENT_500 "Another thread concurrently updated the resource provider"
 
+/*
+ * A third form, on PostgreSQL: when both writers add the same trait, the
+ * loser's insert fails on the unique key; Placement ignores that error as if
+ * the database were MySQL, but PostgreSQL has already aborted the
+ * transaction, so its next statement fails with this and the answer is a
+ * 500. Nothing was written (the transaction rolls back whole), and the PUT
+ * is conditional on the generation: re-reading and retrying is safe.
+ */
+#define PLACEMENT_ABORTED_500 "current transaction is aborted"
+
 struct vtpm_placement_client {
     vtpm_placement_conf conf;      /* a deep copy */
     vtpm_http *http;
@@ -1122,7 +1132,8 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
         if ((resp.status == 409 &&
              (strcmp(code, "placement.concurrent_update") == 0 ||
               (client->microversion < 23 && !code[0]))) ||
-            (resp.status == 500 && strstr(detail, PLACEMENT_CONCURRENT_500))) {
+            (resp.status == 500 && (strstr(detail, PLACEMENT_CONCURRENT_500) ||
+                                    strstr(resp.body, PLACEMENT_ABORTED_500)))) {
             client->stats.conflicts++;
             if (conflicts++ >= client->conf.retries) {
                 fail.status = VTPM_PUBLISH_UNREACHABLE;

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "http.h"
 #include "log.h"
@@ -514,6 +516,114 @@ test_publish_gives_up_after_bounded_conflicts(void **state)
     vtpm_placement_client_free(client);
 }
 
+/* Placement's own database (the fixture's cluster), as its superuser. */
+static PGconn *
+placement_db(void)
+{
+    char script[512], dsn[512], line[400];
+    char *argv[] = {
+        (char *)vtpm_test_source_path(script, sizeof(script), "scripts/pg-cluster.sh"),
+        (char *)"dsn", dsn, NULL
+    };
+    PGconn *conn;
+
+    snprintf(dsn, sizeof(dsn), "%s/pg", fixture_dir);
+    assert_int_equal(vtpm_test_run(argv, line, sizeof(line)), 0);
+    snprintf(dsn, sizeof(dsn), "%s dbname=placement", line);
+    conn = PQconnectdb(dsn);
+    if (PQstatus(conn) != CONNECTION_OK)
+        fail_msg("cannot connect to placement's database: %s", PQerrorMessage(conn));
+    return conn;
+}
+
+static void
+db_exec(PGconn *conn, const char *sql, const char *param)
+{
+    const char *values[1] = { param };
+    PGresult *res = PQexecParams(conn, sql, param ? 1 : 0, NULL, values, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(conn));
+    PQclear(res);
+}
+
+typedef struct {
+    vtpm_placement_client *client;
+    vtpm_report report;
+    vtpm_publish_result res;
+} publish_job;
+
+static void *
+publish_thread(void *opaque)
+{
+    publish_job *j = opaque;
+
+    vtpm_placement_publish(j->client, &j->report, &j->res);
+    return NULL;
+}
+
+/*
+ * Another writer adds one of our traits while our PUT adds it too. Placement
+ * ignores the loser's unique-key error, but PostgreSQL has aborted that
+ * transaction, so Placement answers 500 "current transaction is aborted"
+ * (psycopg2's InFailedSqlTransaction), which the two-writer test below met
+ * now and then. The other writer here is a transaction in Placement's
+ * database that inserts the row and commits once our PUT waits for it.
+ */
+static void
+test_publish_rereads_after_placement_fails_on_a_trait_added_meanwhile(void **state)
+{
+    const char *uuid = "5e7b0a44-0000-4000-8000-00000000000c";
+    publish_job job = { .client = client_new(false, NULL) };
+    PGconn *other = placement_db(), *watch = placement_db();
+    vtpm_placement_stats st;
+    pthread_t thread;
+    char traits[512];
+    int waited = 0;
+
+    raw_create_provider("live-dup", uuid);
+    db_exec(other, "BEGIN", NULL);
+    db_exec(other, "INSERT INTO resource_provider_traits "
+                   "(resource_provider_id, trait_id, created_at) "
+                   "SELECT rp.id, t.id, now() FROM resource_providers rp, traits t "
+                   "WHERE rp.uuid = $1 AND t.name = '" T_2_0 "'", uuid);
+    report_init(&job.report, "live-dup", uuid, 2, VTPM_TRAIT_TPM_1_2, VTPM_TRAIT_TPM_2_0);
+    assert_int_equal(pthread_create(&thread, NULL, publish_thread, &job), 0);
+    /* Our PUT's insert of the same row waits for the other transaction. */
+    for (;;) {
+        PGresult *res = PQexec(watch, "SELECT count(*) FROM pg_stat_activity "
+                                      "WHERE datname = 'placement' AND wait_event_type = 'Lock'");
+        bool blocked = PQresultStatus(res) == PGRES_TUPLES_OK &&
+                       strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+
+        PQclear(res);
+        if (blocked)
+            break;
+        if (++waited > 1000) {
+            db_exec(other, "ROLLBACK", NULL);
+            pthread_join(thread, NULL);
+            fail_msg("our PUT never waited for the other writer's row");
+        }
+        usleep(10000);
+    }
+    db_exec(other, "COMMIT", NULL);
+    pthread_join(thread, NULL);
+    PQfinish(other);
+    PQfinish(watch);
+
+    /* The 500 was the conflict it is: re-read (TPM_2_0 there now), PUT again. */
+    if (job.res.status != VTPM_PUBLISH_CHANGED)
+        fail_msg("publish ended %d: %s", (int)job.res.status, job.res.message);
+    vtpm_placement_client_stats(job.client, &st);
+    assert_int_equal(st.conflicts, 1);
+    assert_int_equal(st.trait_puts, 2);
+    assert_non_null(strstr(job.res.message, "+" T_1_2));
+    assert_null(strstr(job.res.message, "+" T_2_0));
+    raw_traits(uuid, traits, sizeof(traits));
+    assert_string_equal(traits, T_1_2 "," T_2_0);
+    vtpm_placement_client_free(job.client);
+}
+
 /* Two real writers at once: the reporter flips its traits, an operator tool flips its own. */
 typedef struct {
     const char *uuid;
@@ -617,9 +727,11 @@ operator_thread(void *opaque)
                 break;
             }
             /* A conflict is a 409, or a 500 when both passed the generation
-             * check at once (Placement's own database compare-and-swap). */
+             * check at once (Placement's own database compare-and-swap) or
+             * both added the same trait (see the test above). */
             if (resp.status == 409 ||
-                (resp.status == 500 && strstr(resp.body, "concurrently updated")))
+                (resp.status == 500 && (strstr(resp.body, "concurrently updated") ||
+                                        strstr(resp.body, "transaction is aborted"))))
                 w->conflicts++;
             else
                 w->failures++;
@@ -742,6 +854,7 @@ main(void)
         cmocka_unit_test(test_publish_with_pinned_old_microversion_creates_provider),
         cmocka_unit_test(test_publish_rereads_after_concurrent_update),
         cmocka_unit_test(test_publish_gives_up_after_bounded_conflicts),
+        cmocka_unit_test(test_publish_rereads_after_placement_fails_on_a_trait_added_meanwhile),
         cmocka_unit_test(test_publish_alongside_another_writer_loses_no_update),
         cmocka_unit_test(test_reporter_run_publishes_to_placement),
         cmocka_unit_test(test_publish_when_placement_is_stopped_is_unreachable),
