@@ -234,7 +234,7 @@ cleanup:
 
 /*
  * Connection failures that a retry will not cure. First the reporter's own
- * TLS files, which libpq reads before it sends anything: a missing, unreadable
+ * TLS files, which libpq reads as it starts the handshake: a missing, unreadable
  * or group/world-readable key, or an encrypted one without the right
  * sslpassword ("bad decrypt", "processing error"), is the configuration's
  * fault. Then what the server refused: its pg_hba.conf, its authentication,
