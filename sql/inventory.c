@@ -48,17 +48,19 @@ usage(FILE *out)
 }
 
 static PGconn *
-connect_db(const char *dsn)
+connect_db(const char *dsn, int *rc)
 {
     PQconninfoOption *parsed;
     PGconn *conn;
     char what[512], msg[512], *parse_err = NULL;
 
+    *rc = EXIT_UNREACHABLE;
     /* libpq's parse errors quote pieces of the DSN, a password's among them. */
     if (!(parsed = PQconninfoParse(dsn ? dsn : "", &parse_err))) {
         vtpm_error("cannot parse the DSN (not shown: it may hold a password): expected "
                    "key=value pairs or a postgresql:// URI");
         PQfreemem(parse_err);
+        *rc = EXIT_USAGE;
         return NULL;
     }
     PQconninfoFree(parsed);
@@ -180,8 +182,8 @@ main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    if (!(conn = connect_db(dsn)))
-        return EXIT_UNREACHABLE;
+    if (!(conn = connect_db(dsn, &rc)))
+        return rc;
     vtpm_pgconn_describe(conn, what, sizeof(what));
 
     if (strcmp(cmd, "migrate") == 0) {
