@@ -304,11 +304,15 @@ vtpm_migrate_status(PGconn *conn, const char *dir, vtpm_migration_list *list,
 {
     vtpm_migration_list_clear(list);
     if (list_files(conn, dir, list, err, errlen) < 0)
-        return -1;
+        goto error;
     qsort(list->items, list->n, sizeof(*list->items), compare_versions);
     if (conn && list_merge_applied(conn, list, err, errlen) < 0)
-        return -1;
+        goto error;
     return 0;
+
+error:
+    vtpm_migration_list_clear(list);   /* nothing for the caller to free */
+    return -1;
 }
 
 static int

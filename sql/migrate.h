@@ -38,8 +38,8 @@ void vtpm_migration_list_clear(vtpm_migration_list *list);
 /*
  * Lists the migration files of @dir (names NNNN_word.sql; other files are
  * ignored) and, when @conn is not NULL, compares them with what the database
- * recorded. Fills @list (cleared first). On error returns -1 and writes one
- * line into @err (@errlen bytes).
+ * recorded. Fills @list (cleared first). On error returns -1, leaves @list
+ * empty and writes one line into @err (@errlen bytes).
  */
 int vtpm_migrate_status(PGconn *conn, const char *dir, vtpm_migration_list *list,
                         char *err, size_t errlen);
