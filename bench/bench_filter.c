@@ -331,7 +331,7 @@ mix_check(bench_ctx *ctx, const vtpm_filter *filter, vtpm_profile profile)
         vtpm_traitset required;
         vtpm_code code;
         /* The one-call decision agrees with translation on the mix too
-         * (tests/filter/test_outcomes.c proves it on every request). */
+         * (tests/scheduler/filter/test_outcomes.c proves it on every request). */
         bool accepted = vtpm_filter_required_traits(filter, ctx->prepared[i],
                                                     &required, &code);
 

@@ -42,7 +42,7 @@ trap cleanup EXIT
 if [ ! -d "$build" ]; then
     meson setup "$build" "$root" --buildtype=release >/dev/null
 fi
-ninja -C "$build" bench/bench_inventory bench/bench_cache sql/vtpm-inventory >/dev/null
+ninja -C "$build" bench/bench_inventory bench/bench_cache sql/vtpm-inventory/vtpm-inventory >/dev/null
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts big=$big clients=$clients" \
      "placement_n=$placement_n publish_n=$publish_n VTPM_PG_FAST=${VTPM_PG_FAST:-1}" \
@@ -50,7 +50,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts big=$big clients
 dsn=$(VTPM_PG_FAST=${VTPM_PG_FAST:-1} "$root/scripts/pg-cluster.sh" start "$work/pg")
 psql "$dsn" -qXc "CREATE DATABASE inventory" >/dev/null
 dsn=${dsn/dbname=postgres/dbname=inventory}
-"$build/sql/vtpm-inventory" --dsn "$dsn" --dir "$root/sql/migrations" migrate >/dev/null
+"$build/sql/vtpm-inventory/vtpm-inventory" --dsn "$dsn" --dir "$root/sql/migrations" migrate >/dev/null
 case "${SYNC_COMMIT:-}" in
     '') ;;
     on|off) dsn="$dsn options='-c synchronous_commit=$SYNC_COMMIT'" ;;
@@ -62,7 +62,7 @@ esac
 # same question in SQL, in a database of its own.
 psql "${dsn%% options=*}" -qXc "CREATE DATABASE cache" >/dev/null
 cache_dsn=${dsn/dbname=inventory/dbname=cache}
-"$build/sql/vtpm-inventory" --dsn "${cache_dsn%% options=*}" --dir "$root/sql/migrations" migrate >/dev/null
+"$build/sql/vtpm-inventory/vtpm-inventory" --dsn "${cache_dsn%% options=*}" --dir "$root/sql/migrations" migrate >/dev/null
 echo "== libvtpm-inventory: $big hosts =="
 "$build/bench/bench_cache" --dsn "$cache_dsn" --hosts "$big" --runs 50
 "$root/scripts/pg-cluster.sh" stop "$work/pg"

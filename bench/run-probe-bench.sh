@@ -45,7 +45,7 @@ if [ -d "$builddir" ]; then
 else
     meson setup --buildtype=release "$builddir" "$src" >/dev/null
 fi
-ninja -C "$builddir" reporter/vtpm-reporter bench/bench_probe >/dev/null
+ninja -C "$builddir" reporter/cli/vtpm-reporter bench/bench_probe >/dev/null
 
 work=$(mktemp -d /tmp/vtpm-bench-probe-XXXXXX)
 chmod 755 "$work"
@@ -78,6 +78,6 @@ fi
 
 echo "# $(uname -n), $(nproc) cores, libvirt $(virsh -c qemu:///system version 2>/dev/null \
     | sed -n 's/^Using library: libvirt //p'), virt_type $virt_type, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-"$builddir/bench/bench_probe" --reporter "$builddir/reporter/vtpm-reporter" \
+"$builddir/bench/bench_probe" --reporter "$builddir/reporter/cli/vtpm-reporter" \
     --config "$work/reporter.yaml" --cache-file "$work/cache/swtpm-capabilities.json" \
     --runs "$runs" --deep-runs "$deep_runs" "${nova[@]}"

@@ -45,9 +45,9 @@ if [ ! -d "$builddir" ]; then
 fi
 ninja -C "$builddir" >/dev/null
 case "$builddir" in /*) bin=$builddir ;; *) bin=$top/$builddir ;; esac
-filter=$bin/scheduler/vtpm-filter
-reporter=$bin/reporter/vtpm-reporter
-inventory=$bin/sql/vtpm-inventory
+filter=$bin/scheduler/cli/vtpm-filter
+reporter=$bin/reporter/cli/vtpm-reporter
+inventory=$bin/sql/vtpm-inventory/vtpm-inventory
 mkdir -p "$state"
 
 say "Starting a private PostgreSQL cluster in $state/pg"

@@ -13,7 +13,7 @@ packages=(
     valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib clang-tidy
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients qemu-system-x86
     swtpm swtpm-tools
-    # network partitions in a private network namespace (tests/sql/test_partition.c)
+    # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3

@@ -395,7 +395,7 @@ test_migrate_cli_reports_unreachable_database(void **state)
                      (char *)"migrate", NULL };
 
     (void)state;
-    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
     assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 5);
 }
 
@@ -410,7 +410,7 @@ test_migrate_cli_prints_version_and_help(void **state)
     char *wrong[] = { exe, (char *)"--no-such-option", NULL };
 
     (void)state;
-    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
     assert_int_equal(vtpm_test_spawn(version, out, sizeof(out)), 0);
     assert_true(strncmp(out, "vtpm-inventory ", 15) == 0 && out[15] >= '0' && out[15] <= '9');
     assert_int_equal(vtpm_test_spawn(help, out, sizeof(out)), 0);
@@ -436,7 +436,7 @@ test_migrate_cli_binds_a_reporter_and_quotes_names(void **state)
     PGconn *conn;
 
     (void)state;
-    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory", build ? build : ".");
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
     new_db("m_bind", dsn, sizeof(dsn));
     assert_int_equal(vtpm_test_spawn(migrate, NULL, 0), 0);
     assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 0);

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The PostgreSQL publisher: one parameterised call of vtpm.publish() over libpq. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "pg.h"
+#include "publish_pg.h"
+#include "util.h"
+
+/* Seconds to wait for a connection unless the DSN says otherwise. */
+#define PG_CONNECT_TIMEOUT "10"
+
+static const char publish_sql[] =
+    "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
+    "$5::jsonb, $6::jsonb)";
+
+static bool
+dsn_is_uri(const char *dsn)
+{
+    return strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0;
+}
+
+/* Appends @n bytes of @s to @buf (capacity @size) at *@o, cutting silently. */
+static void
+buf_put(char *buf, size_t size, size_t *o, const char *s, size_t n)
+{
+    while (n-- > 0 && *o + 1 < size)
+        buf[(*o)++] = *s++;
+    buf[*o] = '\0';
+}
+
+/*
+ * Keywords whose value is a secret: those libpq 15 marks with dispchar "*"
+ * (PQconndefaults()), the password and the passphrase of an encrypted client
+ * key. Compared without regard to case, so that a misspelt "Password=" that
+ * libpq refuses is still masked in the message saying so.
+ */
+static const char *const secret_keywords[] = { "password", "sslpassword" };
+
+static bool
+keyword_is_secret(const char *key, size_t len)
+{
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(secret_keywords); i++) {
+        if (strlen(secret_keywords[i]) == len && strncasecmp(key, secret_keywords[i], len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A URI query keyword of @len bytes: libpq decodes %XX in it before matching. */
+static bool
+uri_keyword_is_secret(const char *key, size_t len)
+{
+    char plain[32];
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = key[i];
+
+        if (c == '%' && i + 2 < len && isxdigit((unsigned char)key[i + 1]) &&
+            isxdigit((unsigned char)key[i + 2])) {
+            char hex[3] = { key[i + 1], key[i + 2], '\0' };
+
+            c = (char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (n + 1 >= sizeof(plain))
+            return false;
+        plain[n++] = c;
+    }
+    return keyword_is_secret(plain, n);
+}
+
+static void
+mask_uri(char *buf, size_t size, const char *dsn)
+{
+    const char *p = strstr(dsn, "://") + 3;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = NULL;
+    size_t o = 0;
+
+    for (const char *q = p; q < end; q++) {
+        if (*q == '@')
+            at = q;
+    }
+    buf_put(buf, size, &o, dsn, (size_t)(p - dsn));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+
+        if (colon) {
+            buf_put(buf, size, &o, p, (size_t)(colon - p));
+            buf_put(buf, size, &o, ":***", 4);
+            p = at;
+        }
+    }
+    /* Query parameters: a secret keyword's value up to the next '&'. */
+    while (*p) {
+        if (*p == '?' || *p == '&') {
+            const char *key = p + 1;
+            size_t keylen = strcspn(key, "=&");
+
+            if (key[keylen] == '=' && uri_keyword_is_secret(key, keylen)) {
+                buf_put(buf, size, &o, p, keylen + 2);
+                buf_put(buf, size, &o, "***", 3);
+                p = key + keylen + 1;
+                p += strcspn(p, "&");
+                continue;
+            }
+        }
+        buf_put(buf, size, &o, p, 1);
+        p++;
+    }
+}
+
+/* key = value pairs; values may be single-quoted, and backslash escapes the
+ * next character in quoted and unquoted values alike (libpq's rules). */
+static void
+mask_keywords(char *buf, size_t size, const char *dsn)
+{
+    const char *p = dsn;
+    size_t o = 0;
+
+    while (*p) {
+        const char *key, *val;
+        size_t keylen;
+
+        if (*p == ' ' || *p == '\t' || *p == '\n') {
+            buf_put(buf, size, &o, p++, 1);
+            continue;
+        }
+        key = p;
+        while (*p && *p != '=' && *p != ' ' && *p != '\t')
+            p++;
+        keylen = (size_t)(p - key);
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '=') {
+            buf_put(buf, size, &o, key, (size_t)(p - key));
+            continue;
+        }
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        val = p;
+        if (*p == '\'') {
+            p++;
+            while (*p && *p != '\'') {
+                if (*p == '\\' && p[1])
+                    p++;
+                p++;
+            }
+            if (*p == '\'')
+                p++;
+        } else {
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
+                if (*p == '\\' && p[1])
+                    p++;
+                p++;
+            }
+        }
+        buf_put(buf, size, &o, key, keylen);
+        buf_put(buf, size, &o, "=", 1);
+        if (keyword_is_secret(key, keylen))
+            buf_put(buf, size, &o, "***", 3);
+        else
+            buf_put(buf, size, &o, val, (size_t)(p - val));
+    }
+}
+
+char *
+vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn)
+{
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!dsn)
+        return buf;
+    if (dsn_is_uri(dsn))
+        mask_uri(buf, size, dsn);
+    else
+        mask_keywords(buf, size, dsn);
+    return buf;
+}
+
+static vtpm_publish_status
+result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
+    VTPM_PRINTF(3, 4);
+
+static vtpm_publish_status
+result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vtpm_vstrfmt(out->message, sizeof(out->message), fmt, ap);
+    va_end(ap);
+    out->status = status;
+    return status;
+}
+
+/* The traits document vtpm.publish() takes: {name: {present, code, reason}}. */
+static char *
+traits_json(const vtpm_report *report)
+{
+    json_t *doc = json_object();
+    char *text = NULL;
+
+    if (!doc)
+        return NULL;
+    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        const vtpm_trait_decision *d = &report->traits[t];
+        json_t *item = json_pack("{s:b, s:s, s:s}",
+                                 "present", d->state == VTPM_TRAIT_STATE_PRESENT,
+                                 "code", d->reason_code ? d->reason_code : "",
+                                 "reason", d->reason);
+
+        if (!item || json_object_set_new(doc, vtpm_trait_name((vtpm_trait)t), item) < 0)
+            goto cleanup;
+    }
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+cleanup:
+    json_decref(doc);
+    return text;
+}
+
+/*
+ * Connection failures that a retry will not cure. First the reporter's own
+ * TLS files, which libpq reads as it starts the handshake: a missing, unreadable
+ * or group/world-readable key, or an encrypted one without the right
+ * sslpassword ("bad decrypt", "processing error"), is the configuration's
+ * fault. Then what the server refused: its pg_hba.conf, its authentication,
+ * its certificate (verification failed, wrong host name), or our certificate
+ * (a TLS alert such as "unknown ca": it does not trust our issuer). A TLS
+ * connection cut without an alert ("SSL SYSCALL error", "unexpected eof")
+ * stays unreachable and is retried.
+ */
+static vtpm_publish_status
+classify_connect_failure(const char *msg)
+{
+    static const char *const config[] = {
+        "private key file", "could not open certificate file",
+        "could not read certificate file", "root certificate file",
+        "could not read root certificate", "certificate present, but not private key",
+    };
+    static const char *const refused[] = {
+        "authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
+        "permission denied", "password is required", "no password supplied",
+        "certificate", "alert", "does not support SSL",
+    };
+
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(config); i++) {
+        if (strstr(msg, config[i]))
+            return VTPM_PUBLISH_CONFIG;
+    }
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(refused); i++) {
+        if (strstr(msg, refused[i]))
+            return VTPM_PUBLISH_REFUSED;
+    }
+    if (strstr(msg, "does not exist") || strstr(msg, "invalid ") ||
+        strstr(msg, "unrecognized"))
+        return VTPM_PUBLISH_CONFIG;
+    return VTPM_PUBLISH_UNREACHABLE;
+}
+
+static vtpm_publish_status
+classify_sqlstate(const char *state, const PGconn *conn)
+{
+    if (PQstatus(conn) != CONNECTION_OK || !state)
+        return VTPM_PUBLISH_UNREACHABLE;
+    /* 08: connection exception; 57P0x: server shutting down; 40: retry-worthy. */
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+        strncmp(state, "40", 2) == 0 || strcmp(state, "53300") == 0)
+        return VTPM_PUBLISH_UNREACHABLE;
+    /* No schema or no function: the database was never migrated. */
+    if (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0 ||
+        strcmp(state, "42P01") == 0)
+        return VTPM_PUBLISH_CONFIG;
+    return VTPM_PUBLISH_REFUSED;
+}
+
+vtpm_publish_status
+vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    VTPM_AUTOFREE(char *) traits = NULL;
+    const char *values[6];
+    char what[512], msg[512];
+    PGresult *res = NULL;
+    vtpm_publish_status status;
+
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+    if (!report || !report->host[0])
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
+    if (!report->inconclusive && !(traits = traits_json(report)))
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "out of memory");
+    vtpm_pgconn_describe(conn, what, sizeof(what));
+
+    values[0] = report->host;
+    values[1] = report->provider_uuid[0] ? report->provider_uuid : NULL;
+    values[2] = report->inconclusive ? "true" : "false";
+    values[3] = report->inconclusive ? report->inconclusive_reason : NULL;
+    values[4] = traits ? traits : "{}";
+    values[5] = report->facts_json;
+    vtpm_debug("publishing host '%s' to %s", report->host, what);
+    res = PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        status = classify_sqlstate(state, conn);
+        vtpm_pg_message(res, conn, msg, sizeof(msg));
+        if (status == VTPM_PUBLISH_CONFIG)
+            result_fail(out, status, "%s has no inventory schema (run vtpm-inventory migrate): %s",
+                        what, msg);
+        else
+            result_fail(out, status, "%s %s host '%s': %s", what,
+                        status == VTPM_PUBLISH_UNREACHABLE ? "went away while publishing"
+                                                           : "refused the report of",
+                        report->host, msg);
+        goto cleanup;
+    }
+
+    out->generation = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (strcmp(PQgetvalue(res, 0, 0), "changed") == 0)
+        status = VTPM_PUBLISH_CHANGED;
+    else if (strcmp(PQgetvalue(res, 0, 0), "unchanged") == 0)
+        status = VTPM_PUBLISH_UNCHANGED;
+    else
+        status = VTPM_PUBLISH_INCONCLUSIVE;
+    out->status = status;
+    vtpm_strfmt(out->message, sizeof(out->message), "host '%s' published to %s: %s, generation %lld",
+                report->host, what, PQgetvalue(res, 0, 0), out->generation);
+
+cleanup:
+    PQclear(res);
+    return status;
+}
+
+vtpm_publish_status
+vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    /* Defaults first: whatever the DSN says overrides them. A database host
+     * that stops answering mid-publish (a network partition, a host that
+     * lost power) fails the attempt in about half a minute instead of the
+     * kernel's quarter of an hour (retransmissions) or two hours (an idle
+     * socket): unacknowledged data by tcp_user_timeout, a query sent and
+     * acknowledged but never answered by keepalives. The attempt is then
+     * "unreachable" and retried; a publish is idempotent, so a retry after a
+     * commit whose answer was lost records an unchanged report. */
+    const char *keywords[] = { "connect_timeout", "application_name", "keepalives",
+                               "keepalives_idle", "keepalives_interval", "keepalives_count",
+                               "tcp_user_timeout", "dbname", NULL };
+    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", "1", "10", "5", "4",
+                                  "30000", dsn ? dsn : "", NULL };
+    char what[512], msg[512], masked[512];
+    PQconninfoOption *parsed;
+    PGconn *conn = NULL;
+    char *parse_err = NULL;
+    vtpm_publish_status status;
+
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+    if (!report || !report->host[0])
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
+
+    /* Refuse a DSN libpq cannot parse before trying it; its message may quote
+     * the DSN, so show ours, masked. */
+    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+    if (!parsed) {
+        PQfreemem(parse_err);
+        return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
+                           vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+    }
+    PQconninfoFree(parsed);
+
+    /* libpq hands an encrypted key's passphrase to OpenSSL only when the DSN
+     * has a non-empty sslpassword; without one OpenSSL asks on the terminal,
+     * or on stdin, which would hang a run started by hand and feed a cron
+     * job's stdin to it. libpq's own hook answers with sslpassword or
+     * nothing: a missing passphrase then fails the connection at once. The
+     * hook is global to the process; an application's own is kept. */
+    if (!PQgetSSLKeyPassHook_OpenSSL())
+        PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
+    if (vtpm_log_enabled(VTPM_LOG_DEBUG))
+        vtpm_debug("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+    conn = PQconnectdbParams(keywords, conn_values, 1);
+    if (!conn)
+        return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        vtpm_pg_message(NULL, conn, msg, sizeof(msg));
+        status = classify_connect_failure(msg);
+        result_fail(out, status, "cannot connect to %s: %s",
+                    vtpm_pgconn_describe(conn, what, sizeof(what)), msg);
+        goto cleanup;
+    }
+    status = vtpm_pg_publish_conn(conn, report, out);
+
+cleanup:
+    PQfinish(conn);
+    return status;
+}
+
+/*
+ * The publisher's state is the config: every run connects anew, and a DSN
+ * libpq cannot parse is found then (VTPM_PUBLISH_CONFIG), so open never fails.
+ */
+static void *
+publisher_postgres_open(const vtpm_conf *conf,
+                        char *err, /* NOLINT(readability-non-const-parameter): the ops signature */
+                        size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    return (void *)conf;
+}
+
+static vtpm_publish_status
+publisher_postgres_publish(void *state, const vtpm_report *report, vtpm_publish_result *out)
+{
+    const vtpm_conf *conf = state;
+    const char *dsn = conf->postgres_dsn && *conf->postgres_dsn ? conf->postgres_dsn : NULL;
+
+    return vtpm_pg_publish(vtpm_dsn_lookup(dsn), report, out);
+}
+
+const vtpm_publisher_ops vtpm_publisher_postgres = {
+    .name = "postgres",
+    .open = publisher_postgres_open,
+    .publish = publisher_postgres_publish,
+    .close = NULL,
+};

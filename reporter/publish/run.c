@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `vtpm-reporter run` after decide(): lock, start delay, publish with bounded retries. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "run.h"
+#include "util.h"
+
+#define RUN_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
+#define RUN_BACKOFF_INITIAL 1.0
+#define RUN_BACKOFF_MAX 30.0
+
+static const char *const status_names[] = {
+    [VTPM_PUBLISH_CHANGED] = "changed",
+    [VTPM_PUBLISH_UNCHANGED] = "unchanged",
+    [VTPM_PUBLISH_INCONCLUSIVE] = "inconclusive",
+    [VTPM_PUBLISH_UNREACHABLE] = "unreachable",
+    [VTPM_PUBLISH_REFUSED] = "refused",
+    [VTPM_PUBLISH_CONFIG] = "configuration error",
+};
+
+int
+vtpm_run_exit_code(vtpm_publish_status status)
+{
+    switch (status) {
+    case VTPM_PUBLISH_CHANGED: return VTPM_EXIT_PUBLISHED;
+    case VTPM_PUBLISH_UNCHANGED: return VTPM_EXIT_UNCHANGED;
+    case VTPM_PUBLISH_INCONCLUSIVE: return VTPM_EXIT_INCONCLUSIVE;
+    case VTPM_PUBLISH_UNREACHABLE: return VTPM_EXIT_UNREACHABLE;
+    case VTPM_PUBLISH_REFUSED: return VTPM_EXIT_REFUSED;
+    case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_CONFIG;
+    }
+    return VTPM_EXIT_FAILURE;
+}
+
+static void
+sleep_seconds(double seconds)
+{
+    struct timespec ts;
+
+    if (seconds <= 0)
+        return;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* A uniform random number in [0, 1): hosts must not all pick the same delay. */
+static double
+random_unit(void)
+{
+    unsigned int r;
+
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (unsigned int)time(NULL) ^ ((unsigned int)getpid() << 16);
+    return (double)r / 4294967296.0;
+}
+
+/*
+ * Takes the run lock. Returns the open descriptor (closing it releases the
+ * lock), -1 with *@busy set when another run holds it, or -1 on error.
+ */
+static int
+lock_acquire(const char *path, bool *busy, char *err, size_t errlen)
+{
+    char pid[32];
+    int fd;
+
+    *busy = false;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        vtpm_strfmt(err, errlen, "cannot open lock file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            *busy = true;
+        else
+            vtpm_strfmt(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* The holder's pid, for whoever wonders who holds it. */
+    vtpm_strfmt(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && write(fd, pid, strlen(pid)) < 0)
+        vtpm_debug("cannot write pid to '%s': %s", path, strerror(errno));
+    return fd;
+}
+
+int
+vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
+         const vtpm_run_options *opts, vtpm_publish_result *out)
+{
+    static const vtpm_run_options defaults = { 0 };
+    vtpm_publish_result local;
+    vtpm_publisher own = { 0 };
+    const vtpm_publisher *pub;
+    void (*pause_fn)(double);
+    const char *lock_path;
+    double backoff, backoff_max;
+    unsigned int attempts, attempt;
+    char err[512];
+    bool busy;
+    int fd;
+
+    if (!opts)
+        opts = &defaults;
+    if (!out)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+
+    pub = opts->publisher;
+    pause_fn = opts->sleep_fn ? opts->sleep_fn : sleep_seconds;
+    backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
+    backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
+    lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : RUN_DEFAULT_LOCK_FILE;
+
+    if (!pub) {
+        if (vtpm_publisher_open(&own, conf, err, sizeof(err)) < 0) {
+            out->status = VTPM_PUBLISH_CONFIG;
+            vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
+            vtpm_error("%s", out->message);
+            return VTPM_EXIT_CONFIG;
+        }
+        pub = &own;
+    }
+
+    fd = lock_acquire(lock_path, &busy, err, sizeof(err));
+    if (fd < 0 && busy) {
+        out->status = VTPM_PUBLISH_UNCHANGED;
+        vtpm_strfmt(out->message, sizeof(out->message),
+                    "another run holds lock '%s': not publishing", lock_path);
+        vtpm_info("%s", out->message);
+        vtpm_publisher_close(&own);
+        return VTPM_EXIT_UNCHANGED;
+    }
+    if (fd < 0) {
+        out->status = VTPM_PUBLISH_CONFIG;
+        vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
+        vtpm_error("%s", out->message);
+        vtpm_publisher_close(&own);
+        return VTPM_EXIT_CONFIG;
+    }
+
+    if (!opts->no_delay && conf->start_delay_max > 0) {
+        double delay = random_unit() * conf->start_delay_max;
+
+        vtpm_debug("waiting %.1f s before publishing", delay);
+        pause_fn(delay);
+    }
+
+    attempts = conf->retries + 1;
+    for (attempt = 1;; attempt++) {
+        vtpm_publisher_publish(pub, report, out);
+        if (out->status != VTPM_PUBLISH_UNREACHABLE || attempt >= attempts)
+            break;
+        vtpm_warn("%s; retrying in %.1f s (attempt %u of %u)", out->message, backoff,
+                  attempt, attempts);
+        pause_fn(backoff);
+        backoff = backoff * 2 > backoff_max ? backoff_max : backoff * 2;
+    }
+    close(fd);
+    vtpm_publisher_close(&own);
+
+    switch (out->status) {
+    case VTPM_PUBLISH_CHANGED:
+    case VTPM_PUBLISH_UNCHANGED:
+        vtpm_info("%s", out->message);
+        break;
+    case VTPM_PUBLISH_INCONCLUSIVE:
+        vtpm_warn("probe inconclusive (%s): report recorded, no trait changed: %s",
+                  report->inconclusive_reason, out->message);
+        break;
+    case VTPM_PUBLISH_UNREACHABLE:
+        vtpm_error("%s (gave up after %u attempt%s)", out->message, attempts,
+                   attempts == 1 ? "" : "s");
+        break;
+    default:
+        vtpm_error("%s: %s", status_names[out->status], out->message);
+        break;
+    }
+    return vtpm_run_exit_code(out->status);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `vtpm-reporter run` after decide(): lock, start delay, publish with bounded retries. */
+#ifndef VTPM_REPORTER_RUN_H
+#define VTPM_REPORTER_RUN_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "publish.h"
+#include "report.h"
+
+typedef struct {
+    /* An open publisher; NULL: the one conf->inventory names, opened and
+     * closed by vtpm_run() (tests set their own). */
+    const vtpm_publisher *publisher;
+    /* Skip conf->start_delay_max (e.g. a run started by hand). */
+    bool no_delay;
+    /* First pause between attempts, doubled after each, capped by
+     * backoff_max; 0 means the defaults (1 s and 30 s). */
+    double backoff_initial;
+    double backoff_max;
+    /* Pause function, NULL for nanosleep(); tests count instead of sleeping. */
+    void (*sleep_fn)(double seconds);
+} vtpm_run_options;
+
+/*
+ * Publishes an already decided @report as `vtpm-reporter run` does:
+ *   1. takes conf->lock_file (flock, non-blocking). If another run holds it,
+ *      nothing is published and VTPM_EXIT_UNCHANGED is returned (the other
+ *      run publishes the same host), with a message in out->message;
+ *   2. sleeps a random time in [0, conf->start_delay_max] seconds unless
+ *      opts->no_delay;
+ *   3. publishes; an unreachable inventory is retried conf->retries times
+ *      with exponential backoff;
+ *   4. releases the lock.
+ * @opts may be NULL. @out may be NULL; when given it holds the last result.
+ * Returns a VTPM_EXIT_* code from publish.h:
+ *   CHANGED -> VTPM_EXIT_PUBLISHED, UNCHANGED -> VTPM_EXIT_UNCHANGED,
+ *   INCONCLUSIVE -> VTPM_EXIT_INCONCLUSIVE (report recorded, nothing changed),
+ *   UNREACHABLE (after the retries) -> VTPM_EXIT_UNREACHABLE,
+ *   REFUSED -> VTPM_EXIT_REFUSED, CONFIG (or an unusable lock file) ->
+ *   VTPM_EXIT_CONFIG (as is a publisher whose configuration is unusable).
+ * Logs one line per attempt through common/log/log.h; never logs a password.
+ */
+int vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
+             const vtpm_run_options *opts, vtpm_publish_result *out);
+
+/* The exit code for a publish status (the table above). */
+int vtpm_run_exit_code(vtpm_publish_status status);
+
+#endif /* VTPM_REPORTER_RUN_H */

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vtpm_run(): exit codes, lock, delay, retries, and faults of a real database. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "migrate.h"
+#include "pg_fixture.h"
+#include "publish_pg.h"
+#include "report_fixture.h"
+#include "run.h"
+#include "util.h"
+
+static vtpm_test_pg pg;
+static char db_dsn[512];
+static char lock_path[256];
+
+/* ---- a fake publisher and sleep, for the logic around publishing ---- */
+
+static vtpm_publish_status fake_statuses[8];
+static unsigned int fake_calls;
+static double sleeps[16];
+static unsigned int nsleeps;
+
+static vtpm_publish_status
+fake_publish(void *ctx, const vtpm_report *report, vtpm_publish_result *out)
+{
+    unsigned int i = fake_calls < VTPM_N_ELEMENTS(fake_statuses) ? fake_calls : 7;
+
+    (void)ctx;
+    (void)report;
+    fake_calls++;
+    memset(out, 0, sizeof(*out));
+    out->status = fake_statuses[i];
+    out->generation = 7;
+    vtpm_strfmt(out->message, sizeof(out->message), "fake %u", fake_calls);
+    return out->status;
+}
+
+static const vtpm_publisher_ops fake_ops = { .name = "fake", .publish = fake_publish };
+static const vtpm_publisher fake_publisher = { .ops = &fake_ops };
+
+static void
+fake_sleep(double seconds)
+{
+    if (nsleeps < VTPM_N_ELEMENTS(sleeps))
+        sleeps[nsleeps] = seconds;
+    nsleeps++;
+}
+
+static void
+fake_reset(vtpm_publish_status all)
+{
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(fake_statuses); i++)
+        fake_statuses[i] = all;
+    fake_calls = 0;
+    nsleeps = 0;
+}
+
+static void
+conf_init(vtpm_conf *conf, const char *dsn)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->postgres_dsn = (char *)dsn;
+    conf->retries = 3;
+    conf->lock_file = lock_path;
+}
+
+static void
+test_run_maps_every_publish_status_to_its_exit_code(void **state)
+{
+    static const struct { vtpm_publish_status st; int code; } cases[] = {
+        { VTPM_PUBLISH_CHANGED, VTPM_EXIT_PUBLISHED },
+        { VTPM_PUBLISH_UNCHANGED, VTPM_EXIT_UNCHANGED },
+        { VTPM_PUBLISH_INCONCLUSIVE, VTPM_EXIT_INCONCLUSIVE },
+        { VTPM_PUBLISH_UNREACHABLE, VTPM_EXIT_UNREACHABLE },
+        { VTPM_PUBLISH_REFUSED, VTPM_EXIT_REFUSED },
+        { VTPM_PUBLISH_CONFIG, VTPM_EXIT_CONFIG },
+    };
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep };
+    vtpm_conf conf;
+    vtpm_report r;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    vtpm_test_report_init(&r, "run-codes", 0);
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(cases); i++) {
+        fake_reset(cases[i].st);
+        assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), cases[i].code);
+    }
+}
+
+static void
+test_run_retries_unreachable_with_doubling_backoff(void **state)
+{
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep,
+                              .backoff_initial = 2, .backoff_max = 5 };
+    vtpm_publish_result res;
+    vtpm_conf conf;
+    vtpm_report r;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    conf.retries = 4;
+    vtpm_test_report_init(&r, "run-retry", 0);
+    fake_reset(VTPM_PUBLISH_UNREACHABLE);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNREACHABLE);
+    assert_int_equal(fake_calls, 5);
+    assert_int_equal(nsleeps, 4);
+    assert_true(sleeps[0] == 2 && sleeps[1] == 4 && sleeps[2] == 5 && sleeps[3] == 5);
+
+    /* Unreachable twice, then it works: published. */
+    fake_reset(VTPM_PUBLISH_CHANGED);
+    fake_statuses[0] = fake_statuses[1] = VTPM_PUBLISH_UNREACHABLE;
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(fake_calls, 3);
+
+    /* Refused is final: no retry. */
+    fake_reset(VTPM_PUBLISH_REFUSED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_REFUSED);
+    assert_int_equal(fake_calls, 1);
+    assert_int_equal(nsleeps, 0);
+}
+
+static void
+test_run_waits_a_random_delay_within_the_limit(void **state)
+{
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep };
+    vtpm_conf conf;
+    vtpm_report r;
+    bool differ = false;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    conf.start_delay_max = 30;
+    vtpm_test_report_init(&r, "run-delay", 0);
+    for (int i = 0; i < 8; i++) {
+        fake_reset(VTPM_PUBLISH_UNCHANGED);
+        assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
+        assert_int_equal(nsleeps, 1);
+        assert_true(sleeps[0] >= 0 && sleeps[0] <= 30);
+        if (i > 0 && sleeps[0] != sleeps[1])
+            differ = true;
+        sleeps[1] = sleeps[0];
+    }
+    assert_true(differ);
+    opts.no_delay = true;
+    fake_reset(VTPM_PUBLISH_UNCHANGED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
+    assert_int_equal(nsleeps, 0);
+}
+
+static void
+test_run_skips_publishing_while_another_run_holds_the_lock(void **state)
+{
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep };
+    vtpm_publish_result res;
+    vtpm_conf conf;
+    vtpm_report r;
+    int fd;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    vtpm_test_report_init(&r, "run-lock", 0);
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    fake_reset(VTPM_PUBLISH_CHANGED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNCHANGED);
+    assert_int_equal(fake_calls, 0);
+    assert_non_null(strstr(res.message, "another run holds lock"));
+    close(fd);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(fake_calls, 1);
+
+    /* An unusable lock file is a configuration error. */
+    conf.lock_file = (char *)"/nonexistent-dir/vtpm.lock";
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_CONFIG);
+}
+
+static void
+test_run_uses_vtpm_dsn_from_the_environment(void **state)
+{
+    vtpm_conf conf;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    setenv("VTPM_DSN", "host=envhost", 1);
+    assert_string_equal(vtpm_dsn_lookup(conf.postgres_dsn), "host=envhost");
+    conf.postgres_dsn = (char *)"host=confhost";
+    assert_string_equal(vtpm_dsn_lookup(conf.postgres_dsn), "host=confhost");
+    unsetenv("VTPM_DSN");
+    conf.postgres_dsn = NULL;
+    assert_string_equal(vtpm_dsn_lookup(conf.postgres_dsn), "");
+}
+
+/* ---- a real database that goes away ---- */
+
+static long long
+query_ll(const char *sql)
+{
+    PGconn *c = vtpm_test_pg_connect(db_dsn);
+    char *v = vtpm_test_pg_value(c, sql, NULL, 0);
+    long long n;
+
+    assert_non_null(v);
+    n = strtoll(v, NULL, 10);
+    free(v);
+    PQfinish(c);
+    return n;
+}
+
+static void
+test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
+{
+    vtpm_run_options opts = { .no_delay = true, .backoff_initial = 0.05 };
+    vtpm_publish_result res;
+    vtpm_conf conf;
+    vtpm_report r;
+
+    (void)state;
+    conf_init(&conf, db_dsn);
+    conf.retries = 2;
+    vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+
+    assert_int_equal(vtpm_test_pg_stop(&pg), 0);
+    vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNREACHABLE);
+    assert_int_equal(res.status, VTPM_PUBLISH_UNREACHABLE);
+    assert_non_null(strstr(res.message, "cannot connect to database 'vtpm_test'"));
+    assert_int_equal(vtpm_test_pg_restart(&pg), 0);
+
+    assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-before'"),
+                     (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(res.generation, 2);
+    assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-before'"),
+                     (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
+}
+
+/*
+ * Starts a child that runs a publish of @host which blocks on a row lock held
+ * by @blocker, and waits until the child's statement is waiting on it.
+ */
+static pid_t
+start_blocked_run(PGconn *blocker, const char *host, vtpm_traitset set, unsigned int retries)
+{
+    const char *values[1] = { host };
+    PGresult *res;
+    pid_t pid;
+
+    res = PQexec(blocker, "BEGIN");
+    PQclear(res);
+    res = PQexecParams(blocker, "SELECT 1 FROM vtpm.resource_providers WHERE name = $1 FOR UPDATE",
+                       1, NULL, values, NULL, NULL, 0);
+    assert_int_equal(PQntuples(res), 1);
+    PQclear(res);
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        vtpm_run_options opts = { .no_delay = true, .backoff_initial = 0.05 };
+        vtpm_conf conf;
+        vtpm_report r;
+
+        conf_init(&conf, db_dsn);
+        conf.retries = retries;
+        vtpm_test_report_init(&r, host, set);
+        _exit(vtpm_run(&conf, &r, &opts, NULL));
+    }
+    /* Polled from another connection: pg_stat_activity is a snapshot per
+     * transaction, and the blocker is inside one. */
+    for (int i = 0; i < 250; i++) {
+        if (query_ll("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                     "AND query LIKE 'SELECT status, generation FROM vtpm.publish%'") == 1)
+            return pid;
+        usleep(20000);
+    }
+    fail_msg("the publish never blocked on the row lock");
+    return pid;
+}
+
+static int
+wait_child(pid_t pid)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+static void
+test_run_database_stopped_during_publish_writes_nothing(void **state)
+{
+    vtpm_run_options opts = { .no_delay = true, .backoff_initial = 0.05 };
+    vtpm_conf conf;
+    vtpm_report r;
+    PGconn *blocker;
+    long long reports_before;
+    pid_t pid;
+
+    (void)state;
+    conf_init(&conf, db_dsn);
+    vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-during'");
+
+    blocker = vtpm_test_pg_connect(db_dsn);
+    pid = start_blocked_run(blocker, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB), 1);
+    /* A fast shutdown ends every session, the blocked publish included. */
+    assert_int_equal(vtpm_test_pg_stop(&pg), 0);
+    PQfinish(blocker);
+    assert_int_equal(wait_child(pid), VTPM_EXIT_UNREACHABLE);
+    assert_int_equal(vtpm_test_pg_restart(&pg), 0);
+
+    assert_int_equal(query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-during'"),
+                     reports_before);
+    assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-during'"),
+                     (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    assert_int_equal(query_ll("SELECT generation FROM vtpm.resource_providers WHERE name = 'fault-during'"), 1);
+
+    /* The next run catches up. */
+    vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-during'"),
+                     (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    assert_int_equal(query_ll("SELECT generation FROM vtpm.resource_providers WHERE name = 'fault-during'"), 2);
+}
+
+static void
+test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **state)
+{
+    vtpm_run_options opts = { .no_delay = true };
+    vtpm_conf conf;
+    vtpm_report r;
+    PGconn *blocker;
+    long long reports_before, reports_after, bits, gen;
+    pid_t pid;
+
+    (void)state;
+    conf_init(&conf, db_dsn);
+    vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-kill'");
+
+    blocker = vtpm_test_pg_connect(db_dsn);
+    pid = start_blocked_run(blocker, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0), 0);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(wait_child(pid), 128 + SIGKILL);
+    PQclear(PQexec(blocker, "ROLLBACK"));
+    PQfinish(blocker);
+    /* The server may still finish the orphaned statement; wait until no
+     * publish is running any more. */
+    for (int i = 0; i < 200 && query_ll("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%vtpm.publish(%' AND state = 'active' AND pid <> pg_backend_pid()") > 0; i++)
+        usleep(20000);
+
+    reports_after = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-kill'");
+    bits = query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-kill'");
+    gen = query_ll("SELECT generation FROM vtpm.resource_providers WHERE name = 'fault-kill'");
+    if (reports_after == reports_before) {
+        assert_int_equal(bits, (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
+        assert_int_equal(gen, 1);
+    } else {
+        assert_int_equal(reports_after, reports_before + 1);
+        assert_int_equal(bits, (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+        assert_int_equal(gen, 2);
+    }
+    assert_int_equal(query_ll("SELECT coalesce(bit_or(1 << t.bit), 0) FROM vtpm.provider_traits pt "
+                              "JOIN vtpm.traits t ON t.id = pt.trait_id JOIN vtpm.resource_providers rp "
+                              "ON rp.id = pt.provider_id WHERE rp.name = 'fault-kill'"), bits);
+
+    /* The next run catches up either way. */
+    vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-kill'"),
+                     (long long)(VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB)));
+}
+
+static void
+test_run_refused_for_a_host_the_login_is_not_bound_to(void **state)
+{
+    vtpm_run_options opts = { .no_delay = true };
+    PGconn *admin = vtpm_test_pg_connect(db_dsn);
+    char dsn[512], err[512];
+    vtpm_conf conf;
+    vtpm_report r;
+    bool created;
+
+    (void)state;
+    assert_int_equal(vtpm_reporter_bind(admin, "rep_run", "run-bound", NULL, &created, err, sizeof(err)), 0);
+    PQfinish(admin);
+    vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
+    conf_init(&conf, dsn);
+    vtpm_test_report_init(&r, "run-bound", 1);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
+    vtpm_test_report_init(&r, "run-other", 1);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_REFUSED);
+    r.inconclusive = true;
+    vtpm_test_report_init(&r, "run-bound", 0);
+    r.inconclusive = true;
+    vtpm_strfmt(r.inconclusive_reason, sizeof(r.inconclusive_reason), "libvirtd down");
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_INCONCLUSIVE);
+}
+
+static int
+group_setup(void **state)
+{
+    char err[1024];
+    unsigned int applied = 0;
+    PGconn *conn;
+    int rc;
+
+    (void)state;
+    if (vtpm_test_pg_start(&pg) < 0)
+        return -1;
+    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/run.lock", pg.dir);
+    if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
+        return -1;
+    conn = vtpm_test_pg_connect(db_dsn);
+    rc = vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "%s\n", err);
+    PQfinish(conn);
+    return rc;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    vtpm_test_pg_destroy(&pg);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_maps_every_publish_status_to_its_exit_code),
+        cmocka_unit_test(test_run_retries_unreachable_with_doubling_backoff),
+        cmocka_unit_test(test_run_waits_a_random_delay_within_the_limit),
+        cmocka_unit_test(test_run_skips_publishing_while_another_run_holds_the_lock),
+        cmocka_unit_test(test_run_uses_vtpm_dsn_from_the_environment),
+        cmocka_unit_test(test_run_database_stopped_before_run_then_next_run_catches_up),
+        cmocka_unit_test(test_run_database_stopped_during_publish_writes_nothing),
+        cmocka_unit_test(test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none),
+        cmocka_unit_test(test_run_refused_for_a_host_the_login_is_not_bound_to),
+    };
+
+    return cmocka_run_group_tests_name("run", tests, group_setup, group_teardown);
+}
