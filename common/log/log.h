@@ -29,9 +29,9 @@ void vtpm_log_at(vtpm_log_level level, const char *file, int line,
 
 #define VTPM_LOG(level, ...) \
     vtpm_log_at(level, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define vtpm_error(...) VTPM_LOG(VTPM_LOG_ERROR, __VA_ARGS__)
-#define vtpm_warn(...) VTPM_LOG(VTPM_LOG_WARNING, __VA_ARGS__)
-#define vtpm_info(...) VTPM_LOG(VTPM_LOG_INFO, __VA_ARGS__)
-#define vtpm_debug(...) VTPM_LOG(VTPM_LOG_DEBUG, __VA_ARGS__)
+#define VTPM_ERROR(...) VTPM_LOG(VTPM_LOG_ERROR, __VA_ARGS__)
+#define VTPM_WARN(...) VTPM_LOG(VTPM_LOG_WARNING, __VA_ARGS__)
+#define VTPM_INFO(...) VTPM_LOG(VTPM_LOG_INFO, __VA_ARGS__)
+#define VTPM_DEBUG(...) VTPM_LOG(VTPM_LOG_DEBUG, __VA_ARGS__)
 
 #endif /* VTPM_COMMON_LOG_H */

@@ -347,9 +347,9 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     if (cli_probe_decide(&conf, opts->deep, facts, report, warnings, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < warnings->count; i++)
-        vtpm_warn("%s", warnings->text[i]);
+        VTPM_WARN("%s", warnings->text[i]);
     if (report->inconclusive)
-        vtpm_warn("probe inconclusive: %s", report->inconclusive_reason);
+        VTPM_WARN("probe inconclusive: %s", report->inconclusive_reason);
     run_opts.no_delay = opts->no_delay;
     rc = vtpm_run(&conf, report, &run_opts, &result);
     /* failures are logged by vtpm_run(); say what was stored on success */

@@ -396,12 +396,12 @@ dir_remove(const char *path)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             if (unlinkat(dirfd(d), e->d_name, 0) < 0)
-                vtpm_debug("cannot remove '%s/%s': %s", path, e->d_name, strerror(errno));
+                VTPM_DEBUG("cannot remove '%s/%s': %s", path, e->d_name, strerror(errno));
         }
         closedir(d);
     }
     if (rmdir(path) < 0 && errno != ENOENT)
-        vtpm_warn("cannot remove deep-probe folder '%s': %s", path, strerror(errno));
+        VTPM_WARN("cannot remove deep-probe folder '%s': %s", path, strerror(errno));
 }
 
 /* Whom swtpm should run as: conf->swtpm_user when we are root and it exists. */
@@ -495,7 +495,7 @@ deep_run_version(const vtpm_conf *conf, const char *swtpm, bool tpm2, char *err,
     close(fd);
     fd = -1;
     if (!shutdown_swtpm(&r))
-        vtpm_debug("swtpm did not shut down through its control channel; stopping it");
+        VTPM_DEBUG("swtpm did not shut down through its control channel; stopping it");
     rc = 0;
 
 cleanup:

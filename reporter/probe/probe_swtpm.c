@@ -95,13 +95,13 @@ cache_load(const char *dir)
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (access(path, F_OK) == 0)
-            vtpm_debug("ignoring swtpm cache '%s': %s", path, jerr.text);
+            VTPM_DEBUG("ignoring swtpm cache '%s': %s", path, jerr.text);
         return NULL;
     }
     entries = json_object_get(root, "entries");
     if (json_integer_value(json_object_get(root, "format")) != VTPM_SWTPM_CACHE_FORMAT ||
         !json_is_object(entries)) {
-        vtpm_debug("ignoring swtpm cache '%s': unknown layout", path);
+        VTPM_DEBUG("ignoring swtpm cache '%s': unknown layout", path);
         json_decref(root);
         return NULL;
     }
@@ -176,25 +176,25 @@ cache_save(const char *dir, json_t *cache)
     if (!dir || !*dir || !cache)
         return;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        vtpm_debug("cannot create swtpm cache folder '%s': %s", dir, strerror(errno));
+        VTPM_DEBUG("cannot create swtpm cache folder '%s': %s", dir, strerror(errno));
         return;
     }
     vtpm_strfmt(path, sizeof(path), "%s/%s", dir, VTPM_SWTPM_CACHE_FILE);
     vtpm_strfmt(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, VTPM_SWTPM_CACHE_FILE);
     fd = mkstemp(tmp);
     if (fd < 0) {
-        vtpm_debug("cannot write swtpm cache in '%s': %s", dir, strerror(errno));
+        VTPM_DEBUG("cannot write swtpm cache in '%s': %s", dir, strerror(errno));
         return;
     }
     if (fchmod(fd, 0644) < 0 || json_dumpfd(cache, fd, JSON_COMPACT) < 0 ||
         close(fd) < 0) {
-        vtpm_debug("cannot write swtpm cache '%s': %s", tmp, strerror(errno));
+        VTPM_DEBUG("cannot write swtpm cache '%s': %s", tmp, strerror(errno));
         unlink(tmp);
         return;
     }
     /* rename() makes a concurrent reader see the old or the new file whole. */
     if (rename(tmp, path) < 0) {
-        vtpm_debug("cannot replace swtpm cache '%s': %s", path, strerror(errno));
+        VTPM_DEBUG("cannot replace swtpm cache '%s': %s", path, strerror(errno));
         unlink(tmp);
     }
 }
@@ -227,7 +227,7 @@ caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
             *from_cache = true;
             return 0;
         }
-        vtpm_debug("ignoring cached capabilities of '%s': %s", binary, perr);
+        VTPM_DEBUG("ignoring cached capabilities of '%s': %s", binary, perr);
     }
 
     vtpm_quote(quoted, sizeof(quoted), binary);
@@ -322,7 +322,7 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
             memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
             out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
         } else {
-            vtpm_debug("%s", serr);
+            VTPM_DEBUG("%s", serr);
         }
     }
     out->from_cache = from_cache && (!out->swtpm_setup.found || setup_from_cache);

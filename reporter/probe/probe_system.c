@@ -238,7 +238,7 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
     out->group_exists = g == 1;
     if (u < 0 || g < 0) {
         out->status = VTPM_PROBE_INCONCLUSIVE;
-        vtpm_debug("cannot read the user database: %s", strerror(errno));
+        VTPM_DEBUG("cannot read the user database: %s", strerror(errno));
     } else {
         out->status = u && g ? VTPM_PROBE_OK : VTPM_PROBE_FAILED;
     }

@@ -92,7 +92,7 @@ lock_acquire(const char *path, bool *busy, char *err, size_t errlen)
     /* The holder's pid, for whoever wonders who holds it. */
     vtpm_strfmt(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) == 0 && write(fd, pid, strlen(pid)) < 0)
-        vtpm_debug("cannot write pid to '%s': %s", path, strerror(errno));
+        VTPM_DEBUG("cannot write pid to '%s': %s", path, strerror(errno));
     return fd;
 }
 
@@ -129,7 +129,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         if (vtpm_publisher_open(&own, conf, err, sizeof(err)) < 0) {
             out->status = VTPM_PUBLISH_CONFIG;
             vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
-            vtpm_error("%s", out->message);
+            VTPM_ERROR("%s", out->message);
             return VTPM_EXIT_CONFIG;
         }
         pub = &own;
@@ -140,14 +140,14 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         out->status = VTPM_PUBLISH_UNCHANGED;
         vtpm_strfmt(out->message, sizeof(out->message),
                     "another run holds lock '%s': not publishing", lock_path);
-        vtpm_info("%s", out->message);
+        VTPM_INFO("%s", out->message);
         vtpm_publisher_close(&own);
         return VTPM_EXIT_UNCHANGED;
     }
     if (fd < 0) {
         out->status = VTPM_PUBLISH_CONFIG;
         vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
-        vtpm_error("%s", out->message);
+        VTPM_ERROR("%s", out->message);
         vtpm_publisher_close(&own);
         return VTPM_EXIT_CONFIG;
     }
@@ -155,7 +155,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     if (!opts->no_delay && conf->start_delay_max > 0) {
         double delay = random_unit() * conf->start_delay_max;
 
-        vtpm_debug("waiting %.1f s before publishing", delay);
+        VTPM_DEBUG("waiting %.1f s before publishing", delay);
         pause_fn(delay);
     }
 
@@ -164,7 +164,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         vtpm_publisher_publish(pub, report, out);
         if (out->status != VTPM_PUBLISH_UNREACHABLE || attempt >= attempts)
             break;
-        vtpm_warn("%s; retrying in %.1f s (attempt %u of %u)", out->message, backoff,
+        VTPM_WARN("%s; retrying in %.1f s (attempt %u of %u)", out->message, backoff,
                   attempt, attempts);
         pause_fn(backoff);
         backoff = backoff * 2 > backoff_max ? backoff_max : backoff * 2;
@@ -175,18 +175,18 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     switch (out->status) {
     case VTPM_PUBLISH_CHANGED:
     case VTPM_PUBLISH_UNCHANGED:
-        vtpm_info("%s", out->message);
+        VTPM_INFO("%s", out->message);
         break;
     case VTPM_PUBLISH_INCONCLUSIVE:
-        vtpm_warn("probe inconclusive (%s): report recorded, no trait changed: %s",
+        VTPM_WARN("probe inconclusive (%s): report recorded, no trait changed: %s",
                   report->inconclusive_reason, out->message);
         break;
     case VTPM_PUBLISH_UNREACHABLE:
-        vtpm_error("%s (gave up after %u attempt%s)", out->message, attempts,
+        VTPM_ERROR("%s (gave up after %u attempt%s)", out->message, attempts,
                    attempts == 1 ? "" : "s");
         break;
     default:
-        vtpm_error("%s: %s", status_names[out->status], out->message);
+        VTPM_ERROR("%s: %s", status_names[out->status], out->message);
         break;
     }
     return vtpm_run_exit_code(out->status);

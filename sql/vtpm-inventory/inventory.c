@@ -57,7 +57,7 @@ connect_db(const char *dsn, int *rc)
     *rc = EXIT_UNREACHABLE;
     /* libpq's parse errors quote pieces of the DSN, a password's among them. */
     if (!(parsed = PQconninfoParse(dsn ? dsn : "", &parse_err))) {
-        vtpm_error("cannot parse the DSN (not shown: it may hold a password): expected "
+        VTPM_ERROR("cannot parse the DSN (not shown: it may hold a password): expected "
                    "key=value pairs or a postgresql:// URI");
         PQfreemem(parse_err);
         *rc = EXIT_USAGE;
@@ -66,7 +66,7 @@ connect_db(const char *dsn, int *rc)
     PQconninfoFree(parsed);
     conn = PQconnectdb(dsn ? dsn : "");
     if (PQstatus(conn) != CONNECTION_OK) {
-        vtpm_error("cannot connect to %s: %s", vtpm_pgconn_describe(conn, what, sizeof(what)),
+        VTPM_ERROR("cannot connect to %s: %s", vtpm_pgconn_describe(conn, what, sizeof(what)),
                    vtpm_pg_message(NULL, conn, msg, sizeof(msg)));
         PQfinish(conn);
         return NULL;
@@ -84,7 +84,7 @@ read_password(const char *path)
     size_t len;
 
     if (!f) {
-        vtpm_error("cannot open password file '%s': %s", path, strerror(errno));
+        VTPM_ERROR("cannot open password file '%s': %s", path, strerror(errno));
         return NULL;
     }
     if (!fgets(buf, sizeof(buf), f))
@@ -93,7 +93,7 @@ read_password(const char *path)
     len = strcspn(buf, "\r\n");
     buf[len] = '\0';
     if (len == 0) {
-        vtpm_error("password file '%s' is empty", path);
+        VTPM_ERROR("password file '%s' is empty", path);
         return NULL;
     }
     return strdup(buf);
@@ -114,7 +114,7 @@ cmd_status(PGconn *conn, const char *dir)
     int rc = EXIT_OK;
 
     if (vtpm_migrate_status(conn, dir, &list, err, sizeof(err)) < 0) {
-        vtpm_error("%s", err);
+        VTPM_ERROR("%s", err);
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < list.n; i++) {
@@ -177,7 +177,7 @@ main(int argc, char **argv)
             return EXIT_USAGE;
         }
     } else {
-        vtpm_error("unknown command '%s'", cmd);
+        VTPM_ERROR("unknown command '%s'", cmd);
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -190,7 +190,7 @@ main(int argc, char **argv)
         unsigned int applied = 0;
 
         if (vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)) < 0) {
-            vtpm_error("%s", err);
+            VTPM_ERROR("%s", err);
             rc = PQstatus(conn) == CONNECTION_OK ? EXIT_FAIL : EXIT_UNREACHABLE;
         } else {
             if (applied)
@@ -211,7 +211,7 @@ main(int argc, char **argv)
         if (rc == EXIT_OK &&
             vtpm_reporter_bind(conn, argv[optind + 1], argv[optind + 2], password, &created,
                                err, sizeof(err)) < 0) {
-            vtpm_error("%s", err);
+            VTPM_ERROR("%s", err);
             rc = EXIT_FAIL;
         }
         /* password is freed by VTPM_AUTOFREE: clang-analyzer 14 does not model

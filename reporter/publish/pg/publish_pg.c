@@ -310,7 +310,7 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
     values[3] = report->inconclusive ? report->inconclusive_reason : NULL;
     values[4] = traits ? traits : "{}";
     values[5] = report->facts_json;
-    vtpm_debug("publishing host '%s' to %s", report->host, what);
+    VTPM_DEBUG("publishing host '%s' to %s", report->host, what);
     res = PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -390,7 +390,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
     if (!PQgetSSLKeyPassHook_OpenSSL())
         PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
     if (vtpm_log_enabled(VTPM_LOG_DEBUG))
-        vtpm_debug("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+        VTPM_DEBUG("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
     conn = PQconnectdbParams(keywords, conn_values, 1);
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");

@@ -205,7 +205,7 @@ vtpm_keystone_token(vtpm_keystone *ks, bool renew, vtpm_publish_status *status,
         goto cleanup;
     }
     ks->requests++;
-    vtpm_debug("requesting a token from keystone '%s'", url);
+    VTPM_DEBUG("requesting a token from keystone '%s'", url);
     if (vtpm_http_request(ks->http, "POST", url, headers, text, &resp) < 0) {
         if (resp.client_key_error) {
             *status = VTPM_PUBLISH_CONFIG;
@@ -241,7 +241,7 @@ vtpm_keystone_token(vtpm_keystone *ks, bool renew, vtpm_publish_status *status,
             if (t > 0)
                 ks->expires = t;
             else
-                vtpm_warn("keystone token expiry '%s' not understood: "
+                VTPM_WARN("keystone token expiry '%s' not understood: "
                           "token kept until rejected", expires);
         }
         ks->catalog = json_incref(json_object_get(token, "catalog"));

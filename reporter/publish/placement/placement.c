@@ -410,7 +410,7 @@ placement_ensure_url(vtpm_placement_client *client, placement_failure *fail)
         return -1;
     }
     placement_set_url(client, url);
-    vtpm_debug("placement endpoint '%s' from the keystone catalog", client->url);
+    VTPM_DEBUG("placement endpoint '%s' from the keystone catalog", client->url);
     return 0;
 }
 
@@ -486,12 +486,12 @@ placement_call(vtpm_placement_client *client, const char *method, const char *pa
             }
             goto cleanup;
         }
-        vtpm_debug("placement %s %s: HTTP %ld", method, path, resp->status);
+        VTPM_DEBUG("placement %s %s: HTTP %ld", method, path, resp->status);
         if (resp->status != 401 || !client->ks || attempt > 0)
             break;
         /* Keystone revoked or expired the token early: renew once. */
         client->stats.renewals++;
-        vtpm_info("placement rejected the keystone token: renewing it");
+        VTPM_INFO("placement rejected the keystone token: renewing it");
         vtpm_keystone_forget(client->ks);
     }
     ret = 0;
@@ -552,7 +552,7 @@ placement_negotiate(vtpm_placement_client *client, placement_failure *fail)
     }
     client->microversion = max < VTPM_PLACEMENT_MAX_MICROVERSION ?
                            max : VTPM_PLACEMENT_MAX_MICROVERSION;
-    vtpm_debug("placement '%s': microversion 1.%d (server up to 1.%d)", client->url,
+    VTPM_DEBUG("placement '%s': microversion 1.%d (server up to 1.%d)", client->url,
                client->microversion, max);
     ret = 0;
 
@@ -652,7 +652,7 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
         goto cleanup;
     }
     vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", got);
-    vtpm_info("placement: created resource provider '%s' (%s)", name, got);
+    VTPM_INFO("placement: created resource provider '%s' (%s)", name, got);
     ret = 0;
 
 cleanup:
@@ -915,7 +915,7 @@ placement_warn_unknown(vtpm_placement_client *client, vtpm_traitset unknown,
 {
     for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
         if (unknown & VTPM_TRAITSET_BIT(tr)) {
-            vtpm_warn("placement '%s' does not know trait %s: not published",
+            VTPM_WARN("placement '%s' does not know trait %s: not published",
                       client->url, vtpm_trait_name(tr));
             result->warnings++;
         }
@@ -1078,7 +1078,7 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
                             client->provider_uuid, conflicts);
                 goto failed;
             }
-            vtpm_debug("placement: provider '%s' changed meanwhile: re-reading",
+            VTPM_DEBUG("placement: provider '%s' changed meanwhile: re-reading",
                        client->provider_name);
             placement_backoff(client, conflicts - 1);
             continue;
