@@ -163,7 +163,7 @@ echo "(exit status $rc: 0 a host can take it, 1 none can or the request is refus
 
 say "Questions admins ask (sql/demo/admin_questions.sql)"
 scripts/admin-questions.sh "$dsn" > "$state/admin-questions.md"
-echo "  $(grep -c '^### ' "$state/admin-questions.md") questions answered: $state/admin-questions.md"
+echo "  $(grep -c '^## [0-9]' "$state/admin-questions.md") questions answered: $state/admin-questions.md"
 
 say "Done"
 echo "The inventory is still running: psql '$dsn'"

@@ -19,7 +19,7 @@
  * Pure: no I/O, no allocation, no global state. report->facts_json is set to
  * NULL; the caller attaches the facts if it wants them published.
  *
- * The rules are those of "What a host needs" in the design; each reason code
+ * The rules are those of docs/reporter.md ("How the traits are decided"); each reason code
  * is listed in docs/reporter.md.
  */
 void vtpm_decide(const vtpm_facts *facts, const vtpm_conf *conf, vtpm_report *report);

@@ -8,7 +8,7 @@
 
 static char *tmpdir;
 
-/* The os-traits names, in the ABI's bit order (DESIGN.md). */
+/* The os-traits names, in the ABI's bit order (include/vtpm/traits.h). */
 static const char *const trait_names[VTPM_TRAIT_LAST] = {
     "COMPUTE_SECURITY_TPM_1_2",
     "COMPUTE_SECURITY_TPM_2_0",

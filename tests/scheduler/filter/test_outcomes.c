@@ -12,7 +12,7 @@
 
 /*
  * The reference is vtpm_filter_translate_rules(): Nova's rules run on the
- * request itself, which test_translate.c pins against DESIGN.md. The table
+ * request itself, which test_translate.c pins against docs/filter.md. The table
  * path must agree with it on every request, whatever its strings: every
  * field of the result, the message included, and the one-call decision.
  */
