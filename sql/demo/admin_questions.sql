@@ -31,3 +31,9 @@ SELECT to_char(reported_at, 'HH24:MI:SS') AS at, status, generation, replace(arr
 
 -- Q: What did the probe find on the most recently reporting real host (swtpm version, CRB in libvirt's domain capabilities, swtpm user)?
 SELECT host, facts -> 'swtpm' ->> 'version' AS swtpm, facts -> 'libvirt' ->> 'libvirt_version' AS libvirt, facts -> 'libvirt' ->> 'model_crb' AS crb_in_domcaps, facts -> 'system' ->> 'user_exists' AS swtpm_user_exists FROM (SELECT rp.name AS host, r.facts FROM vtpm.reports r JOIN vtpm.resource_providers rp ON rp.id = r.provider_id WHERE r.status <> 'inconclusive' AND r.facts ? 'libvirt' ORDER BY r.reported_at DESC LIMIT 1) AS last;
+
+-- Q: Which login may publish which host?
+SELECT login, host, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS') AS since FROM vtpm.reporter_bindings ORDER BY login;
+
+-- Q: Which hosts carry traits this project does not manage (set by someone else, never touched by publish)?
+SELECT rp.name AS host, t.name AS trait FROM vtpm.provider_traits pt JOIN vtpm.traits t ON t.id = pt.trait_id JOIN vtpm.resource_providers rp ON rp.id = pt.provider_id WHERE t.bit IS NULL ORDER BY 1, 2;

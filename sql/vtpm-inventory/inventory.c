@@ -28,9 +28,12 @@ usage(FILE *out)
             "commands:\n"
             "  migrate                    apply pending migrations (idempotent)\n"
             "  status                     list migrations: applied, pending, edited\n"
-            "  bind-reporter LOGIN HOST [--password-file FILE]\n"
+            "  bind-reporter LOGIN HOST [--password-file FILE] [--uuid UUID]\n"
             "                             create login LOGIN if needed, make it a\n"
-            "                             reporter and allow it to publish HOST\n"
+            "                             reporter and allow it to publish HOST;\n"
+            "                             --uuid fixes HOST's provider UUID (Nova's\n"
+            "                             compute node UUID): a reporter cannot\n"
+            "                             choose one\n"
             "\n"
             "options:\n"
             "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
@@ -136,6 +139,7 @@ main(int argc, char **argv)
         { "dsn", required_argument, NULL, 'd' },
         { "dir", required_argument, NULL, 'D' },
         { "password-file", required_argument, NULL, 'p' },
+        { "uuid", required_argument, NULL, 'u' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -144,6 +148,7 @@ main(int argc, char **argv)
     const char *dsn = NULL;
     const char *dir = VTPM_DATADIR "/migrations";
     const char *password_file = NULL;
+    const char *uuid = NULL;
     const char *cmd;
     char err[1024], what[512];
     PGconn *conn;
@@ -155,6 +160,7 @@ main(int argc, char **argv)
         case 'd': dsn = optarg; break;
         case 'D': dir = optarg; break;
         case 'p': password_file = optarg; break;
+        case 'u': uuid = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return EXIT_OK;
@@ -209,8 +215,8 @@ main(int argc, char **argv)
         if (password_file && !(password = read_password(password_file)))
             rc = EXIT_FAIL;
         if (rc == EXIT_OK &&
-            vtpm_reporter_bind(conn, argv[optind + 1], argv[optind + 2], password, &created,
-                               err, sizeof(err)) < 0) {
+            vtpm_reporter_bind(conn, argv[optind + 1], argv[optind + 2], password, uuid,
+                               &created, err, sizeof(err)) < 0) {
             VTPM_ERROR("%s", err);
             rc = EXIT_FAIL;
         }

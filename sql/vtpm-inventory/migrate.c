@@ -439,14 +439,15 @@ cleanup:
 
 int
 vtpm_reporter_bind(PGconn *conn, const char *login, const char *host,
-                   const char *password, bool *created, char *err, size_t errlen)
+                   const char *password, const char *uuid, bool *created, char *err,
+                   size_t errlen)
 {
-    const char *values[3] = { login, host, password };
+    const char *values[4] = { login, host, password, uuid };
     PGresult *res;
     char msg[512], qlogin[160], qhost[160];
 
     *created = false;
-    res = PQexecParams(conn, "SELECT vtpm.bind_reporter($1, $2, $3)", 3, NULL, values,
+    res = PQexecParams(conn, "SELECT vtpm.bind_reporter($1, $2, $3, $4::uuid)", 4, NULL, values,
                        NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         vtpm_strfmt(err, errlen, "cannot bind login %s to host %s: %s",

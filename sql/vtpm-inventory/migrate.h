@@ -56,10 +56,13 @@ int vtpm_migrate_apply(PGconn *conn, const char *dir, unsigned int *applied,
 
 /*
  * Creates login @login if needed, grants it vtpm_reporter and binds it to
- * @host (vtpm.bind_reporter()). @password may be NULL. Sets *@created to
- * whether the binding is new. Returns 0, or -1 with one line in @err.
+ * @host (vtpm.bind_reporter()). @password may be NULL. @uuid, when not
+ * NULL, is @host's provider UUID: the provider is created with it (a reporter
+ * login cannot choose one). Sets *@created to whether the binding is new.
+ * Returns 0, or -1 with one line in @err.
  */
 int vtpm_reporter_bind(PGconn *conn, const char *login, const char *host,
-                       const char *password, bool *created, char *err, size_t errlen);
+                       const char *password, const char *uuid, bool *created, char *err,
+                       size_t errlen);
 
 #endif /* VTPM_SQL_MIGRATE_H */

@@ -445,12 +445,45 @@ test_migrate_cli_binds_a_reporter_and_quotes_names(void **state)
     assert_string_equal(out, "login 'rep_cli' was already bound to host 'host-1'\n");
 
     conn = vtpm_test_pg_connect(dsn);
-    assert_int_equal(vtpm_reporter_bind(conn, "rep_cli", "bad\001host", NULL, &created, err,
+    assert_int_equal(vtpm_reporter_bind(conn, "rep_cli", "bad\001host", NULL, NULL, &created, err,
                                         sizeof(err)), -1);
     assert_false(created);
     assert_non_null(strstr(err, "cannot bind login 'rep_cli' to host 'bad\\x01host': "
                                 "invalid host name"));
     PQfinish(conn);
+}
+
+/* bind-reporter --uuid: the host's provider gets the owner's UUID, and keeps it. */
+static void
+test_migrate_cli_binds_a_reporter_with_the_host_uuid(void **state)
+{
+    char dsn[512], exe[1024], out[1024];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    char *argv[] = { exe, (char *)"--dsn", dsn, (char *)"--dir",
+                     (char *)vtpm_test_migrations_dir(), (char *)"bind-reporter",
+                     (char *)"rep_uuid", (char *)"host-u", (char *)"--uuid",
+                     (char *)"0b6f6d1e-2a4c-4f7e-9a55-1c2d3e4f5a6b", NULL };
+    char *migrate[] = { exe, (char *)"--dsn", dsn, (char *)"--dir",
+                        (char *)vtpm_test_migrations_dir(), (char *)"migrate", NULL };
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
+    new_db("m_bind_uuid", dsn, sizeof(dsn));
+    assert_int_equal(vtpm_test_spawn(migrate, NULL, 0), 0);
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 0);
+    conn = vtpm_test_pg_connect(dsn);
+    v = vtpm_test_pg_value(conn, "SELECT uuid FROM vtpm.resource_providers WHERE name = 'host-u'", NULL, 0);
+    assert_non_null(v);
+    assert_string_equal(v, "0b6f6d1e-2a4c-4f7e-9a55-1c2d3e4f5a6b");
+    free(v);
+    PQfinish(conn);
+    /* Another UUID for the same host, or not a UUID: refused. */
+    argv[9] = (char *)"11111111-2222-4333-8444-555555555555";
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 1);
+    argv[9] = (char *)"not-a-uuid";
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 1);
 }
 
 static int
@@ -491,6 +524,7 @@ main(void)
         cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
         cmocka_unit_test(test_migrate_cli_binds_a_reporter_and_quotes_names),
+        cmocka_unit_test(test_migrate_cli_binds_a_reporter_with_the_host_uuid),
         cmocka_unit_test(test_migrate_cli_prints_version_and_help),
     };
 

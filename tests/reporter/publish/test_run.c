@@ -406,7 +406,7 @@ test_run_refused_for_a_host_the_login_is_not_bound_to(void **state)
     bool created;
 
     (void)state;
-    assert_int_equal(vtpm_reporter_bind(admin, "rep_run", "run-bound", NULL, &created, err, sizeof(err)), 0);
+    assert_int_equal(vtpm_reporter_bind(admin, "rep_run", "run-bound", NULL, NULL, &created, err, sizeof(err)), 0);
     PQfinish(admin);
     vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
     conf_init(&conf, dsn);

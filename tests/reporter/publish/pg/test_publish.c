@@ -460,7 +460,7 @@ make_login(const char *login, const char *host)
     char err[512];
     bool created;
 
-    assert_int_equal(vtpm_reporter_bind(admin, login, host, NULL, &created, err, sizeof(err)), 0);
+    assert_int_equal(vtpm_reporter_bind(admin, login, host, NULL, NULL, &created, err, sizeof(err)), 0);
 }
 
 static void
@@ -691,9 +691,11 @@ test_publish_refuses_malformed_trait_documents_in_order(void **state)
           "22023 traits must name every managed TPM trait (got 1)" },
         { true, "{\"COMPUTE_SECURITY_TPM_2_0\": {\"present\": true, \"code\": \"c\", \"reason\": \"r\"}}",
           "22023 traits must name every managed TPM trait (got 1)" },
-        { false, bad, "22023 trait needs present (boolean), code and reason (strings): "
+        { false, bad, "22023 trait needs present (boolean), code (at most 64 of a-z, 0-9, _) and reason "
+                      "(at most 1000 characters, no control characters), and nothing else: "
                       "'COMPUTE_SECURITY_TPM_2_0', 'COMPUTE_SECURITY_TPM_CRB'" },
-        { true, bad, "22023 trait needs present (boolean), code and reason (strings): "
+        { true, bad, "22023 trait needs present (boolean), code (at most 64 of a-z, 0-9, _) and reason "
+                      "(at most 1000 characters, no control characters), and nothing else: "
                      "'COMPUTE_SECURITY_TPM_2_0', 'COMPUTE_SECURITY_TPM_CRB'" },
         { true, "{}", "ok inconclusive" },
         { false, full, "ok unchanged" },

@@ -571,7 +571,7 @@ group_setup(void **state)
     for (size_t i = 0; i < 3; i++) {
         static const char *const hosts[] = { "tls-plain", "tls-encrypted", "tls-run" };
 
-        if (vtpm_reporter_bind(admin, LOGIN, hosts[i], NULL, &created, err, sizeof(err)) < 0) {
+        if (vtpm_reporter_bind(admin, LOGIN, hosts[i], NULL, NULL, &created, err, sizeof(err)) < 0) {
             fprintf(stderr, "cannot bind '%s' to '%s': %s\n", LOGIN, hosts[i], err);
             return -1;
         }
