@@ -46,8 +46,7 @@ typedef struct {
 } observed;
 
 static vtpm_test_pg pg;
-static char db_dsn[512];
-static PGconn *admin;
+static char db_dsn[512];          /* superuser */
 
 static char *
 case_dsn(failure_case c, char *dsn, unsigned int size)
@@ -68,11 +67,13 @@ case_dsn(failure_case c, char *dsn, unsigned int size)
 static void
 server_language_set(const char *lc)
 {
+    PGconn *admin = vtpm_test_pg_connect(db_dsn);
     char sql[128], *v;
 
     vtpm_strfmt(sql, sizeof(sql), "ALTER SYSTEM SET lc_messages = '%s'", lc);
     free(vtpm_test_pg_value(admin, sql, NULL, 0));
     free(vtpm_test_pg_value(admin, "SELECT pg_reload_conf()", NULL, 0));
+    PQfinish(admin);
     for (int i = 0; i < 100; i++) {
         PGconn *conn = vtpm_test_pg_connect(db_dsn);
         bool done;
@@ -182,6 +183,7 @@ static int
 group_setup(void **state)
 {
     char dsn[512];
+    PGconn *admin;
 
     (void)state;
     if (vtpm_test_locale_ensure(GERMAN) < 0)
@@ -197,6 +199,7 @@ group_setup(void **state)
     free(vtpm_test_pg_value(admin, "ALTER ROLE postgres PASSWORD 'right'", NULL, 0));
     free(vtpm_test_pg_value(admin, "CREATE ROLE plain_login LOGIN", NULL, 0));
     free(vtpm_test_pg_value(admin, "CREATE ROLE full_login LOGIN CONNECTION LIMIT 0", NULL, 0));
+    PQfinish(admin);
     return 0;
 }
 
@@ -204,7 +207,6 @@ static int
 group_teardown(void **state)
 {
     (void)state;
-    PQfinish(admin);
     vtpm_test_pg_destroy(&pg);
     return 0;
 }
