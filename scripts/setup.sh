@@ -15,6 +15,9 @@ packages=(
     swtpm swtpm-tools
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
+    # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
+    # generates de_DE.UTF-8 with localedef)
+    locales
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
     barbican-api keystone

@@ -15,10 +15,37 @@ char *vtpm_pgconn_describe(const PGconn *conn, char *buf, size_t size);
 
 /*
  * The server's primary message for @res, else the result's or the
- * connection's error text (of a FATAL, its first line only), on one line in
+ * connection's error text (without what vtpm_pg_connect() adds), on one line in
  * @buf. @res and @conn may be NULL. Returns @buf.
  */
 const char *vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf,
                             size_t size);
+
+/*
+ * What a failure means to the caller, from the SQLSTATE wherever there is
+ * one. DENIED is a REFUSED and NO_SCHEMA a CONFIG that callers word apart.
+ */
+typedef enum {
+    VTPM_PG_OK = 0,
+    VTPM_PG_UNREACHABLE,    /* try again later: no server, lost, starting, full, shutting down */
+    VTPM_PG_REFUSED,        /* the server or its certificate said no: login, data */
+    VTPM_PG_DENIED,         /* the login lacks a privilege (42501) */
+    VTPM_PG_CONFIG,         /* our DSN or files are unusable, or name no database */
+    VTPM_PG_NO_SCHEMA       /* connected, but the inventory's schema is missing */
+} vtpm_pg_class;
+
+/*
+ * Connects as PQconnectdbParams(@keywords, @values, 1) does, in a way that
+ * keeps the SQLSTATE of a server's refusal where vtpm_pg_classify() finds
+ * it. Returns NULL only when out of memory; check PQstatus() otherwise.
+ */
+PGconn *vtpm_pg_connect(const char *const *keywords, const char *const *values);
+
+/*
+ * Classifies the failure of connecting @conn (from vtpm_pg_connect(), @res
+ * NULL) or of the query that returned @res on @conn. A result that is not an
+ * error is VTPM_PG_OK.
+ */
+vtpm_pg_class vtpm_pg_classify(const PGconn *conn, const PGresult *res);
 
 #endif /* VTPM_COMMON_PG_H */

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "secret_file.h"
 #include "util.h"
 
 /* Answers larger than this are cut off: Placement's are a few KiB. */
@@ -135,7 +136,6 @@ static int
 http_set_key_password(CURL *curl, const char *path, char *err, size_t errlen)
 {
     char buf[HTTP_PASSPHRASE_MAX + 3];     /* the line, "\r\n" and a NUL */
-    struct stat st;
     size_t len = 0;
     const char *eol;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -146,17 +146,8 @@ http_set_key_password(CURL *curl, const char *path, char *err, size_t errlen)
                     strerror(errno));
         return -1;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s' is not a file", path);
+    if (vtpm_secret_file_check(fd, path, "passphrase file", err, errlen) < 0)
         goto cleanup;
-    }
-    if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s' is %s by others (mode %04o); "
-                    "chmod 0600 it", path,
-                    st.st_mode & (S_IRGRP | S_IROTH) ? "readable" : "writable",
-                    (unsigned int)(st.st_mode & 07777));
-        goto cleanup;
-    }
     while (len < sizeof(buf) - 1) {
         ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
 

@@ -85,22 +85,6 @@ notice_ignore(void *arg, const char *message)
     (void)message;
 }
 
-/* Connection failures that waiting will not cure. */
-static bool
-connect_refused(const char *msg)
-{
-    static const char *const refusals[] = {
-        "authentication failed", "no pg_hba.conf entry", "does not exist",
-        "permission denied", "password is required", "certificate", "SSL",
-    };
-
-    for (size_t i = 0; i < VTPM_N_ELEMENTS(refusals); i++) {
-        if (strstr(msg, refusals[i]))
-            return true;
-    }
-    return false;
-}
-
 /* Drops a broken connection; the next refresh reconnects and reloads. */
 static vtpm_status
 connection_lost(vtpm_inventory *inv, const PGresult *res, vtpm_error *err)
@@ -122,7 +106,7 @@ connection_lost(vtpm_inventory *inv, const PGresult *res, vtpm_error *err)
 static vtpm_status
 query_failed(vtpm_inventory *inv, const PGresult *res, const char *doing, vtpm_error *err)
 {
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    vtpm_pg_class class;
     char msg[256];
 
     if (PQstatus(inv->conn) != CONNECTION_OK)
@@ -131,11 +115,12 @@ query_failed(vtpm_inventory *inv, const PGresult *res, const char *doing, vtpm_e
     if (!res)
         return inventory_fail(err, VTPM_ERR_NO_MEMORY, "cannot %s from %s: %s", doing,
                               inv->where, msg);
-    if (state && (strcmp(state, "3F000") == 0 || strcmp(state, "42P01") == 0))
+    class = vtpm_pg_classify(inv->conn, res);
+    if (class == VTPM_PG_NO_SCHEMA)
         return inventory_fail(err, VTPM_ERR_DATABASE,
                               "%s has no inventory schema (run vtpm-inventory migrate): %s",
                               inv->where, msg);
-    if (state && strcmp(state, "42501") == 0)
+    if (class == VTPM_PG_DENIED)
         return inventory_fail(err, VTPM_ERR_DATABASE,
                               "login '%s' may not read the inventory in %s (grant it "
                               "vtpm_reader): %s", PQuser(inv->conn), inv->where, msg);
@@ -159,7 +144,7 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
                                      "keepalives_count", "tcp_user_timeout", "dbname", NULL };
     const char *const values[] = { "10", "vtpm-inventory-cache", "1", "30", "10", "3", "30000",
                                    inv->dsn, NULL };
-    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    PGconn *conn = vtpm_pg_connect(keywords, values);
     PGresult *res;
     char msg[256];
 
@@ -167,11 +152,14 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
         return inventory_fail(err, VTPM_ERR_NO_MEMORY, "out of memory");
     vtpm_pgconn_describe(conn, inv->where, sizeof(inv->where));
     if (PQstatus(conn) != CONNECTION_OK) {
+        /* Only what waiting may cure is unreachable: a refused login, a
+         * certificate or a DSN naming no database will not come right. */
+        vtpm_status st = vtpm_pg_classify(conn, NULL) == VTPM_PG_UNREACHABLE
+                             ? VTPM_ERR_UNREACHABLE : VTPM_ERR_DATABASE;
+
         vtpm_pg_message(NULL, conn, msg, sizeof(msg));
         PQfinish(conn);
-        return inventory_fail(err, connect_refused(msg) ? VTPM_ERR_DATABASE
-                                                        : VTPM_ERR_UNREACHABLE,
-                              "cannot connect to %s: %s", inv->where, msg);
+        return inventory_fail(err, st, "cannot connect to %s: %s", inv->where, msg);
     }
     PQsetNoticeProcessor(conn, notice_ignore, NULL);
     /* Before the snapshot: whatever commits after it is notified to us. */

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vtpm-inventory: apply the inventory's migrations, bind reporter logins, show status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
+#include "secret_file.h"
 #include "util.h"
 #include "vtpm-config.h"
 
@@ -45,14 +48,16 @@ usage(FILE *out)
             "  -V, --version  print the version\n"
             "\n"
             "Run migrate and bind-reporter as a superuser (or the owner of the vtpm\n"
-            "roles with CREATEROLE). Exit status: 0 done, 1 failed, 2 usage error,\n"
-            "5 database unreachable.\n",
+            "roles with CREATEROLE). Exit status: 0 done, 1 failed (a refused login\n"
+            "included), 2 usage error, 5 database unreachable (worth a retry).\n",
             VTPM_DATADIR);
 }
 
 static PGconn *
 connect_db(const char *dsn, int *rc)
 {
+    const char *const keywords[] = { "dbname", NULL };
+    const char *const values[] = { dsn ? dsn : "", NULL };
     PQconninfoOption *parsed;
     PGconn *conn;
     char what[512], msg[512], *parse_err = NULL;
@@ -67,8 +72,17 @@ connect_db(const char *dsn, int *rc)
         return NULL;
     }
     PQconninfoFree(parsed);
-    conn = PQconnectdb(dsn ? dsn : "");
+    conn = vtpm_pg_connect(keywords, values);
+    if (!conn) {
+        VTPM_ERROR("out of memory");
+        *rc = EXIT_FAIL;
+        return NULL;
+    }
     if (PQstatus(conn) != CONNECTION_OK) {
+        /* Only what waiting may cure is "unreachable" (5): a refused login
+         * or a database that does not exist is a failure (1). */
+        if (vtpm_pg_classify(conn, NULL) != VTPM_PG_UNREACHABLE)
+            *rc = EXIT_FAIL;
         VTPM_ERROR("cannot connect to %s: %s", vtpm_pgconn_describe(conn, what, sizeof(what)),
                    vtpm_pg_message(NULL, conn, msg, sizeof(msg)));
         PQfinish(conn);
@@ -79,15 +93,27 @@ connect_db(const char *dsn, int *rc)
     return conn;
 }
 
+/* The first line of @path, a file only its owner may read (as the reporter's secrets). */
 static char *
 read_password(const char *path)
 {
-    char buf[1024];
-    FILE *f = fopen(path, "r");
+    char buf[1024], err[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    FILE *f;
     size_t len;
 
-    if (!f) {
+    if (fd < 0) {
         VTPM_ERROR("cannot open password file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (vtpm_secret_file_check(fd, path, "password file", err, sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        close(fd);
+        return NULL;
+    }
+    if (!(f = fdopen(fd, "r"))) {
+        VTPM_ERROR("cannot open password file '%s': %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     if (!fgets(buf, sizeof(buf), f))

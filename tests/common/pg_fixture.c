@@ -2,6 +2,7 @@
 /* A throwaway PostgreSQL cluster for the inventory tests (scripts/pg-cluster.sh). */
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,4 +478,39 @@ cleanup:
         close(fd);
     free(text);
     return rc;
+}
+
+static bool
+locale_exists(const char *name)
+{
+    locale_t loc = newlocale(LC_ALL_MASK, name, (locale_t)0);
+
+    if (!loc)
+        return false;
+    freelocale(loc);
+    return true;
+}
+
+int
+vtpm_test_locale_ensure(const char *name)
+{
+    char input[64], exe[] = "localedef", opt_i[] = "-i", opt_f[] = "-f", out[1024];
+    const char *dot = strchr(name, '.');
+    char *argv[] = { exe, opt_i, input, opt_f, NULL, (char *)name, NULL };
+
+    if (locale_exists(name))
+        return 0;
+    if (!dot || (size_t)(dot - name) >= sizeof(input)) {
+        fprintf(stderr, "locale '%s': expected language_TERRITORY.charmap\n", name);
+        return -1;
+    }
+    vtpm_strfmt(input, sizeof(input), "%.*s", (int)(dot - name), name);
+    argv[4] = (char *)dot + 1;
+    if (vtpm_test_spawn(argv, out, sizeof(out)) != 0 || !locale_exists(name)) {
+        fprintf(stderr, "locale '%s' is missing and 'localedef -i %s -f %s %s' could not "
+                "make it: install Debian package locales and run it as root, or add the "
+                "locale to /etc/locale.gen and run locale-gen\n", name, input, dot + 1, name);
+        return -1;
+    }
+    return 0;
 }

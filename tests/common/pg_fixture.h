@@ -92,6 +92,14 @@ const char *vtpm_test_migrations_dir(void);
 /* Seconds on the monotonic clock, for tests that bound how long something takes. */
 double vtpm_test_now(void);
 
+/*
+ * Makes locale @name ("de_DE.UTF-8": language_TERRITORY.charmap) usable on
+ * this machine, for a server's lc_messages: generates it with localedef
+ * (Debian package locales, as root) when it is missing. Returns 0, or -1
+ * with a message on stderr saying what to do.
+ */
+int vtpm_test_locale_ensure(const char *name);
+
 /* Runs @argv and waits; returns its exit status, or -1. Output to @out if not NULL. */
 int vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -486,6 +487,53 @@ test_migrate_cli_binds_a_reporter_with_the_host_uuid(void **state)
     assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 1);
 }
 
+/* bind-reporter --password-file: a file group or others may read is refused,
+ * saying which and why, before anything is created; mode 0600 is taken. */
+static void
+test_migrate_cli_refuses_a_password_file_others_may_read(void **state)
+{
+    char dsn[512], exe[1024], out[1024], pwfile[512];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    /* Through sh for stderr, where the refusal goes. */
+    char *argv[] = { (char *)"sh", (char *)"-c", (char *)"exec \"$0\" \"$@\" 2>&1", exe,
+                     (char *)"--dsn", dsn, (char *)"--password-file", pwfile,
+                     (char *)"bind-reporter", (char *)"rep_pw", (char *)"host-pw", NULL };
+    char *migrate[] = { exe, (char *)"--dsn", dsn, (char *)"--dir",
+                        (char *)vtpm_test_migrations_dir(), (char *)"migrate", NULL };
+    static const unsigned int modes[] = { 0644, 0640, 0604, 0620 };
+    char expected[600], *v;
+    FILE *f;
+    PGconn *conn;
+
+    (void)state;
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
+    vtpm_strfmt(pwfile, sizeof(pwfile), "%s/reporter.password", tmpdir);
+    new_db("m_pwfile", dsn, sizeof(dsn));
+    assert_int_equal(vtpm_test_spawn(migrate, NULL, 0), 0);
+    assert_non_null(f = fopen(pwfile, "w"));
+    assert_true(fputs("s3cret\n", f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    conn = vtpm_test_pg_connect(dsn);
+
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(modes); i++) {
+        assert_int_equal(chmod(pwfile, modes[i]), 0);
+        assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 1);
+        vtpm_strfmt(expected, sizeof(expected), "password file '%s' is %s by others (mode %04o)",
+                    pwfile, modes[i] & 044 ? "readable" : "writable", modes[i]);
+        if (!strstr(out, expected))
+            fail_msg("mode %04o: expected \"%s\" in \"%s\"", modes[i], expected, out);
+        v = vtpm_test_pg_value(conn, "SELECT count(*) FROM pg_roles WHERE rolname = 'rep_pw'",
+                               NULL, 0);
+        assert_string_equal(v, "0");
+        free(v);
+    }
+
+    assert_int_equal(chmod(pwfile, 0600), 0);
+    assert_int_equal(vtpm_test_spawn(argv, out, sizeof(out)), 0);
+    assert_string_equal(out, "login 'rep_pw' is now bound to host 'host-pw'\n");
+    PQfinish(conn);
+}
+
 static int
 group_setup(void **state)
 {
@@ -525,6 +573,7 @@ main(void)
         cmocka_unit_test(test_migrate_cli_reports_unreachable_database),
         cmocka_unit_test(test_migrate_cli_binds_a_reporter_and_quotes_names),
         cmocka_unit_test(test_migrate_cli_binds_a_reporter_with_the_host_uuid),
+        cmocka_unit_test(test_migrate_cli_refuses_a_password_file_others_may_read),
         cmocka_unit_test(test_migrate_cli_prints_version_and_help),
     };
 

@@ -232,59 +232,22 @@ cleanup:
     return text;
 }
 
-/*
- * Connection failures that a retry will not cure. First the reporter's own
- * TLS files, which libpq reads as it starts the handshake: a missing, unreadable
- * or group/world-readable key, or an encrypted one without the right
- * sslpassword ("bad decrypt", "processing error"), is the configuration's
- * fault. Then what the server refused: its pg_hba.conf, its authentication,
- * its certificate (verification failed, wrong host name), or our certificate
- * (a TLS alert such as "unknown ca": it does not trust our issuer). A TLS
- * connection cut without an alert ("SSL SYSCALL error", "unexpected eof")
- * stays unreachable and is retried.
- */
+/* The publisher's status for a failure of class @c (vtpm_pg_classify()). */
 static vtpm_publish_status
-classify_connect_failure(const char *msg)
+publish_status_of(vtpm_pg_class c)
 {
-    static const char *const config[] = {
-        "private key file", "could not open certificate file",
-        "could not read certificate file", "root certificate file",
-        "could not read root certificate", "certificate present, but not private key",
-    };
-    static const char *const refused[] = {
-        "authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects",
-        "permission denied", "password is required", "no password supplied",
-        "certificate", "alert", "does not support SSL",
-    };
-
-    for (size_t i = 0; i < VTPM_N_ELEMENTS(config); i++) {
-        if (strstr(msg, config[i]))
-            return VTPM_PUBLISH_CONFIG;
-    }
-    for (size_t i = 0; i < VTPM_N_ELEMENTS(refused); i++) {
-        if (strstr(msg, refused[i]))
-            return VTPM_PUBLISH_REFUSED;
-    }
-    if (strstr(msg, "does not exist") || strstr(msg, "invalid ") ||
-        strstr(msg, "unrecognized"))
+    switch (c) {
+    case VTPM_PG_CONFIG:
+    case VTPM_PG_NO_SCHEMA:
         return VTPM_PUBLISH_CONFIG;
+    case VTPM_PG_REFUSED:
+    case VTPM_PG_DENIED:
+        return VTPM_PUBLISH_REFUSED;
+    case VTPM_PG_OK:            /* a result of other than one row: the server went odd */
+    case VTPM_PG_UNREACHABLE:
+        break;
+    }
     return VTPM_PUBLISH_UNREACHABLE;
-}
-
-static vtpm_publish_status
-classify_sqlstate(const char *state, const PGconn *conn)
-{
-    if (PQstatus(conn) != CONNECTION_OK || !state)
-        return VTPM_PUBLISH_UNREACHABLE;
-    /* 08: connection exception; 57P0x: server shutting down; 40: retry-worthy. */
-    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-        strncmp(state, "40", 2) == 0 || strcmp(state, "53300") == 0)
-        return VTPM_PUBLISH_UNREACHABLE;
-    /* No schema or no function: the database was never migrated. */
-    if (strcmp(state, "3F000") == 0 || strcmp(state, "42883") == 0 ||
-        strcmp(state, "42P01") == 0)
-        return VTPM_PUBLISH_CONFIG;
-    return VTPM_PUBLISH_REFUSED;
 }
 
 vtpm_publish_status
@@ -313,9 +276,7 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
     VTPM_DEBUG("publishing host '%s' to %s", report->host, what);
     res = PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-        status = classify_sqlstate(state, conn);
+        status = publish_status_of(vtpm_pg_classify(conn, res));
         vtpm_pg_message(res, conn, msg, sizeof(msg));
         if (status == VTPM_PUBLISH_CONFIG)
             result_fail(out, status, "%s has no inventory schema (run vtpm-inventory migrate): %s",
@@ -391,12 +352,12 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
     if (vtpm_log_enabled(VTPM_LOG_DEBUG))
         VTPM_DEBUG("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    conn = PQconnectdbParams(keywords, conn_values, 1);
+    conn = vtpm_pg_connect(keywords, conn_values);
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
         vtpm_pg_message(NULL, conn, msg, sizeof(msg));
-        status = classify_connect_failure(msg);
+        status = publish_status_of(vtpm_pg_classify(conn, NULL));
         result_fail(out, status, "cannot connect to %s: %s",
                     vtpm_pgconn_describe(conn, what, sizeof(what)), msg);
         goto cleanup;
