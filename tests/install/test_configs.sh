@@ -17,20 +17,8 @@ src=${VTPM_SOURCE_ROOT:?}
 work=$(mktemp -d /tmp/vtpm-configs-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-n=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    n=$((n + 1))
-    if out=$("$@" 2>&1); then
-        echo "ok $n - $what"
-    else
-        echo "not ok $n - $what"
-        printf '%s\n' "$out" | tail -n 30 | sed 's/^/# /'
-        failed=1
-    fi
-}
+# shellcheck source=tap.sh
+. "$src/tests/install/tap.sh"
 
 pcdir() {  # pcdir NAME PKG...: a pkg-config folder with only these packages
     local dir=$work/pc-$1

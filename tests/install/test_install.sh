@@ -16,20 +16,8 @@ src=${VTPM_SOURCE_ROOT:?}
 root=$(mktemp -d /tmp/vtpm-install-XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
-n=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    n=$((n + 1))
-    if out=$("$@" 2>&1); then
-        echo "ok $n - $what"
-    else
-        echo "not ok $n - $what"
-        printf '%s\n' "$out" | sed 's/^/# /'
-        failed=1
-    fi
-}
+# shellcheck source=tap.sh
+. "$src/tests/install/tap.sh"
 
 option() {  # the value of meson option $1 in the build
     meson introspect "$build" --buildoptions |
