@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "conf.h"
 #include "fuzz.h"
@@ -12,11 +14,17 @@
 static bool
 conf_error_located(const char *err)
 {
-    unsigned line, column;
-    int end = 0;
+    const char *p = err + strlen("fuzz.yaml:");
+    char *end;
 
-    return sscanf(err, "fuzz.yaml:%u:%u: %n", &line, &column, &end) == 2 && end > 0 &&
-           err[end] != '\0' && line > 0 && column > 0;
+    if (strncmp(err, "fuzz.yaml:", strlen("fuzz.yaml:")) != 0)
+        return false;
+    for (int i = 0; i < 2; i++) {   /* line, then column: both from 1 */
+        if (*p < '1' || *p > '9' || strtoul(p, &end, 10) == 0 || *end != ':')
+            return false;
+        p = end + 1;
+    }
+    return p[0] == ' ' && p[1] != '\0';
 }
 
 bool
