@@ -46,9 +46,9 @@ fi
 
 echo "== build ($builddir: release, -O2)"
 if [ -f "$builddir/build.ninja" ]; then
-    meson configure "$builddir" -Dbuildtype=release -Doptimization=2 >/dev/null
+    meson configure "$builddir" -Dbuildtype=release -Doptimization=2 -Dbenches=true >/dev/null
 else
-    meson setup "$builddir" "$src" --buildtype=release -Doptimization=2 >/dev/null
+    meson setup "$builddir" "$src" --buildtype=release -Doptimization=2 -Dbenches=true >/dev/null
 fi
 ninja -C "$builddir" bench/bench_filter >/dev/null
 

@@ -40,7 +40,9 @@ cleanup() {
 trap cleanup EXIT
 
 if [ ! -d "$build" ]; then
-    meson setup "$build" "$root" --buildtype=release >/dev/null
+    meson setup "$build" "$root" --buildtype=release -Dbenches=true >/dev/null
+else
+    meson configure "$build" -Dbenches=true >/dev/null
 fi
 ninja -C "$build" bench/bench_inventory bench/bench_cache sql/vtpm-inventory/vtpm-inventory >/dev/null
 

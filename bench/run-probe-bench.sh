@@ -41,9 +41,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -d "$builddir" ]; then
-    meson configure "$builddir" -Dbuildtype=release >/dev/null
+    meson configure "$builddir" -Dbuildtype=release -Dbenches=true >/dev/null
 else
-    meson setup --buildtype=release "$builddir" "$src" >/dev/null
+    meson setup --buildtype=release -Dbenches=true "$builddir" "$src" >/dev/null
 fi
 ninja -C "$builddir" reporter/cli/vtpm-reporter bench/bench_probe >/dev/null
 

@@ -7,10 +7,13 @@
 #include <stddef.h>
 
 #include "conf_placement.h"
+#include "vtpm-config.h"
 
 #define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
-#define VTPM_CONF_DEFAULT_CACHE_DIR "/var/cache/vtpm-placement"
-#define VTPM_CONF_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
+/* From meson's localstatedir and the rundir option: /var/cache/vtpm-placement
+ * and /run/vtpm-reporter.lock with prefix /usr. */
+#define VTPM_CONF_DEFAULT_CACHE_DIR VTPM_CACHE_DIR
+#define VTPM_CONF_DEFAULT_LOCK_FILE VTPM_LOCK_FILE
 #define VTPM_CONF_DEFAULT_LIBVIRT_TIMEOUT 30.0
 
 typedef enum {
@@ -30,7 +33,7 @@ typedef struct {
     /* swtpm */
     char **swtpm_search_path;        /* NULL-terminated; default: $PATH split */
     double swtpm_timeout;            /* seconds for --print-capabilities, default 5 */
-    char *cache_dir;                 /* capability cache, default /var/cache/vtpm-placement */
+    char *cache_dir;                 /* capability cache, default VTPM_CONF_DEFAULT_CACHE_DIR */
     /* key manager */
     char *key_manager_backend;       /* "barbican" or NULL (not configured) */
     char *key_manager_url;           /* endpoint, e.g. "http://127.0.0.1:9311" */
@@ -45,7 +48,7 @@ typedef struct {
     char *postgres_dsn;              /* default from $VTPM_DSN / libpq's environment */
     double start_delay_max;          /* random delay before run, seconds, default 0 */
     unsigned int retries;            /* default 3 */
-    char *lock_file;                 /* default /run/vtpm-reporter.lock */
+    char *lock_file;                 /* default VTPM_CONF_DEFAULT_LOCK_FILE */
     /* the `placement:` mapping (inventory: placement or both) */
     vtpm_placement_conf placement;   /* defaults: vtpm_placement_conf_init() */
 } vtpm_conf;

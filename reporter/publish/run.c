@@ -14,7 +14,6 @@
 #include "run.h"
 #include "util.h"
 
-#define RUN_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
 #define RUN_BACKOFF_INITIAL 1.0
 #define RUN_BACKOFF_MAX 30.0
 
@@ -123,7 +122,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     pause_fn = opts->sleep_fn ? opts->sleep_fn : sleep_seconds;
     backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
     backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
-    lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : RUN_DEFAULT_LOCK_FILE;
+    lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : VTPM_CONF_DEFAULT_LOCK_FILE;
 
     if (!pub) {
         if (vtpm_publisher_open(&own, conf, err, sizeof(err)) < 0) {

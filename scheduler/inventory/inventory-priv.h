@@ -58,4 +58,13 @@ size_t vtpm_inventory_store_candidates(const vtpm_inventory_store *store,
                                        vtpm_traitset required, vtpm_traitset forbidden,
                                        vtpm_uuid *out, size_t max);
 
+/*
+ * The clock, in milliseconds, that @inv measures its periodic reload and its
+ * pause between reconnection attempts with; NULL restores CLOCK_MONOTONIC.
+ * Waiting for notifications keeps the real clock. Not exported (the tests
+ * link the static library), so the public interface stays as it is.
+ */
+typedef int64_t (*vtpm_inventory_clock)(void);
+void vtpm_inventory_set_clock(vtpm_inventory *inv, vtpm_inventory_clock clock);
+
 #endif /* VTPM_SCHEDULER_INVENTORY_PRIV_H */

@@ -50,6 +50,7 @@ struct vtpm_inventory {
     int64_t retry_at_ms;            /* no reconnection attempt before */
     int64_t retry_delay_ms;
     uint64_t counters[VTPM_INVENTORY_COUNTER_LAST];
+    vtpm_inventory_clock clock;     /* for the pauses above; NULL: now_ms() */
 };
 
 static int64_t
@@ -59,6 +60,20 @@ now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time that the reload interval and the reconnection pause go by. */
+static int64_t
+inventory_now(const vtpm_inventory *inv)
+{
+    return inv->clock ? inv->clock() : now_ms();
+}
+
+void
+vtpm_inventory_set_clock(vtpm_inventory *inv, vtpm_inventory_clock clock)
+{
+    if (inv)
+        inv->clock = clock;
 }
 
 vtpm_status
@@ -181,7 +196,7 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
 static vtpm_status
 inventory_reconnect(vtpm_inventory *inv, bool force, vtpm_error *err)
 {
-    int64_t now = now_ms();
+    int64_t now = inventory_now(inv);
     vtpm_status st;
 
     if (!force && now < inv->retry_at_ms)
@@ -192,7 +207,7 @@ inventory_reconnect(vtpm_inventory *inv, bool force, vtpm_error *err)
     if (st != VTPM_OK) {
         /* From the end of the attempt: one that ran into connect_timeout (a
          * host that does not answer) would otherwise use up the pause. */
-        inv->retry_at_ms = now_ms() + inv->retry_delay_ms;
+        inv->retry_at_ms = inventory_now(inv) + inv->retry_delay_ms;
         inv->retry_delay_ms = inv->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                                       : inv->retry_delay_ms * 2;
         return st;
@@ -263,7 +278,7 @@ inventory_load(vtpm_inventory *inv, vtpm_error *err)
     memset(&fresh, 0, sizeof(fresh));
     inv->reload_pending = false;
     inv->n_pending = 0;     /* the snapshot has all they could have told */
-    inv->loaded_at_ms = now_ms();
+    inv->loaded_at_ms = inventory_now(inv);
     inv->counters[VTPM_INVENTORY_RELOADS]++;
 
 cleanup:
@@ -530,7 +545,8 @@ vtpm_inventory_refresh(vtpm_inventory *inv, int timeout_ms, vtpm_error *err)
         return inventory_fail(err, VTPM_ERR_INVALID_ARG, "inventory is NULL");
     if (!inv->conn && (st = inventory_reconnect(inv, false, err)) != VTPM_OK)
         return st;
-    if (inv->reload_interval_ms > 0 && now_ms() - inv->loaded_at_ms >= inv->reload_interval_ms)
+    if (inv->reload_interval_ms > 0 &&
+        inventory_now(inv) - inv->loaded_at_ms >= inv->reload_interval_ms)
         inv->reload_pending = true;
     if (inv->reload_pending) {
         if ((st = inventory_load(inv, err)) != VTPM_OK)

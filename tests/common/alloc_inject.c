@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The malloc family's wrappers: count live blocks, refuse the Nth allocation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "alloc_inject.h"
 
@@ -91,4 +97,21 @@ unsigned long
 vtpm_test_alloc_seen(void)
 {
     return seen;
+}
+
+bool
+vtpm_test_alloc_loop_goes_on(unsigned long n, bool done)
+{
+    if (done) {
+        /* done only counts when the last iteration had nothing refused */
+        if (refused)
+            fail_msg("the allocation loop ended at %lu with an allocation refused", n - 1);
+        return false;
+    }
+    if (n > VTPM_TEST_ALLOC_MAX) {
+        fail_msg("the allocation loop never reached its success path in %d iterations",
+                 VTPM_TEST_ALLOC_MAX);
+        return false;
+    }
+    return true;
 }

@@ -34,4 +34,21 @@ bool vtpm_test_alloc_allow(void);
 /* Allocations attempted between vtpm_test_alloc_refuse() and vtpm_test_alloc_allow(). */
 unsigned long vtpm_test_alloc_seen(void);
 
+#define VTPM_TEST_ALLOC_MAX 10000
+
+/*
+ * Runs the loop body for N = 1, 2, ... with the body refusing allocation N
+ * (vtpm_test_alloc_refuse(N) ... vtpm_test_alloc_allow()) and checking the
+ * failure, until the body sets done_ = 1 on the success path. A loop that
+ * never gets there, or that sets done_ in an iteration where an allocation
+ * was refused, fails the test (cmocka).
+ */
+#define VTPM_FOR_EACH_ALLOCATION(n) \
+    /* NOLINTNEXTLINE(bugprone-macro-parentheses): n names the variable it declares */ \
+    for (unsigned long n = 1, done_ = 0; vtpm_test_alloc_loop_goes_on(n, done_ != 0); n++)
+
+/* VTPM_FOR_EACH_ALLOCATION's condition: true to run iteration @n; fails the
+ * test when the loop ends without reaching the success path. */
+bool vtpm_test_alloc_loop_goes_on(unsigned long n, bool done);
+
 #endif /* VTPM_TESTS_ALLOC_INJECT_H */

@@ -51,6 +51,28 @@ check_printable(const char *msg, size_t size)
         CHECK(msg[i] >= 0x20 && msg[i] < 0x7f);
 }
 
+/* A code that has a name, as the CLI's JSON prints it. */
+static void
+check_code_named(vtpm_code code)
+{
+    const char *name = vtpm_code_name(code);
+
+    CHECK(code > VTPM_CODE_NONE && code < VTPM_CODE_LAST);
+    CHECK(name && name[0] != '\0' && strcmp(name, "unknown") != 0);
+}
+
+/* Appends one result to the outcome: "accept VERSION MODEL TRAITS" or "reject CODE". */
+static void
+append_result(const vtpm_result *r, char *out, size_t outlen)
+{
+    if (vtpm_result_accepted(r))
+        vtpm_fuzz_append(out, outlen, " accept:%s:%s:%llx", vtpm_version_name(vtpm_result_version(r)),
+                         vtpm_model_name(vtpm_result_model(r)),
+                         (unsigned long long)vtpm_result_required_traits(r));
+    else
+        vtpm_fuzz_append(out, outlen, " reject:%s", vtpm_code_name(vtpm_result_code(r)));
+}
+
 /* What every translation result must look like. */
 static void
 check_translation(const vtpm_filter *f, const vtpm_result *r)
@@ -62,6 +84,7 @@ check_translation(const vtpm_filter *f, const vtpm_result *r)
         vtpm_code code = vtpm_result_code(r);
 
         CHECK(code >= VTPM_CODE_FLAVOR_IMAGE_CONFLICT && code <= VTPM_CODE_UNKNOWN_KEY);
+        check_code_named(code);
         if (!(vtpm_filter_flags(f) & VTPM_FILTER_STRICT))
             CHECK(code <= VTPM_CODE_INVALID_SECRET_SECURITY);
         CHECK(msg[0] != '\0');
@@ -88,14 +111,15 @@ check_translation(const vtpm_filter *f, const vtpm_result *r)
     }
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+bool
+vtpm_fuzz_outcome(const uint8_t *data, size_t size, char *out, size_t outlen)
 {
     vtpm_error err;
     vtpm_status st;
     int i, op;
 
     fuzz_setup();
+    out[0] = '\0';
     memset(&err, 0, sizeof(err));
     st = vtpm_request_parse_json(req, (const char *)data, size, &err);
     if (st != VTPM_OK) {
@@ -106,8 +130,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A failed parse leaves an empty request: no vTPM. */
         CHECK(vtpm_filter_translate(filters[1], req, res) == VTPM_OK);
         CHECK(vtpm_result_accepted(res) && vtpm_result_version(res) == VTPM_VERSION_NONE);
-        return 0;
+        vtpm_fuzz_append(out, outlen, "error %s: %s", vtpm_status_name(st), err.message);
+        return true;
     }
+    vtpm_fuzz_append(out, outlen, "ok translate");
 
     for (i = 0; i < 4; i += 2) {
         /* Strict only adds rejections, after Nova's own. */
@@ -115,6 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(vtpm_filter_translate(filters[i + 1], req, res2) == VTPM_OK);
         check_translation(filters[i], res);
         check_translation(filters[i + 1], res2);
+        append_result(res, out, outlen);
+        append_result(res2, out, outlen);
         if (!vtpm_result_accepted(res))
             CHECK(vtpm_result_code(res2) == vtpm_result_code(res));
         if (vtpm_result_accepted(res2))
@@ -123,6 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* Every operation on a server with this request, by its owner and by another user. */
+    vtpm_fuzz_append(out, outlen, " guard");
     for (i = 0; i < 4; i++) {
         CHECK(vtpm_filter_translate(filters[i], req, res2) == VTPM_OK);
         for (op = VTPM_OP_OTHER; op < VTPM_OP_LAST; op++) {
@@ -135,6 +164,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const char *msg;
 
             CHECK(vtpm_filter_guard(filters[i], &greq, res) == VTPM_OK);
+            vtpm_fuzz_append(out, outlen, " %s", vtpm_result_accepted(res) ? "a" :
+                             vtpm_code_name(vtpm_result_code(res)));
             msg = vtpm_result_message(res);
             check_printable(msg, strlen(msg) + 1);
             if (!vtpm_result_accepted(res2)) {
@@ -145,9 +176,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             } else if (!vtpm_result_accepted(res)) {
                 CHECK(vtpm_result_code(res) >= VTPM_CODE_OPERATION_UNSUPPORTED &&
                       vtpm_result_code(res) < VTPM_CODE_LAST);
+                check_code_named(vtpm_result_code(res));
                 CHECK(msg[0] != '\0');
             }
         }
     }
-    return 0;
+    return true;
 }
+
+VTPM_FUZZ_ENTRY_POINT

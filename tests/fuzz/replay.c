@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Replays a fuzzer's corpus through its LLVMFuzzerTestOneInput as an ordinary TAP test. */
+/*
+ * Replays a fuzzer's corpus as an ordinary TAP test: each input's outcome must
+ * be valid, the same when the input is given twice, and what the input's name
+ * says: "bad-" and "error-" inputs are refused, "good-" inputs accepted.
+ */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,37 @@ replay_read(const char *path, size_t *len)
     *len = fread(buf, 1, (size_t)st.st_size, fp);
     fclose(fp);
     return buf;
+}
+
+/* NULL when the input's outcome is right, or why it is not (in @why). */
+static const char *
+replay_judge(const char *name, const unsigned char *data, size_t len, char *why, size_t whylen)
+{
+    static char first[4096], second[4096];
+    bool refused;
+
+    if (!vtpm_fuzz_outcome(data, len, first, sizeof(first)))
+        return first;
+    if (!vtpm_fuzz_outcome(data, len, second, sizeof(second)))
+        return second;
+    if (strcmp(first, second) != 0) {
+        snprintf(why, whylen, "not stable: '%s' then '%s'", first, second);
+        return why;
+    }
+    refused = strncmp(first, "error", 5) == 0;
+    if (!refused && strncmp(first, "ok", 2) != 0) {
+        snprintf(why, whylen, "neither ok nor error: '%s'", first);
+        return why;
+    }
+    if (!refused && (strncmp(name, "bad-", 4) == 0 || strncmp(name, "error-", 6) == 0)) {
+        snprintf(why, whylen, "accepted: '%s'", first);
+        return why;
+    }
+    if (refused && strncmp(name, "good-", 5) == 0) {
+        snprintf(why, whylen, "refused: '%s'", first);
+        return why;
+    }
+    return NULL;
 }
 
 int
@@ -76,9 +112,16 @@ main(int argc, char **argv)
             printf("not ok %zu - %s: cannot read\n", i + 1, names[i]);
             failed = 1;
         } else {
-            /* a crash or a sanitizer report ends the program: the test fails */
-            LLVMFuzzerTestOneInput(data, len);
-            printf("ok %zu - %s (%zu bytes)\n", i + 1, names[i], len);
+            char why[8192];
+            /* a crash, a trap or a sanitizer report ends the program: the test fails */
+            const char *wrong = replay_judge(names[i], data, len, why, sizeof(why));
+
+            if (wrong) {
+                printf("not ok %zu - %s: %s\n", i + 1, names[i], wrong);
+                failed = 1;
+            } else {
+                printf("ok %zu - %s (%zu bytes)\n", i + 1, names[i], len);
+            }
         }
         fflush(stdout);
         free(data);

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # `meson install` into a scratch root, then what a packager and a library user rely on there.
 #
-# Checks that the programs, the migrations, the systemd units and both libraries
-# with their headers and pkg-config files are installed, builds the examples
-# against the installed interface with pkg-config (as their comments say), runs
-# filter_example and compares its output, and runs inventory_example without
-# arguments (it needs a database to do more; tests/sql runs it against one).
-# Prints TAP.
+# Checks that the programs, the migrations, the systemd units (the cron line
+# only with -Dcron) and both libraries with their headers and pkg-config files
+# are installed, builds the examples against the installed interface with
+# pkg-config (as their comments say), runs filter_example and compares its
+# output, and runs inventory_example without arguments (it needs a database to
+# do more; tests/sql runs it against one). What this build left out
+# (VTPM_TEST_HAVE_REPORTER, _INVENTORY: 0) must not be installed. Prints TAP.
 set -euo pipefail
 
 build=${VTPM_BUILD_ROOT:?}
@@ -15,20 +16,8 @@ src=${VTPM_SOURCE_ROOT:?}
 root=$(mktemp -d /tmp/vtpm-install-XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
-n=0
-failed=0
-check() {  # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    n=$((n + 1))
-    if out=$("$@" 2>&1); then
-        echo "ok $n - $what"
-    else
-        echo "not ok $n - $what"
-        printf '%s\n' "$out" | sed 's/^/# /'
-        failed=1
-    fi
-}
+# shellcheck source=tap.sh
+. "$src/tests/install/tap.sh"
 
 option() {  # the value of meson option $1 in the build
     meson introspect "$build" --buildoptions |
@@ -43,22 +32,48 @@ cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 [ "$sanitize" = none ] || cflags+=("-fsanitize=$sanitize")
 export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
 
+have_reporter=${VTPM_TEST_HAVE_REPORTER:-1}
+have_inventory=${VTPM_TEST_HAVE_INVENTORY:-1}
+have_cron=${VTPM_TEST_HAVE_CRON:-0}
+
 installed() { for f in "$@"; do [ -e "$root$prefix/$f" ] || { echo "missing $prefix/$f"; return 1; }; done; }
-check "the programs are installed" installed bin/vtpm-filter bin/vtpm-reporter bin/vtpm-inventory
+absent() { for f in "$@"; do [ ! -e "$root$prefix/$f" ] || { echo "unexpected $prefix/$f"; return 1; }; done; }
+check "vtpm-filter is installed" installed bin/vtpm-filter
+if [ "$have_inventory" = 1 ]; then
+    check "vtpm-inventory is installed" installed bin/vtpm-inventory
+else
+    check "without libpq, neither vtpm-inventory nor libvtpm-inventory is installed" \
+        absent bin/vtpm-inventory include/vtpm/inventory.h
+fi
 check "every migration is installed" bash -c '
     for f in "$1"/sql/migrations/*.sql; do
         cmp "$f" "$2/share/vtpm-placement/migrations/${f##*/}" || exit 1
     done' _ "$src" "$root$prefix"
-check "the systemd units and the cron line are installed" bash -c '
-    find "$1" -name vtpm-reporter.service | grep -q . && find "$1" -name vtpm-reporter.timer | grep -q . &&
-    find "$1" -path "*/cron.d/vtpm-reporter" | grep -q .' _ "$root"
-check "the installed units and cron line run the installed vtpm-reporter" bash -c '
-    for f in $(find "$1" -name vtpm-reporter.service -o -path "*/cron.d/vtpm-reporter"); do
-        grep -q "$2/bin/vtpm-reporter run" "$f" || { echo "$f does not run $2/bin/vtpm-reporter run"; exit 1; }
-    done' _ "$root" "$prefix"
-check "both libraries' headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h \
-    include/vtpm/inventory.h
-check "pkg-config knows both libraries" pkg-config --exists vtpm-filter vtpm-inventory
+if [ "$have_reporter" = 1 ]; then
+    check "vtpm-reporter is installed" installed bin/vtpm-reporter
+    check "the systemd units are installed" bash -c '
+        find "$1" -name vtpm-reporter.service | grep -q . && find "$1" -name vtpm-reporter.timer | grep -q .' _ "$root"
+    if [ "$have_cron" = 1 ]; then
+        check "the cron line is installed (-Dcron)" bash -c '
+            find "$1" -path "*/cron.d/vtpm-reporter" | grep -q .' _ "$root"
+    else
+        check "the cron line is not installed (-Dcron)" bash -c '
+            ! find "$1" -path "*/cron.d/*" | grep .' _ "$root"
+    fi
+    check "the installed units and cron line run the installed vtpm-reporter" bash -c '
+        for f in $(find "$1" -name vtpm-reporter.service -o -path "*/cron.d/vtpm-reporter"); do
+            grep -q "$2/bin/vtpm-reporter run" "$f" || { echo "$f does not run $2/bin/vtpm-reporter run"; exit 1; }
+        done' _ "$root" "$prefix"
+else
+    check "without the reporter, neither vtpm-reporter nor its units are installed" bash -c '
+        [ ! -e "$1$2/bin/vtpm-reporter" ] && ! find "$1" -name "vtpm-reporter.*" | grep .' _ "$root" "$prefix"
+fi
+check "libvtpm-filter's headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h
+check "pkg-config knows vtpm-filter" pkg-config --exists vtpm-filter
+if [ "$have_inventory" = 1 ]; then
+    check "libvtpm-inventory's header is installed" installed include/vtpm/inventory.h
+    check "pkg-config knows vtpm-inventory" pkg-config --exists vtpm-inventory
+fi
 
 build_example() {  # build_example NAME PKG...
     local name=$1
@@ -70,12 +85,14 @@ check "filter_example builds against the installed vtpm-filter" build_example fi
 check "filter_example prints what its .expected file says" bash -c '
     LD_LIBRARY_PATH=$1 "$2/filter_example" | diff -u "$3/examples/filter_example.expected" -' \
     _ "$libdir" "$root" "$src"
-check "inventory_example builds against the installed vtpm-filter and vtpm-inventory" \
-    build_example inventory_example vtpm-filter vtpm-inventory
-check "inventory_example loads the installed libraries and asks for a DSN" bash -c '
-    status=0
-    env -u VTPM_DSN LD_LIBRARY_PATH=$1 "$2/inventory_example" 2>"$2/err" || status=$?
-    [ "$status" = 2 ] && grep -q "usage: inventory_example DSN" "$2/err"' _ "$libdir" "$root"
+if [ "$have_inventory" = 1 ]; then
+    check "inventory_example builds against the installed vtpm-filter and vtpm-inventory" \
+        build_example inventory_example vtpm-filter vtpm-inventory
+    check "inventory_example loads the installed libraries and asks for a DSN" bash -c '
+        status=0
+        env -u VTPM_DSN LD_LIBRARY_PATH=$1 "$2/inventory_example" 2>"$2/err" || status=$?
+        [ "$status" = 2 ] && grep -q "usage: inventory_example DSN" "$2/err"' _ "$libdir" "$root"
+fi
 
 echo "1..$n"
 exit "$failed"

@@ -24,6 +24,14 @@ str(const char *s)
     return s ? s : "(none)";
 }
 
+/* The build's default paths (meson's localstatedir, -Drundir) print as
+ * "(default)", so the golden files hold whatever prefix the build has. */
+static const char *
+or_default(const char *s, const char *build_default)
+{
+    return s && strcmp(s, build_default) == 0 ? "(default)" : str(s);
+}
+
 /* Every field, one per line, in a stable form. */
 static void
 conf_dump(FILE *out, const vtpm_conf *conf)
@@ -44,7 +52,7 @@ conf_dump(FILE *out, const vtpm_conf *conf)
     for (char **p = conf->swtpm_search_path; p && *p; p++)
         fprintf(out, " %s", *p);
     fprintf(out, "\nswtpm_timeout: %g\n", conf->swtpm_timeout);
-    fprintf(out, "cache_dir: %s\n", str(conf->cache_dir));
+    fprintf(out, "cache_dir: %s\n", or_default(conf->cache_dir, VTPM_CONF_DEFAULT_CACHE_DIR));
     fprintf(out, "key_manager.backend: %s\n", str(conf->key_manager_backend));
     fprintf(out, "key_manager.url: %s\n", str(conf->key_manager_url));
     fprintf(out, "key_manager.ca_file: %s\n", str(conf->key_manager_ca_file));
@@ -58,7 +66,7 @@ conf_dump(FILE *out, const vtpm_conf *conf)
     fprintf(out, "postgres.dsn: %s\n", str(conf->postgres_dsn));
     fprintf(out, "start_delay_max: %g\n", conf->start_delay_max);
     fprintf(out, "retries: %u\n", conf->retries);
-    fprintf(out, "lock_file: %s\n", str(conf->lock_file));
+    fprintf(out, "lock_file: %s\n", or_default(conf->lock_file, VTPM_CONF_DEFAULT_LOCK_FILE));
 }
 
 /* Loads reporter.yaml from the case folder, named as a user would name it. */
@@ -172,6 +180,10 @@ test_conf_defaults_match_documentation(void **state)
     assert_int_equal(conf.inventory, VTPM_INVENTORY_POSTGRES);
     assert_null(conf.postgres_dsn);
     assert_int_equal(conf.retries, 3);
+    /* docs/reporter.md: under the build's localstatedir and rundir */
+    assert_string_equal(conf.cache_dir, VTPM_LOCALSTATEDIR "/cache/vtpm-placement");
+    assert_string_equal(conf.lock_file, VTPM_LOCK_FILE);
+    assert_non_null(strstr(conf.lock_file, "/vtpm-reporter.lock"));
     vtpm_conf_clear(&conf);
     assert_null(conf.uri);
     vtpm_conf_clear(&conf); /* twice is fine */

@@ -20,6 +20,7 @@
 #include "decide.h"
 #include "probe.h"
 #include "probe_system.h"
+#include "require.h"
 
 static char tmp_root[64];
 static char libvirtd_state[128];
@@ -482,6 +483,9 @@ main(void)
         cmocka_unit_test(test_traits_present_when_real_barbican_answers_over_https),
         cmocka_unit_test(test_report_inconclusive_when_the_key_manager_certificate_is_untrusted),
     };
+
+    vtpm_test_require_program("/usr/bin/uwsgi", "uwsgi-core");
+    vtpm_test_require_program("openssl", "openssl");
 
     return cmocka_run_group_tests_name("key_manager_live", tests, group_setup,
                                        group_teardown);

@@ -20,6 +20,7 @@
 #include "decide.h"
 #include "probe.h"
 #include "publish.h"
+#include "require.h"
 #include "swtpm_caps.h"
 
 /* Shared by every case: libvirtd is started once for the whole program. */
@@ -547,6 +548,10 @@ main(void)
         CASE(test_probe_json_of_the_cli_lists_every_trait),
         CASE(test_probe_cli_exit_code_when_libvirtd_does_not_answer),
     };
+
+    vtpm_test_require_program("/usr/bin/swtpm", "swtpm");
+    vtpm_test_require_program("libvirtd", "libvirt-daemon");
+    vtpm_test_require_root("start libvirtd and hand folders to the swtpm user");
 #undef CASE
 
     return cmocka_run_group_tests_name("probe_live", tests, group_setup, group_teardown);

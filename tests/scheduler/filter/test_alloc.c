@@ -50,10 +50,8 @@ disarm(void)
     return vtpm_test_alloc_allow();
 }
 
-/* Runs @body for N = 1, 2, ... until it completes without an injected failure. */
-#define FOR_EACH_ALLOCATION(n) \
-    /* NOLINTNEXTLINE(bugprone-macro-parentheses): n names the variable it declares */ \
-    for (unsigned long n = 1, done_ = 0; !done_ && n < 10000; n++)
+/* Runs the body for N = 1, 2, ... until it completes without an injected failure. */
+#define FOR_EACH_ALLOCATION(n) VTPM_FOR_EACH_ALLOCATION(n)
 
 static void
 test_filter_new_fails_cleanly(void **state)

@@ -15,6 +15,7 @@
 
 #include <vtpm/inventory.h>
 
+#include "inventory-priv.h"
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "util.h"
@@ -158,6 +159,24 @@ now_s(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The inventory's clock in these tests: stopped, moved on only by the test. */
+static int64_t clock_skip_ms, clock_start_ms;
+
+static int64_t
+test_clock(void)
+{
+    return clock_start_ms + clock_skip_ms;
+}
+
+/* Gives @inv the stopped clock, at the real time (its last load is not later). */
+static void
+use_test_clock(vtpm_inventory *inv)
+{
+    clock_start_ms = (int64_t)(now_s() * 1000);
+    clock_skip_ms = 0;
+    vtpm_inventory_set_clock(inv, test_clock);
 }
 
 /* Refreshes until @inv holds @uuid at @generation; fails after 10 s. */
@@ -568,18 +587,22 @@ test_cache_drops_a_deleted_provider_on_reload(void **state)
     assert_int_equal(vtpm_inventory_size(inv), size - 1);
     assert_cache_equals_table(inv);
 
-    /* The periodic reload does the same by itself. */
-    assert_int_equal(vtpm_inventory_set_reload_interval(inv, 1), VTPM_OK);
+    /* The periodic reload does the same by itself, once the interval is over. */
+    use_test_clock(inv);
+    assert_int_equal(vtpm_inventory_set_reload_interval(inv, 60), VTPM_OK);
     exec_sql("DELETE FROM vtpm.resource_providers WHERE name = 'delete-later'");
     reloads = vtpm_inventory_counter(inv, VTPM_INVENTORY_RELOADS);
-    usleep(1100 * 1000);
+    assert_int_equal(vtpm_inventory_refresh(inv, 0, NULL), VTPM_OK);
+    assert_int_equal(vtpm_inventory_counter(inv, VTPM_INVENTORY_RELOADS), reloads);
+    assert_true(vtpm_inventory_lookup(inv, &gone_later, NULL, NULL));
+    clock_skip_ms += 61 * 1000;
     assert_int_equal(vtpm_inventory_refresh(inv, 0, NULL), VTPM_OK);
     assert_int_equal(vtpm_inventory_counter(inv, VTPM_INVENTORY_RELOADS), reloads + 1);
     assert_false(vtpm_inventory_lookup(inv, &gone_later, NULL, NULL));
     assert_int_equal(vtpm_inventory_size(inv), size - 2);
     /* Turned off, it does not. */
     assert_int_equal(vtpm_inventory_set_reload_interval(inv, 0), VTPM_OK);
-    usleep(1100 * 1000);
+    clock_skip_ms += 24 * 3600 * 1000;
     assert_int_equal(vtpm_inventory_refresh(inv, 0, NULL), VTPM_OK);
     assert_int_equal(vtpm_inventory_counter(inv, VTPM_INVENTORY_RELOADS), reloads + 1);
     vtpm_inventory_close(inv);
@@ -810,6 +833,8 @@ test_cache_answers_through_a_server_restart_and_reloads_after_it(void **state)
     (void)state;
     publish("outage-host", before);
     inv = open_ok(db_dsn);
+    /* The pause between reconnection attempts goes by this test's clock. */
+    use_test_clock(inv);
     uuid = uuid_of("outage-host");
     size = vtpm_inventory_size(inv);
     matches = vtpm_inventory_candidates(inv, before, 0, NULL, 0);
@@ -839,11 +864,14 @@ test_cache_answers_through_a_server_restart_and_reloads_after_it(void **state)
     publish("outage-host", during);
     publish("outage-new-host", during);
     fresh = uuid_of("outage-new-host");
+    /* The server is back once it accepts the connection: poll for that, with
+     * a bound, moving the clock past each pause between attempts. */
     deadline = now_s() + 20;
     while ((st = vtpm_inventory_refresh(inv, 100, &err)) != VTPM_OK) {
         assert_int_equal(st, VTPM_ERR_UNREACHABLE);
         assert_true(now_s() < deadline);
-        usleep(50 * 1000);
+        clock_skip_ms += 31 * 1000;
+        usleep(20 * 1000);
     }
     assert_int_equal(vtpm_inventory_counter(inv, VTPM_INVENTORY_RECONNECTS), 1);
     assert_true(vtpm_inventory_fd(inv) >= 0);

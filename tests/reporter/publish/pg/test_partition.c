@@ -20,6 +20,7 @@
 #include "pg_fixture.h"
 #include "publish_pg.h"
 #include "report_fixture.h"
+#include "require.h"
 #include "run.h"
 #include "util.h"
 
@@ -954,6 +955,8 @@ main(void)
             test_cache_reload_sent_into_a_partition_fails_by_the_user_timeout_and_recovers,
             case_teardown),
     };
+
+    vtpm_test_require_root("cut the network in a namespace of its own with iptables");
 
     return cmocka_run_group_tests_name("partition", tests, group_setup, group_teardown);
 }

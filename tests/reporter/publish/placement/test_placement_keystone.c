@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "log.h"
 #include "placement-priv.h"
+#include "require.h"
 #include "service.h"
 
 static char ks_dir[128], pl_dir[128];
@@ -208,6 +209,10 @@ main(void)
         cmocka_unit_test(test_wrong_password_is_refused_without_the_password),
         cmocka_unit_test(test_invalid_static_token_is_refused_by_placement),
     };
+
+    vtpm_test_require_program("/usr/bin/placement-api", "placement-api");
+    vtpm_test_require_program("/usr/bin/uwsgi", "uwsgi-core");
+    vtpm_test_require_program("/usr/bin/keystone-manage", "keystone");
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "placement-priv.h"
+#include "require.h"
 #include "service.h"
 
 static char fixture_dir[128];
@@ -859,6 +860,9 @@ main(void)
         cmocka_unit_test(test_reporter_run_publishes_to_placement),
         cmocka_unit_test(test_publish_when_placement_is_stopped_is_unreachable),
     };
+
+    vtpm_test_require_program("/usr/bin/placement-api", "placement-api");
+    vtpm_test_require_program("/usr/bin/uwsgi", "uwsgi-core");
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -17,6 +17,7 @@
 #include "keystone.h"
 #include "log.h"
 #include "placement-priv.h"
+#include "require.h"
 #include "service.h"
 
 #define T_1_2 "COMPUTE_SECURITY_TPM_1_2"
@@ -715,6 +716,9 @@ main(void)
         cmocka_unit_test(test_encrypted_client_key_with_its_passphrase_file_authenticates_to_both),
         cmocka_unit_test(test_reporter_run_publishes_with_the_test_ca_and_exits_unreachable_without_it),
     };
+
+    vtpm_test_require_program("/usr/bin/placement-api", "placement-api");
+    vtpm_test_require_program("/usr/bin/uwsgi", "uwsgi-core");
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
