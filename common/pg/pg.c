@@ -37,3 +37,24 @@ vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
         vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
     return vtpm_str_one_line(buf);
 }
+
+int
+vtpm_pg_dsn_check(const char *dsn)
+{
+    char *parse_err = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+
+    if (!parsed) {
+        if (!parse_err)
+            return -2;
+        explicit_bzero(parse_err, strlen(parse_err));
+        PQfreemem(parse_err);
+        return -1;
+    }
+    for (PQconninfoOption *o = parsed; o->keyword; o++) {
+        if (o->val)
+            explicit_bzero(o->val, strlen(o->val));
+    }
+    PQconninfoFree(parsed);
+    return 0;
+}

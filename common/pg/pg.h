@@ -21,4 +21,11 @@ char *vtpm_pgconn_describe(const PGconn *conn, char *buf, size_t size);
 const char *vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf,
                             size_t size);
 
+/*
+ * Whether libpq can parse @dsn (NULL is ""): 0 when it can, -1 when it
+ * cannot, -2 when out of memory. libpq's message (it may quote a password)
+ * is not kept, and the parsed values are wiped before they are freed.
+ */
+int vtpm_pg_dsn_check(const char *dsn);
+
 #endif /* VTPM_COMMON_PG_H */

@@ -16,7 +16,9 @@
 #include <vtpm/filter.h>
 
 #include "conf.h"
+#include "file.h"
 #include "util.h"
+#include "uuid.h"
 
 /* A config file is a few hundred bytes; anything this large is a mistake. */
 #define CONF_MAX_SIZE ((size_t)1024 * 1024)
@@ -137,7 +139,7 @@ vtpm_conf_clear(vtpm_conf *conf)
     free(conf->key_manager_ca_file);
     free(conf->host);
     free(conf->provider_uuid);
-    free(conf->postgres_dsn);
+    vtpm_free_secret(conf->postgres_dsn);
     free(conf->lock_file);
     vtpm_placement_conf_clear(&conf->placement);
     memset(conf, 0, sizeof(*conf));
@@ -279,7 +281,8 @@ conf_scalar_or_null(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
 static void
 conf_replace_str(char **field, const char *value)
 {
-    free(*field);
+    /* Some fields hold secrets (postgres.dsn, placement.password): wipe any. */
+    vtpm_free_secret(*field);
     *field = conf_strdup(value);
 }
 
@@ -483,7 +486,8 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96], lower[37];
+    char full[96], q[96], lower[VTPM_UUID_STRING_SIZE];
+    unsigned char bytes[VTPM_UUID_BYTES];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a UUID", &v) < 0)
@@ -492,16 +496,10 @@ conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
         conf_replace_str(conf_field_str(key, conf), NULL);
         return 0;
     }
-    if (strlen(v) != 36)
+    if (!vtpm_uuid_text_valid(v))
         goto bad;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? v[i] != '-' : !strchr("0123456789abcdefABCDEF", v[i]))
-            goto bad;
-        lower[i] = (char)(v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 'a' : v[i]);
-    }
-    lower[36] = '\0';
+    vtpm_uuid_text_scan(v, bytes);
+    vtpm_uuid_text_write(bytes, lower);
     conf_replace_str(conf_field_str(key, conf), lower);
     return 0;
 
@@ -947,7 +945,7 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
 {
     FILE *fp;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int rc;
 
     fp = fopen(path, "re");
@@ -956,42 +954,22 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
         vtpm_strfmt(err, errlen, "cannot open config '%s': %s", path, strerror(errno));
         return -1;
     }
-    for (;;) {
-        size_t n;
-
-        if (len == cap) {
-            char *grown;
-
-            cap = cap ? cap * 2 : 4096;
-            grown = realloc(buf, cap);
-            if (!grown)
-                abort();
-            buf = grown;
-        }
-        n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0)
-            break;
-        if (len > CONF_MAX_SIZE) {
-            fclose(fp);
-            free(buf);
-            vtpm_conf_init_defaults(conf);
-            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %zu bytes", path,
-                        CONF_MAX_SIZE);
-            return -1;
-        }
-    }
-    if (ferror(fp)) {
+    if (vtpm_file_read_stream(fp, CONF_MAX_SIZE, &buf, &len) < 0) {
         int saved = errno;
 
+        if (saved == ENOMEM)
+            abort();
         fclose(fp);
-        free(buf);
         vtpm_conf_init_defaults(conf);
-        vtpm_strfmt(err, errlen, "cannot read config '%s': %s", path, strerror(saved));
+        if (saved == EFBIG)
+            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %zu bytes", path,
+                        CONF_MAX_SIZE);
+        else
+            vtpm_strfmt(err, errlen, "cannot read config '%s': %s", path, strerror(saved));
         return -1;
     }
     fclose(fp);
-    rc = vtpm_conf_load_string(path, buf ? buf : "", len, conf, err, errlen);
+    rc = vtpm_conf_load_string(path, buf, len, conf, err, errlen);
     free(buf);
     return rc;
 }

@@ -7,6 +7,8 @@
 
 #include <vtpm/traits.h>
 
+#include "uuid.h"
+
 /* The state of one managed trait after decide(). */
 typedef enum {
     VTPM_TRAIT_STATE_ABSENT = 0,
@@ -27,7 +29,7 @@ typedef struct {
  */
 typedef struct {
     char host[256];                 /* provider name, normally the host name */
-    char provider_uuid[37];         /* optional configured UUID, "" if none */
+    char provider_uuid[VTPM_UUID_STRING_SIZE];         /* optional configured UUID, "" if none */
     bool inconclusive;
     char inconclusive_reason[256];  /* why, when inconclusive */
     vtpm_trait_decision traits[VTPM_TRAIT_LAST];

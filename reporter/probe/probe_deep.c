@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "command.h"
 #include "log.h"
 #include "util.h"
@@ -165,7 +166,7 @@ unix_connect(const char *path)
 static int
 connect_when_ready(deep_run *r, const char *path, const char *what)
 {
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     double nap = 0.0005;
     char end[128];
 
@@ -181,7 +182,7 @@ connect_when_ready(deep_run *r, const char *path, const char *what)
             fail(r, "start", end);
             return -1;
         }
-        if (vtpm_command_now() >= deadline) {
+        if (vtpm_clock_now() >= deadline) {
             char msg[160];
 
             vtpm_strfmt(msg, sizeof(msg), "no %s socket after %.1f s: %s", what,
@@ -189,11 +190,7 @@ connect_when_ready(deep_run *r, const char *path, const char *what)
             fail(r, "start", msg);
             return -1;
         }
-        {
-            struct timespec ts = {0, (long)(nap * 1e9)};
-
-            nanosleep(&ts, NULL);
-        }
+        vtpm_clock_sleep(nap);
         if (nap < 0.01)
             nap *= 2;
     }
@@ -204,7 +201,7 @@ io_wait(int fd, short events, double deadline)
 {
     for (;;) {
         struct pollfd p = {.fd = fd, .events = events};
-        double left = deadline - vtpm_command_now();
+        double left = deadline - vtpm_clock_now();
         int rc;
 
         if (left <= 0) {
@@ -271,7 +268,7 @@ static ssize_t
 transact(deep_run *r, int fd, const char *step, const unsigned char *cmd, size_t len,
          unsigned char *resp, size_t size)
 {
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     char msg[160], end[128];
     uint32_t total;
 
@@ -372,7 +369,7 @@ static bool
 shutdown_swtpm(deep_run *r)
 {
     unsigned char cmd[4], resp[4];
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     int fd = unix_connect(r->ctrl);
     bool ok;
 

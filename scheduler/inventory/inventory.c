@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "inventory-priv.h"
 #include "pg.h"
 #include "util.h"
@@ -51,15 +52,6 @@ struct vtpm_inventory {
     int64_t retry_delay_ms;
     uint64_t counters[VTPM_INVENTORY_COUNTER_LAST];
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 vtpm_status
 vtpm_inventory_fail(vtpm_error *err, vtpm_status status, int column, const char *fmt, ...)
@@ -193,7 +185,7 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
 static vtpm_status
 inventory_reconnect(vtpm_inventory *inv, bool force, vtpm_error *err)
 {
-    int64_t now = now_ms();
+    int64_t now = vtpm_clock_now_ms();
     vtpm_status st;
 
     if (!force && now < inv->retry_at_ms)
@@ -204,7 +196,7 @@ inventory_reconnect(vtpm_inventory *inv, bool force, vtpm_error *err)
     if (st != VTPM_OK) {
         /* From the end of the attempt: one that ran into connect_timeout (a
          * host that does not answer) would otherwise use up the pause. */
-        inv->retry_at_ms = now_ms() + inv->retry_delay_ms;
+        inv->retry_at_ms = vtpm_clock_now_ms() + inv->retry_delay_ms;
         inv->retry_delay_ms = inv->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                                       : inv->retry_delay_ms * 2;
         return st;
@@ -275,7 +267,7 @@ inventory_load(vtpm_inventory *inv, vtpm_error *err)
     memset(&fresh, 0, sizeof(fresh));
     inv->reload_pending = false;
     inv->n_pending = 0;     /* the snapshot has all they could have told */
-    inv->loaded_at_ms = now_ms();
+    inv->loaded_at_ms = vtpm_clock_now_ms();
     inv->counters[VTPM_INVENTORY_RELOADS]++;
 
 cleanup:
@@ -347,12 +339,12 @@ input_consume(vtpm_inventory *inv)
 static vtpm_status
 notifications_wait(vtpm_inventory *inv, int timeout_ms, vtpm_error *err)
 {
-    int64_t deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? 0 : vtpm_clock_now_ms() + timeout_ms;
     vtpm_status st;
 
     while (inv->n_pending == 0) {
         struct pollfd pfd = { .fd = PQsocket(inv->conn), .events = POLLIN, .revents = 0 };
-        int wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
+        int wait = timeout_ms < 0 ? -1 : (int)(deadline - vtpm_clock_now_ms());
         int r;
 
         if (timeout_ms >= 0 && wait <= 0)
@@ -475,8 +467,7 @@ vtpm_inventory *
 vtpm_inventory_open(const char *dsn, unsigned int flags, vtpm_error *err)
 {
     vtpm_inventory *inv;
-    PQconninfoOption *parsed;
-    char *parse_err = NULL;
+    int parsed;
 
     if (!dsn) {
         inventory_fail(err, VTPM_ERR_INVALID_ARG, "inventory DSN is NULL");
@@ -488,16 +479,15 @@ vtpm_inventory_open(const char *dsn, unsigned int flags, vtpm_error *err)
         return NULL;
     }
     /* libpq's message may quote the DSN, password and all: say less. */
-    parsed = PQconninfoParse(dsn, &parse_err);
-    if (!parsed) {
-        inventory_fail(err, parse_err ? VTPM_ERR_BAD_INPUT : VTPM_ERR_NO_MEMORY,
-                       parse_err ? "cannot parse the inventory DSN (not shown: it may hold a "
-                                   "password): expected key=value pairs or a postgresql:// URI"
-                                 : "out of memory");
-        PQfreemem(parse_err);
+    parsed = vtpm_pg_dsn_check(dsn);
+    if (parsed < 0) {
+        inventory_fail(err, parsed == -1 ? VTPM_ERR_BAD_INPUT : VTPM_ERR_NO_MEMORY,
+                       parsed == -1 ? "cannot parse the inventory DSN (not shown: it may hold "
+                                      "a password): expected key=value pairs or a "
+                                      "postgresql:// URI"
+                                    : "out of memory");
         return NULL;
     }
-    PQconninfoFree(parsed);
     if (!(inv = calloc(1, sizeof(*inv))) || !(inv->dsn = strdup(dsn))) {
         free(inv);
         inventory_fail(err, VTPM_ERR_NO_MEMORY, "out of memory");
@@ -518,10 +508,7 @@ vtpm_inventory_close(vtpm_inventory *inv)
     if (!inv)
         return;
     PQfinish(inv->conn);
-    if (inv->dsn) {
-        explicit_bzero(inv->dsn, strlen(inv->dsn));
-        free(inv->dsn);
-    }
+    vtpm_free_secret(inv->dsn);
     vtpm_inventory_store_clear(&inv->store);
     free(inv->pending);
     free(inv);
@@ -542,7 +529,7 @@ vtpm_inventory_refresh(vtpm_inventory *inv, int timeout_ms, vtpm_error *err)
         return inventory_fail(err, VTPM_ERR_INVALID_ARG, "inventory is NULL");
     if (!inv->conn && (st = inventory_reconnect(inv, false, err)) != VTPM_OK)
         return st;
-    if (inv->reload_interval_ms > 0 && now_ms() - inv->loaded_at_ms >= inv->reload_interval_ms)
+    if (inv->reload_interval_ms > 0 && vtpm_clock_now_ms() - inv->loaded_at_ms >= inv->reload_interval_ms)
         inv->reload_pending = true;
     if (inv->reload_pending) {
         if ((st = inventory_load(inv, err)) != VTPM_OK)

@@ -361,9 +361,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
     const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", "1", "10", "5", "4",
                                   "30000", dsn ? dsn : "", NULL };
     char what[512], msg[512], masked[512];
-    PQconninfoOption *parsed;
     PGconn *conn = NULL;
-    char *parse_err = NULL;
     vtpm_publish_status status;
 
     memset(out, 0, sizeof(*out));
@@ -373,13 +371,9 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
 
     /* Refuse a DSN libpq cannot parse before trying it; its message may quote
      * the DSN, so show ours, masked. */
-    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
-    if (!parsed) {
-        PQfreemem(parse_err);
+    if (vtpm_pg_dsn_check(dsn) < 0)
         return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
                            vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    }
-    PQconninfoFree(parsed);
 
     /* libpq hands an encrypted key's passphrase to OpenSSL only when the DSN
      * has a non-empty sslpassword; without one OpenSSL asks on the terminal,

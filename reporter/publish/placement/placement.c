@@ -11,11 +11,13 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "http.h"
 #include "keystone.h"
 #include "log.h"
 #include "placement-priv.h"
 #include "util.h"
+#include "uuid.h"
 
 #define PLACEMENT_URL_MAX 1024
 #define PLACEMENT_BACKOFF_MAX 5.0
@@ -46,7 +48,7 @@ struct vtpm_placement_client {
     bool known_valid;
     vtpm_traitset known;           /* managed traits the service knows */
     char provider_name[256];       /* last provider resolved */
-    char provider_uuid[37];
+    char provider_uuid[VTPM_UUID_STRING_SIZE];
     unsigned int seed;
     vtpm_placement_stats stats;
     vtpm_placement_hook before_put;
@@ -91,20 +93,6 @@ vtpm_placement_microversion_parse(const char *s)
 }
 
 static bool
-placement_uuid_valid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-static bool
 placement_conf_has(const char *s)
 {
     return s && *s;
@@ -145,7 +133,7 @@ placement_conf_check(const vtpm_placement_conf *c, char *err, size_t errlen)
             return -1;
         }
     }
-    if (placement_conf_has(c->provider_uuid) && !placement_uuid_valid(c->provider_uuid)) {
+    if (placement_conf_has(c->provider_uuid) && !vtpm_uuid_text_valid(c->provider_uuid)) {
         char q[64];
 
         vtpm_strfmt(err, errlen, "placement provider_uuid %s is not a UUID",
@@ -646,7 +634,7 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
     }
     root = placement_json(&resp);
     got = json_string_value(json_object_get(root, "uuid"));
-    if (!placement_uuid_valid(got)) {
+    if (!vtpm_uuid_text_valid(got)) {
         placement_fail_invalid(client, fail, "POST", "/resource_providers", &resp,
                                "no provider uuid");
         goto cleanup;
@@ -699,7 +687,7 @@ placement_find_by_name(vtpm_placement_client *client, const char *name,
         goto cleanup;
     }
     uuid = json_string_value(json_object_get(json_array_get(list, 0), "uuid"));
-    if (!placement_uuid_valid(uuid)) {
+    if (!vtpm_uuid_text_valid(uuid)) {
         placement_fail_invalid(client, fail, "GET", "/resource_providers", &resp,
                                "no provider uuid");
         goto cleanup;
@@ -760,7 +748,7 @@ placement_resolve_provider(vtpm_placement_client *client, const vtpm_report *rep
     if (uuid[0]) {
         char q[64];
 
-        if (!placement_uuid_valid(uuid)) {
+        if (!vtpm_uuid_text_valid(uuid)) {
             fail->status = VTPM_PUBLISH_CONFIG;
             vtpm_strfmt(fail->message, sizeof(fail->message),
                         "provider uuid %s is not a UUID", vtpm_quote(q, sizeof(q), uuid));
@@ -895,7 +883,6 @@ static void
 placement_backoff(vtpm_placement_client *client, unsigned int attempt)
 {
     double delay = client->conf.retry_delay;
-    struct timespec ts;
 
     for (unsigned int i = 0; i < attempt && delay < PLACEMENT_BACKOFF_MAX; i++)
         delay *= 2;
@@ -903,10 +890,7 @@ placement_backoff(vtpm_placement_client *client, unsigned int attempt)
         delay = PLACEMENT_BACKOFF_MAX;
     /* Jitter, so that reporters that met do not meet again. */
     delay *= 0.5 + 0.5 * ((double)rand_r(&client->seed) / (double)RAND_MAX);
-    ts.tv_sec = (time_t)delay;
-    ts.tv_nsec = (long)((delay - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    vtpm_clock_sleep(delay);
 }
 
 static void

@@ -15,6 +15,7 @@
 
 #include <vtpm/inventory.h>
 
+#include "clock.h"
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "util.h"
@@ -151,20 +152,11 @@ assert_cache_equals_table(const vtpm_inventory *inv)
     PQclear(res);
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Refreshes until @inv holds @uuid at @generation; fails after 10 s. */
 static void
 refresh_until_generation(vtpm_inventory *inv, const vtpm_uuid *uuid, int64_t generation)
 {
-    double deadline = now_s() + 10;
+    double deadline = vtpm_clock_now() + 10;
     int64_t gen = -1;
 
     while (!vtpm_inventory_lookup(inv, uuid, NULL, &gen) || gen != generation) {
@@ -174,7 +166,7 @@ refresh_until_generation(vtpm_inventory *inv, const vtpm_uuid *uuid, int64_t gen
         if (st != VTPM_OK)
             fprintf(stderr, "refresh: %s\n", err.message);
         assert_int_equal(st, VTPM_OK);
-        if (now_s() > deadline) {
+        if (vtpm_clock_now() > deadline) {
             fprintf(stderr, "generation %lld never showed (cache has %lld)\n",
                     (long long)generation, (long long)gen);
             fail();
@@ -187,11 +179,11 @@ static void
 refresh_until_counter(vtpm_inventory *inv, vtpm_inventory_counter_id which, uint64_t by)
 {
     uint64_t target = vtpm_inventory_counter(inv, which) + by;
-    double deadline = now_s() + 10;
+    double deadline = vtpm_clock_now() + 10;
 
     while (vtpm_inventory_counter(inv, which) < target) {
         assert_int_equal(vtpm_inventory_refresh(inv, 200, NULL), VTPM_OK);
-        if (now_s() > deadline) {
+        if (vtpm_clock_now() > deadline) {
             fprintf(stderr, "counter %d stayed at %llu, waited for %llu\n", (int)which,
                     (unsigned long long)vtpm_inventory_counter(inv, which),
                     (unsigned long long)target);
@@ -839,10 +831,10 @@ test_cache_answers_through_a_server_restart_and_reloads_after_it(void **state)
     publish("outage-host", during);
     publish("outage-new-host", during);
     fresh = uuid_of("outage-new-host");
-    deadline = now_s() + 20;
+    deadline = vtpm_clock_now() + 20;
     while ((st = vtpm_inventory_refresh(inv, 100, &err)) != VTPM_OK) {
         assert_int_equal(st, VTPM_ERR_UNREACHABLE);
-        assert_true(now_s() < deadline);
+        assert_true(vtpm_clock_now() < deadline);
         usleep(50 * 1000);
     }
     assert_int_equal(vtpm_inventory_counter(inv, VTPM_INVENTORY_RECONNECTS), 1);
