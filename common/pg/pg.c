@@ -58,3 +58,18 @@ vtpm_pg_dsn_check(const char *dsn)
     PQconninfoFree(parsed);
     return 0;
 }
+
+PGconn *
+vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
+{
+    const char *const keywords[] = { "connect_timeout", "application_name", "keepalives",
+                                     "keepalives_idle", "keepalives_interval",
+                                     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+    const char *const values[] = { opts->connect_timeout, opts->application_name, "1",
+                                   opts->keepalives_idle, opts->keepalives_interval,
+                                   opts->keepalives_count, opts->tcp_user_timeout,
+                                   dsn ? dsn : "", NULL };
+
+    /* expand_dbname: the DSN in "dbname" overrides every default before it */
+    return PQconnectdbParams(keywords, values, 1);
+}

@@ -22,6 +22,26 @@ const char *vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf,
                             size_t size);
 
 /*
+ * How a connection notices a database host that vanished, instead of the
+ * kernel's two hours (an idle socket) or quarter of an hour (retransmissions).
+ * Strings, as libpq takes them.
+ */
+typedef struct {
+    const char *application_name;
+    const char *connect_timeout;      /* seconds */
+    const char *keepalives_idle;      /* seconds of silence before the first probe */
+    const char *keepalives_interval;  /* seconds between probes */
+    const char *keepalives_count;     /* probes lost before the connection is */
+    const char *tcp_user_timeout;     /* milliseconds data may stay unacknowledged */
+} vtpm_pg_connect_opts;
+
+/*
+ * Connects to @dsn (NULL is ""; a URI or key=value pairs) with @opts as
+ * defaults that the DSN overrides. Returns what PQconnectdbParams() does.
+ */
+PGconn *vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts);
+
+/*
  * Whether libpq can parse @dsn (NULL is ""): 0 when it can, -1 when it
  * cannot, -2 when out of memory. libpq's message (it may quote a password)
  * is not kept, and the parsed values are wiped before they are freed.

@@ -19,15 +19,11 @@ extern "C" {
 #if defined(__GNUC__)
 # define VTPM_ATTR_PURE __attribute__((pure))
 # define VTPM_ATTR_CONST __attribute__((const))
-# define VTPM_ATTR_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
 # define VTPM_ATTR_WARN_UNUSED __attribute__((warn_unused_result))
-# define VTPM_ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 # define VTPM_ATTR_PURE
 # define VTPM_ATTR_CONST
-# define VTPM_ATTR_NONNULL(...)
 # define VTPM_ATTR_WARN_UNUSED
-# define VTPM_ATTR_FORMAT(fmt, args)
 #endif
 
 /*

@@ -310,7 +310,7 @@ conf_set_string(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf
 static int
 conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -326,7 +326,7 @@ conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a path", &v) < 0)
@@ -345,7 +345,7 @@ conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a URL", &v) < 0)
@@ -367,7 +367,7 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
 static int
 conf_set_choice(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96], list[128] = "";
+    char full[96], q[VTPM_QUOTE_MAX], list[128] = "";
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -399,7 +399,7 @@ conf_set_bool(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
     static const char *const yes[] = { "true", "yes", "on" };
     static const char *const no[] = { "false", "no", "off" };
     bool *field = (bool *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "true or false", &v) < 0)
@@ -445,7 +445,7 @@ static int
 conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     double *field = (double *)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -466,7 +466,7 @@ static int
 conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     unsigned int *field = (unsigned int *)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -486,7 +486,7 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96], lower[VTPM_UUID_STRING_SIZE];
+    char full[96], q[VTPM_QUOTE_MAX], lower[VTPM_UUID_STRING_SIZE];
     unsigned char bytes[VTPM_UUID_BYTES];
     const char *v;
 
@@ -511,7 +511,7 @@ bad:
 static int
 conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -574,7 +574,7 @@ conf_set_secret_security(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
         { "deployment", VTPM_SECRET_SECURITY_DEPLOYMENT },
     };
     unsigned int set = 0;
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
 
     if (conf_check_list(ctx, key, node, "user, host or deployment") < 0)
         return -1;
@@ -605,7 +605,7 @@ static int
 conf_set_path_list(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     char ***field = (char ***)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     size_t n = conf_list_len(node);
     char **list;
 
@@ -643,7 +643,7 @@ static int
 conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                         vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     int auth;
 
@@ -664,7 +664,7 @@ static int
 conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                                 vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -796,7 +796,7 @@ conf_walk_mapping(conf_ctx *ctx, const char *section, yaml_node_t *node, vtpm_co
          pair < node->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
         yaml_node_t *v = yaml_document_get_node(ctx->doc, pair->value);
-        char q[96];
+        char q[VTPM_QUOTE_MAX];
         const char *name;
         const conf_key *key;
 

@@ -8,7 +8,6 @@
 
 #include "conf_placement.h"
 
-#define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
 #define VTPM_CONF_DEFAULT_CACHE_DIR "/var/cache/vtpm-placement"
 #define VTPM_CONF_DEFAULT_LOCK_FILE "/run/vtpm-reporter.lock"
 #define VTPM_CONF_DEFAULT_LIBVIRT_TIMEOUT 30.0

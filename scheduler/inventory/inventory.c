@@ -146,12 +146,15 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
      * two hours, and tcp_user_timeout ends a query whose data the host
      * stopped acknowledging after 30 s instead of the kernel's quarter of
      * an hour of retransmissions. */
-    const char *const keywords[] = { "connect_timeout", "application_name", "keepalives",
-                                     "keepalives_idle", "keepalives_interval",
-                                     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
-    const char *const values[] = { "10", "vtpm-inventory-cache", "1", "30", "10", "3", "30000",
-                                   inv->dsn, NULL };
-    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    static const vtpm_pg_connect_opts opts = {
+        .application_name = "vtpm-inventory-cache",
+        .connect_timeout = "10",
+        .keepalives_idle = "30",
+        .keepalives_interval = "10",
+        .keepalives_count = "3",
+        .tcp_user_timeout = "30000",
+    };
+    PGconn *conn = vtpm_pg_connect(inv->dsn, &opts);
     PGresult *res;
     char msg[256];
 

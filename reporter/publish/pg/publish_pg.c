@@ -15,9 +15,6 @@
 #include "publish_pg.h"
 #include "util.h"
 
-/* Seconds to wait for a connection unless the DSN says otherwise. */
-#define PG_CONNECT_TIMEOUT "10"
-
 static const char publish_sql[] =
     "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
     "$5::jsonb, $6::jsonb)";
@@ -355,11 +352,14 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
      * acknowledged but never answered by keepalives. The attempt is then
      * "unreachable" and retried; a publish is idempotent, so a retry after a
      * commit whose answer was lost records an unchanged report. */
-    const char *keywords[] = { "connect_timeout", "application_name", "keepalives",
-                               "keepalives_idle", "keepalives_interval", "keepalives_count",
-                               "tcp_user_timeout", "dbname", NULL };
-    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", "1", "10", "5", "4",
-                                  "30000", dsn ? dsn : "", NULL };
+    static const vtpm_pg_connect_opts opts = {
+        .application_name = "vtpm-reporter",
+        .connect_timeout = "10",
+        .keepalives_idle = "10",
+        .keepalives_interval = "5",
+        .keepalives_count = "4",
+        .tcp_user_timeout = "30000",
+    };
     char what[512], msg[512], masked[512];
     PGconn *conn = NULL;
     vtpm_publish_status status;
@@ -385,7 +385,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
     if (vtpm_log_enabled(VTPM_LOG_DEBUG))
         VTPM_DEBUG("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    conn = PQconnectdbParams(keywords, conn_values, 1);
+    conn = vtpm_pg_connect(dsn, &opts);
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {

@@ -22,6 +22,10 @@
 #define PLACEMENT_URL_MAX 1024
 #define PLACEMENT_BACKOFF_MAX 5.0
 
+/* Microversions (minor numbers of 1.x) whose answers differ. */
+#define PLACEMENT_MV_CREATE_RETURNS_BODY 20   /* POST /resource_providers answers the provider */
+#define PLACEMENT_MV_ERROR_CODES 23           /* errors carry a "code" */
+
 /*
  * When two writers pass Placement's generation check at the same moment, the
  * loser fails later, in the database compare-and-swap, and Placement (Zed)
@@ -622,7 +626,7 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
     }
     if (placement_call(client, "POST", "/resource_providers", body, true, &resp, fail) < 0)
         goto cleanup;
-    if (resp.status == 201 && client->microversion < 20) {
+    if (resp.status == 201 && client->microversion < PLACEMENT_MV_CREATE_RETURNS_BODY) {
         /* Before 1.20 the answer has no body: the caller looks it up again. */
         ret = 1;
         goto cleanup;
@@ -1050,7 +1054,7 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
                                   code, sizeof(code));
         if ((resp.status == 409 &&
              (strcmp(code, "placement.concurrent_update") == 0 ||
-              (client->microversion < 23 && !code[0]))) ||
+              (client->microversion < PLACEMENT_MV_ERROR_CODES && !code[0]))) ||
             (resp.status == 500 && (strstr(detail, PLACEMENT_CONCURRENT_500) ||
                                     strstr(resp.body, PLACEMENT_ABORTED_500)))) {
             client->stats.conflicts++;
