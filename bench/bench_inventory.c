@@ -159,7 +159,7 @@ pg_worker_main(void *arg)
         double t0 = now_s();
 
         host_name(r.host, sizeof(r.host), i);
-        for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
             bool on = (set & VTPM_TRAITSET_BIT(t)) != 0;
 
             r.traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
@@ -258,7 +258,7 @@ pg_floor_phase(PGconn *conn, int hosts, int n)
     PGresult *res;
     int errors = 0;
 
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         char item[256];
 
         vtpm_strfmt(item, sizeof(item),

@@ -208,6 +208,22 @@ conf_key_fullname(const conf_key *key, char *buf, size_t size)
     return buf;
 }
 
+/* "'<key>' must be <what>, not '<value>'": the usual refusal of a value @v. */
+static int VTPM_PRINTF(5, 6)
+conf_fail_value(conf_ctx *ctx, const conf_key *key, const yaml_node_t *node, const char *v,
+                const char *what_fmt, ...)
+{
+    char full[96], q[VTPM_QUOTE_MAX], what[192];
+    va_list ap;
+
+    va_start(ap, what_fmt);
+    vtpm_vstrfmt(what, sizeof(what), what_fmt, ap);
+    va_end(ap);
+    return conf_fail(ctx, node, "'%s' must be %s, not %s",
+                     conf_key_fullname(key, full, sizeof(full)), what,
+                     vtpm_quote(q, sizeof(q), v));
+}
+
 static const char *
 conf_node_kind(const yaml_node_t *node)
 {
@@ -310,15 +326,12 @@ conf_set_string(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf
 static int
 conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
         return -1;
     if (v && (conf_has_space(v) || strlen(v) > 255))
-        return conf_fail(ctx, node, "'%s' must be one word without spaces, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one word without spaces");
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
 }
@@ -326,15 +339,13 @@ conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
+    char full[96];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a path", &v) < 0)
         return -1;
     if (v && v[0] != '/')
-        return conf_fail(ctx, node, "'%s' must be an absolute path, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "an absolute path");
     if (v && strlen(v) >= PATH_MAX)
         return conf_fail(ctx, node, "'%s' is too long",
                          conf_key_fullname(key, full, sizeof(full)));
@@ -345,7 +356,6 @@ conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a URL", &v) < 0)
@@ -356,9 +366,7 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
                                                             : NULL;
 
         if (!rest || *rest == '\0' || *rest == '/' || conf_has_space(v))
-            return conf_fail(ctx, node, "'%s' must be an http:// or https:// URL, not %s",
-                             conf_key_fullname(key, full, sizeof(full)),
-                             vtpm_quote(q, sizeof(q), v));
+            return conf_fail_value(ctx, key, node, v, "an http:// or https:// URL");
     }
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
@@ -367,7 +375,7 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
 static int
 conf_set_choice(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX], list[128] = "";
+    char list[128] = "";
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -385,9 +393,7 @@ conf_set_choice(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf
             if (used >= sizeof(list))
                 used = sizeof(list) - 1;
         }
-        return conf_fail(ctx, node, "'%s' must be one of %s, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), list,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one of %s", list);
     }
     conf_replace_str(conf_field_str(key, conf), NULL);
     return 0;
@@ -445,7 +451,6 @@ static int
 conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     double *field = (double *)(void *)((char *)conf + key->offset);
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -455,9 +460,8 @@ conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_con
         return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !conf_parse_number(v, &d) ||
         d < key->min || d > key->max)
-        return conf_fail(ctx, node, "'%s' must be a number of seconds from %g to %g, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), key->min, key->max,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "a number of seconds from %g to %g",
+                               key->min, key->max);
     *field = d;
     return 0;
 }
@@ -466,7 +470,6 @@ static int
 conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     unsigned int *field = (unsigned int *)(void *)((char *)conf + key->offset);
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -476,9 +479,8 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
         return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strspn(v, "0123456789") != strlen(v) ||
         !conf_parse_number(v, &d) || d < key->min || d > key->max)
-        return conf_fail(ctx, node, "'%s' must be a whole number from %g to %g, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), key->min, key->max,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "a whole number from %g to %g", key->min,
+                               key->max);
     *field = (unsigned int)d;
     return 0;
 }
@@ -486,7 +488,7 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX], lower[VTPM_UUID_STRING_SIZE];
+    char lower[VTPM_UUID_STRING_SIZE];
     unsigned char bytes[VTPM_UUID_BYTES];
     const char *v;
 
@@ -504,14 +506,12 @@ conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
     return 0;
 
 bad:
-    return conf_fail(ctx, node, "'%s' must be a UUID like 8-4-4-4-12 hex digits, not %s",
-                     conf_key_fullname(key, full, sizeof(full)), vtpm_quote(q, sizeof(q), v));
+    return conf_fail_value(ctx, key, node, v, "a UUID like 8-4-4-4-12 hex digits");
 }
 
 static int
 conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -525,9 +525,7 @@ conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
     else if (strcmp(v, "both") == 0)
         conf->inventory = VTPM_INVENTORY_POSTGRES | VTPM_INVENTORY_PLACEMENT;
     else
-        return conf_fail(ctx, node, "'%s' must be one of postgres, placement, both, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one of postgres, placement, both");
     return 0;
 }
 
@@ -643,7 +641,6 @@ static int
 conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                         vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     int auth;
 
@@ -651,10 +648,8 @@ conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
         return -1;
     auth = vtpm_placement_auth_from_name(v);
     if (auth < 0)
-        return conf_fail(ctx, node, "'%s' must be one of none, token, password, "
-                         "application_credential, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v,
+                               "one of none, token, password, application_credential");
     conf->placement.auth = (vtpm_placement_auth)auth;
     return 0;
 }
@@ -664,7 +659,6 @@ static int
 conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                                 vtpm_conf *conf)
 {
-    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
     double d;
 
@@ -674,10 +668,8 @@ conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t 
         (strncmp(v, "1.", 2) != 0 || strspn(v + 2, "0123456789") != strlen(v + 2) ||
          !conf_parse_number(v + 2, &d) || d < VTPM_PLACEMENT_MIN_MICROVERSION ||
          d > VTPM_PLACEMENT_MAX_MICROVERSION))
-        return conf_fail(ctx, node, "'%s' must be auto or 1.%d to 1.%d, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         VTPM_PLACEMENT_MIN_MICROVERSION, VTPM_PLACEMENT_MAX_MICROVERSION,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "auto or 1.%d to 1.%d",
+                               VTPM_PLACEMENT_MIN_MICROVERSION, VTPM_PLACEMENT_MAX_MICROVERSION);
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
 }

@@ -22,22 +22,6 @@
 #include "util.h"
 #include "virt.h"
 
-const char *
-vtpm_probe_status_name(vtpm_probe_status status)
-{
-    switch (status) {
-    case VTPM_PROBE_NOT_RUN:
-        return "not_run";
-    case VTPM_PROBE_OK:
-        return "ok";
-    case VTPM_PROBE_FAILED:
-        return "failed";
-    case VTPM_PROBE_INCONCLUSIVE:
-        return "inconclusive";
-    }
-    return "unknown";
-}
-
 static bool
 child_write_all(int fd, const void *buf, size_t size)
 {

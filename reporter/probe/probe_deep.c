@@ -216,36 +216,17 @@ io_wait(int fd, short events, double deadline)
     }
 }
 
+/* Sends (@sending) or receives exactly @len bytes at @buf before @deadline. */
 static int
-write_all(int fd, const unsigned char *buf, size_t len, double deadline)
+io_exact(int fd, unsigned char *buf, size_t len, double deadline, bool sending)
 {
     while (len > 0) {
         ssize_t n;
 
-        if (io_wait(fd, POLLOUT, deadline) < 0)
+        if (io_wait(fd, sending ? POLLOUT : POLLIN, deadline) < 0)
             return -1;
-        n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int
-read_exact(int fd, unsigned char *buf, size_t len, double deadline)
-{
-    while (len > 0) {
-        ssize_t n;
-
-        if (io_wait(fd, POLLIN, deadline) < 0)
-            return -1;
-        n = recv(fd, buf, len, 0);
-        if (n == 0) {
+        n = sending ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
+        if (n == 0 && !sending) {
             errno = ECONNRESET;
             return -1;
         }
@@ -258,6 +239,19 @@ read_exact(int fd, unsigned char *buf, size_t len, double deadline)
         len -= (size_t)n;
     }
     return 0;
+}
+
+static int
+write_all(int fd, const unsigned char *buf, size_t len, double deadline)
+{
+    /* send() only reads the bytes: the cast drops const for io_exact() alone */
+    return io_exact(fd, (unsigned char *)(uintptr_t)buf, len, deadline, true);
+}
+
+static int
+read_exact(int fd, unsigned char *buf, size_t len, double deadline)
+{
+    return io_exact(fd, buf, len, deadline, false);
 }
 
 /*

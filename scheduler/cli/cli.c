@@ -15,6 +15,7 @@
 #include "cli_inventory.h"
 #include "file.h"
 #include "request_json-priv.h"
+#include "trait.h"
 #include "util.h"
 #include "vtpm-config.h"
 
@@ -146,7 +147,7 @@ traits_to_json(vtpm_traitset set)
     json_t *arr = json_array();
     int t;
 
-    for (t = 0; arr && t < VTPM_TRAIT_LAST; t++) {
+    for (t = 0; arr && t < VTPM_TRAIT_COUNT; t++) {
         if (set & VTPM_TRAITSET_BIT(t))
             json_array_append_new(arr, json_string(vtpm_trait_name((vtpm_trait)t)));
     }

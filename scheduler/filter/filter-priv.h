@@ -9,7 +9,12 @@
 
 #include <vtpm/filter.h>
 
+#include "trait.h"
 #include "util.h"
+
+/* Counts of the public enums, for this build only (see trait.h). */
+#define VTPM_CODE_COUNT (VTPM_CODE_OWNER_ONLY + 1)
+#define VTPM_OP_COUNT (VTPM_OP_COLD_MIGRATE + 1)
 
 /* The TPM keys a request can carry. */
 typedef enum {

@@ -10,6 +10,9 @@
 
 #include "util.h"
 
+/* The number of counters, for this build only: not public, it grows. */
+#define VTPM_INVENTORY_COUNTER_COUNT (VTPM_INVENTORY_RECONNECTS + 1)
+
 /* One counter per possible managed trait set: 128 of them. */
 #define VTPM_INVENTORY_SETS ((size_t)VTPM_TRAITSET_ALL + 1)
 

@@ -50,7 +50,7 @@ struct vtpm_inventory {
     int64_t loaded_at_ms;
     int64_t retry_at_ms;            /* no reconnection attempt before */
     int64_t retry_delay_ms;
-    uint64_t counters[VTPM_INVENTORY_COUNTER_LAST];
+    uint64_t counters[VTPM_INVENTORY_COUNTER_COUNT];
 };
 
 vtpm_status
@@ -600,7 +600,7 @@ vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid, vtpm_tra
 uint64_t
 vtpm_inventory_counter(const vtpm_inventory *inv, vtpm_inventory_counter_id which)
 {
-    if (!inv || (unsigned int)which >= VTPM_INVENTORY_COUNTER_LAST)
+    if (!inv || (unsigned int)which >= VTPM_INVENTORY_COUNTER_COUNT)
         return 0;
     return inv->counters[which];
 }

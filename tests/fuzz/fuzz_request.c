@@ -8,6 +8,7 @@
 
 #include <vtpm/filter.h>
 
+#include "filter-priv.h"
 #include "fuzz.h"
 
 #define CHECK(cond) \
@@ -125,7 +126,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Every operation on a server with this request, by its owner and by another user. */
     for (i = 0; i < 4; i++) {
         CHECK(vtpm_filter_translate(filters[i], req, res2) == VTPM_OK);
-        for (op = VTPM_OP_OTHER; op < VTPM_OP_LAST; op++) {
+        for (op = VTPM_OP_OTHER; op < VTPM_OP_COUNT; op++) {
             const char *roles[] = { "member", (op & 1) ? "admin" : NULL };
             vtpm_guard_request greq = {
                 .instance = req, .owner = "alice", .operation = (vtpm_operation)op,
@@ -144,7 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(vtpm_result_accepted(res));
             } else if (!vtpm_result_accepted(res)) {
                 CHECK(vtpm_result_code(res) >= VTPM_CODE_OPERATION_UNSUPPORTED &&
-                      vtpm_result_code(res) < VTPM_CODE_LAST);
+                      vtpm_result_code(res) < VTPM_CODE_COUNT);
                 CHECK(msg[0] != '\0');
             }
         }

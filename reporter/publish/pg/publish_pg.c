@@ -212,7 +212,7 @@ traits_json(const vtpm_report *report)
 
     if (!doc)
         return NULL;
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
         json_t *item = json_pack("{s:b, s:s, s:s}",
                                  "present", d->state == VTPM_TRAIT_STATE_PRESENT,

@@ -570,7 +570,7 @@ placement_load_known(vtpm_placement_client *client, placement_failure *fail)
     if (client->known_valid)
         return 0;
     o = (size_t)snprintf(path, sizeof(path), "/traits?name=in:");
-    for (int tr = 0; tr < VTPM_TRAIT_LAST && o < sizeof(path); tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT && o < sizeof(path); tr++) {
         /* The names are [A-Z0-9_]: nothing to escape. */
         int n = snprintf(path + o, sizeof(path) - o, "%s%s", tr ? "," : "",
                          vtpm_trait_name(tr));
@@ -606,6 +606,23 @@ cleanup:
     return ret;
 }
 
+/*
+ * Keeps @uuid, from the answer @resp to @method /resource_providers, as the
+ * provider's. Returns 0, or -1 with @fail set when it is not a UUID.
+ */
+static int
+placement_take_uuid(vtpm_placement_client *client, placement_failure *fail,
+                    const char *method, const vtpm_http_response *resp, const char *uuid)
+{
+    if (!vtpm_uuid_text_valid(uuid)) {
+        placement_fail_invalid(client, fail, method, "/resource_providers", resp,
+                               "no provider uuid");
+        return -1;
+    }
+    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
+    return 0;
+}
+
 /* Creates the provider; on success stores its UUID in the client's cache. */
 static int
 placement_create_provider(vtpm_placement_client *client, const char *name,
@@ -638,12 +655,8 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
     }
     root = placement_json(&resp);
     got = json_string_value(json_object_get(root, "uuid"));
-    if (!vtpm_uuid_text_valid(got)) {
-        placement_fail_invalid(client, fail, "POST", "/resource_providers", &resp,
-                               "no provider uuid");
+    if (placement_take_uuid(client, fail, "POST", &resp, got) < 0)
         goto cleanup;
-    }
-    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", got);
     VTPM_INFO("placement: created resource provider '%s' (%s)", name, got);
     ret = 0;
 
@@ -691,12 +704,8 @@ placement_find_by_name(vtpm_placement_client *client, const char *name,
         goto cleanup;
     }
     uuid = json_string_value(json_object_get(json_array_get(list, 0), "uuid"));
-    if (!vtpm_uuid_text_valid(uuid)) {
-        placement_fail_invalid(client, fail, "GET", "/resource_providers", &resp,
-                               "no provider uuid");
+    if (placement_take_uuid(client, fail, "GET", &resp, uuid) < 0)
         goto cleanup;
-    }
-    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
     ret = 0;
 
 cleanup:
@@ -825,7 +834,7 @@ vtpm_placement_traits_merge(json_t *current, vtpm_traitset want, json_t **out)
         else if (list)
             json_array_append_new(list, json_string(name));
     }
-    for (int tr = 0; tr < VTPM_TRAIT_LAST && list; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT && list; tr++) {
         if (want & VTPM_TRAITSET_BIT(tr))
             json_array_append_new(list, json_string(vtpm_trait_name(tr)));
     }
@@ -840,7 +849,7 @@ placement_describe_change(vtpm_traitset before, vtpm_traitset after, char *buf, 
     size_t o = 0;
 
     buf[0] = '\0';
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         vtpm_traitset bit = VTPM_TRAITSET_BIT(tr);
         char sign = (after & bit) && !(before & bit) ? '+' :
                     (before & bit) && !(after & bit) ? '-' : 0;
@@ -867,7 +876,7 @@ placement_unknown_in(const char *detail)
 
     if (!p)
         return 0;
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         const char *name = vtpm_trait_name(tr);
         size_t n = strlen(name);
 
@@ -901,7 +910,7 @@ static void
 placement_warn_unknown(vtpm_placement_client *client, vtpm_traitset unknown,
                        vtpm_publish_result *result)
 {
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         if (unknown & VTPM_TRAITSET_BIT(tr)) {
             VTPM_WARN("placement '%s' does not know trait %s: not published",
                       client->url, vtpm_trait_name(tr));

@@ -300,7 +300,7 @@ test_report_inconclusive_when_key_manager_unreachable(void **state)
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
     assert_true(r.report.inconclusive);
     assert_non_null(strstr(r.report.inconclusive_reason, "unreachable"));
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_string_equal(r.report.traits[t].reason_code, "inconclusive");
     vtpm_conf_clear(&r.conf);
 }
@@ -333,7 +333,7 @@ test_traits_absent_without_key_manager(void **state)
     assert_false(r.facts.system.key_manager_configured);
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_FAILED);
     assert_false(r.report.inconclusive);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         assert_int_equal(r.report.traits[t].state, VTPM_TRAIT_STATE_ABSENT);
         assert_string_equal(r.report.traits[t].reason_code, "key_manager_not_configured");
     }
@@ -459,7 +459,7 @@ test_report_inconclusive_when_the_key_manager_certificate_is_untrusted(void **st
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
     assert_true(r.report.inconclusive);
     assert_has(r.report.inconclusive_reason, "SSL certificate problem");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_string_equal(r.report.traits[t].reason_code, "inconclusive");
     vtpm_conf_clear(&r.conf);
 }

@@ -208,7 +208,7 @@ test_probe_with_libvirtd_that_never_answers_is_inconclusive_at_the_timeout(void 
     vtpm_decide(&facts, &conf, &report);
     assert_true(report.inconclusive);
     assert_non_null(strstr(report.inconclusive_reason, "did not answer within 1 s"));
-    for (int i = 0; i < VTPM_TRAIT_LAST; i++)
+    for (int i = 0; i < VTPM_TRAIT_COUNT; i++)
         assert_string_equal(report.traits[i].reason_code, "inconclusive");
     vtpm_conf_clear(&conf);
 }

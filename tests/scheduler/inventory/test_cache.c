@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "migrate.h"
+#include "trait.h"
 #include "pg_fixture.h"
 #include "util.h"
 
@@ -259,7 +260,7 @@ names_array(char *buf, size_t size, vtpm_traitset set)
     size_t o = 1;
 
     vtpm_strfmt(buf, size, "{");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         if (!(set & VTPM_TRAITSET_BIT(t)))
             continue;
         vtpm_strfmt(buf + o, size - o, "%s%s", o > 1 ? "," : "", vtpm_trait_name((vtpm_trait)t));
@@ -375,7 +376,7 @@ test_cache_candidates_count_all_matches_and_write_at_most_max(void **state)
     assert_int_equal(vtpm_inventory_candidates(inv, req, 0, NULL, 10), total);
     /* Required and forbidden at once, or a trait that is not managed: nothing. */
     assert_int_equal(vtpm_inventory_candidates(inv, req, req, all, total), 0);
-    assert_int_equal(vtpm_inventory_candidates(inv, VTPM_TRAITSET_BIT(VTPM_TRAIT_LAST), 0, all,
+    assert_int_equal(vtpm_inventory_candidates(inv, VTPM_TRAITSET_BIT(VTPM_TRAIT_COUNT), 0, all,
                                                total), 0);
     assert_int_equal(vtpm_inventory_candidates(inv, req, VTPM_TRAITSET_BIT(40), NULL, 0), total);
     assert_int_equal(vtpm_inventory_candidates(NULL, 0, 0, NULL, 0), 0);
