@@ -80,7 +80,7 @@ http_on_header(char *data, size_t size, size_t nmemb, void *opaque)
             v++;
         while (end > v && isspace((unsigned char)end[-1]))
             end--;
-        free(resp->subject_token);
+        vtpm_free_secret(resp->subject_token);
         resp->subject_token = strndup(v, (size_t)(end - v));
     }
     return n;
@@ -339,7 +339,7 @@ void
 vtpm_http_response_clear(vtpm_http_response *resp)
 {
     free(resp->body);
-    free(resp->subject_token);
+    vtpm_free_secret(resp->subject_token);
     memset(resp, 0, sizeof(*resp));
 }
 

@@ -89,8 +89,6 @@ char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int 
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);
 
-/* Seconds on the monotonic clock, for tests that bound how long something takes. */
-double vtpm_test_now(void);
 
 /* Runs @argv and waits; returns its exit status, or -1. Output to @out if not NULL. */
 int vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen);
