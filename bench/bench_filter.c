@@ -12,6 +12,8 @@
 
 #include <vtpm/filter.h>
 
+#include "trait.h"
+
 /*
  * The request mix is built from weighted templates. Each request carries
  * about ten flavor extra specs and a few image properties that have nothing
@@ -623,7 +625,7 @@ rate_print(const char *key, const char *what, bench_rate r)
 /* ------------------------------------------------------------------------ */
 
 /* Per-trait probabilities of a host having it: a mixed, realistic fleet. */
-static const unsigned int host_trait_percent[VTPM_TRAIT_LAST] = {
+static const unsigned int host_trait_percent[VTPM_TRAIT_COUNT] = {
     [VTPM_TRAIT_TPM_1_2] = 10,
     [VTPM_TRAIT_TPM_2_0] = 80,
     [VTPM_TRAIT_TPM_TIS] = 85,
@@ -646,7 +648,7 @@ hosts_build(bench_ctx *ctx, uint64_t *rng)
     for (i = 0; i < ctx->n_hosts; i++) {
         vtpm_traitset set = 0;
 
-        for (t = 0; t < VTPM_TRAIT_LAST; t++)
+        for (t = 0; t < VTPM_TRAIT_COUNT; t++)
             if (rng_below(rng, 100) < host_trait_percent[t])
                 set |= VTPM_TRAITSET_BIT(t);
         ctx->hosts[i] = set;

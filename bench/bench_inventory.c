@@ -11,11 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 
 #include "bench_util.h"
+#include "http.h"
 #include "publish_pg.h"
 #include "util.h"
 
@@ -159,7 +159,7 @@ pg_worker_main(void *arg)
         double t0 = now_s();
 
         host_name(r.host, sizeof(r.host), i);
-        for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+        for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
             bool on = (set & VTPM_TRAITSET_BIT(t)) != 0;
 
             r.traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
@@ -258,7 +258,7 @@ pg_floor_phase(PGconn *conn, int hosts, int n)
     PGresult *res;
     int errors = 0;
 
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         char item[256];
 
         vtpm_strfmt(item, sizeof(item),
@@ -445,52 +445,32 @@ bench_inventory(const bench_opts *o)
 
 /* ---- Placement: the same work through its REST API ---- */
 
-typedef struct {
-    char *data;
-    size_t len;
-} http_buf;
-
-static size_t
-http_write(char *ptr, size_t size, size_t n, void *ud)
+/* A handle that waits two minutes for an answer; exits when it cannot. */
+static vtpm_http *
+http_open(void)
 {
-    http_buf *b = ud;
-    char *d = realloc(b->data, b->len + size * n + 1);
+    vtpm_http_conf conf = { .timeout = 120 };
+    char err[256];
+    vtpm_http *http = vtpm_http_new(&conf, err, sizeof(err));
 
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, size * n);
-    b->data = d;
-    b->len += size * n;
-    d[b->len] = '\0';
-    return size * n;
+    if (!http) {
+        fprintf(stderr, "bench_inventory: %s\n", err);
+        exit(1);
+    }
+    return http;
 }
 
+/* The HTTP status of one request to Placement, 0 when there was no answer. */
 static long
-http_call(CURL *curl, const char *method, const char *url, const char *body, http_buf *out)
+http_call(vtpm_http *http, const char *method, const char *url, const char *body,
+          vtpm_http_response *out)
 {
-    struct curl_slist *h = NULL;
-    long code = 0;
+    static const char *const headers[] = {
+        "X-Auth-Token: admin", "OpenStack-API-Version: placement 1.39",
+        "Content-Type: application/json", "Accept: application/json", NULL,
+    };
 
-    out->len = 0;
-    if (out->data)
-        out->data[0] = '\0';
-    h = curl_slist_append(h, "X-Auth-Token: admin");
-    h = curl_slist_append(h, "OpenStack-API-Version: placement 1.39");
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Accept: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    if (!body)
-        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L), curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    return code;
+    return vtpm_http_request(http, method, url, headers, body, out) < 0 ? 0 : out->status;
 }
 
 static void
@@ -512,8 +492,8 @@ static void *
 pl_worker_main(void *arg)
 {
     pl_worker *w = arg;
-    CURL *curl = curl_easy_init();
-    http_buf buf = { 0 };
+    vtpm_http *http = http_open();
+    vtpm_http_response buf = { 0 };
     char url[512], body[512], uuid[64], name[64];
 
     for (int k = 0; k < w->count; k++) {
@@ -526,7 +506,7 @@ pl_worker_main(void *arg)
             host_name(name, sizeof(name), i);
             vtpm_strfmt(url, sizeof(url), "%s/resource_providers", w->o->placement);
             vtpm_strfmt(body, sizeof(body), "{\"name\":\"%s\",\"uuid\":\"%s\"}", name, uuid);
-            code = http_call(curl, "POST", url, body, &buf);
+            code = http_call(http, "POST", url, body, &buf);
             if (code == 200)
                 w->gens[i] = 0;
             else if (code != 409)
@@ -537,20 +517,20 @@ pl_worker_main(void *arg)
             vtpm_strfmt(url, sizeof(url), "%s/resource_providers/%s/traits", w->o->placement, uuid);
             vtpm_strfmt(body, sizeof(body), "{\"resource_provider_generation\":%lld,\"traits\":[\"%s\"]}",
                         w->gens[i], host_traits(i, w->flip) == VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) ? T20 : T12);
-            code = http_call(curl, "PUT", url, body, &buf);
+            code = http_call(http, "PUT", url, body, &buf);
             if (code == 200) {
-                json_t *doc = json_loads(buf.data, 0, NULL);
+                json_t *doc = json_loads(buf.body, 0, NULL);
 
                 w->gens[i] = json_integer_value(json_object_get(doc, "resource_provider_generation"));
                 json_decref(doc);
             } else if (w->errors++ == 0) {
-                fprintf(stderr, "PUT %s: %ld %.200s\n", uuid, code, buf.data ? buf.data : "");
+                fprintf(stderr, "PUT %s: %ld %.200s\n", uuid, code, buf.body ? buf.body : "");
             }
         }
         w->lat[k] = now_s() - t0;
     }
-    free(buf.data);
-    curl_easy_cleanup(curl);
+    vtpm_http_response_clear(&buf);
+    vtpm_http_free(http);
     return NULL;
 }
 
@@ -585,8 +565,8 @@ pl_phase(const bench_opts *o, const char *label, const char *phase, int n, int c
 static void
 pl_get_phase(const bench_opts *o, const char *label, int runs)
 {
-    CURL *curl = curl_easy_init();
-    http_buf buf = { 0 };
+    vtpm_http *http = http_open();
+    vtpm_http_response buf = { 0 };
     char url[512];
     double lat[64];
     size_t rows = 0;
@@ -594,14 +574,14 @@ pl_get_phase(const bench_opts *o, const char *label, int runs)
     vtpm_strfmt(url, sizeof(url), "%s/resource_providers?required=" T20, o->placement);
     for (int r = 0; r < runs && r < 64; r++) {
         double t0 = now_s();
-        long code = http_call(curl, "GET", url, NULL, &buf);
+        long code = http_call(http, "GET", url, NULL, &buf);
         json_t *doc;
 
         if (code != 200) {
             fprintf(stderr, "GET: %ld\n", code);
             exit(1);
         }
-        doc = json_loads(buf.data, 0, NULL);
+        doc = json_loads(buf.body, 0, NULL);
         rows = json_array_size(json_object_get(doc, "resource_providers"));
         json_decref(doc);
         lat[r] = now_s() - t0;
@@ -610,8 +590,8 @@ pl_get_phase(const bench_opts *o, const char *label, int runs)
     printf("%-34s rows=%-6zu runs=%d median=%.2fms min=%.2fms max=%.2fms\n", label, rows, runs,
            lat[runs / 2] * 1e3, lat[0] * 1e3, lat[runs - 1] * 1e3);
     fflush(stdout);
-    free(buf.data);
-    curl_easy_cleanup(curl);
+    vtpm_http_response_clear(&buf);
+    vtpm_http_free(http);
 }
 
 static void
@@ -704,6 +684,7 @@ main(int argc, char **argv)
     };
     bench_opts o = { .hosts = 10000, .big = 100000, .clients = 4, .placement_n = 2000,
                      .publish_n = 2000, .runs = 15, .phases = BENCH_PHASE_ALL };
+    vtpm_http *keep;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -737,19 +718,20 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_inventory: --dsn or --placement is required; 1 <= clients <= 64, 1 <= runs <= 64\n");
         return 2;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* libcurl's global state is set up by the first handle, before any thread. */
+    keep = o.placement ? http_open() : NULL;
     if (o.get_only && o.placement) {
         char label[128];
 
         vtpm_strfmt(label, sizeof(label), "placement GET required=2_0 @%d", o.hosts);
         pl_get_phase(&o, label, o.runs < 5 ? o.runs : 5);
-        curl_global_cleanup();
+        vtpm_http_free(keep);
         return 0;
     }
     if (o.dsn)
         bench_inventory(&o);
     if (o.placement)
         bench_placement(&o);
-    curl_global_cleanup();
+    vtpm_http_free(keep);
     return 0;
 }

@@ -14,18 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 typedef struct {
     double wall, cpu;
 } sample;
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double
 tv_seconds(struct timeval tv)
@@ -50,7 +43,7 @@ run_once(char *const *argv, sample *s)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    start = now();
+    start = now_s();
     if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
         posix_spawn_file_actions_destroy(&fa);
         return -1;
@@ -60,23 +53,15 @@ run_once(char *const *argv, sample *s)
         if (errno != EINTR)
             return -1;
     }
-    s->wall = now() - start;
+    s->wall = now_s() - start;
     s->cpu = tv_seconds(ru.ru_utime) + tv_seconds(ru.ru_stime);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
 }
 
 static double
 median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    qsort(v, (size_t)n, sizeof(*v), compare_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 

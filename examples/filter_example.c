@@ -72,7 +72,8 @@ traits_print(vtpm_traitset set)
     const char *sep = "";
     int t;
 
-    for (t = 0; t < VTPM_TRAIT_LAST; t++) {
+    /* vtpm_trait_name() is NULL past the last trait the library knows */
+    for (t = 0; vtpm_trait_name((vtpm_trait)t); t++) {
         if (set & VTPM_TRAITSET_BIT(t)) {
             printf("%s%s", sep, vtpm_trait_name((vtpm_trait)t));
             sep = ", ";

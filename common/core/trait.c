@@ -4,9 +4,10 @@
 
 #include <vtpm/traits.h>
 
+#include "trait.h"
 #include "util.h"
 
-static const char *const trait_names[VTPM_TRAIT_LAST] = {
+static const char *const trait_names[VTPM_TRAIT_COUNT] = {
     [VTPM_TRAIT_TPM_1_2] = "COMPUTE_SECURITY_TPM_1_2",
     [VTPM_TRAIT_TPM_2_0] = "COMPUTE_SECURITY_TPM_2_0",
     [VTPM_TRAIT_TPM_TIS] = "COMPUTE_SECURITY_TPM_TIS",
@@ -22,7 +23,7 @@ static const char *const trait_names[VTPM_TRAIT_LAST] = {
 const char *
 vtpm_trait_name(vtpm_trait trait)
 {
-    if ((unsigned int)trait >= VTPM_TRAIT_LAST)
+    if ((unsigned int)trait >= VTPM_TRAIT_COUNT)
         return NULL;
     return trait_names[trait];
 }
@@ -35,7 +36,7 @@ vtpm_trait_from_name(const char *name)
     /* Hosts carry dozens of traits; most fail the prefix test at once. */
     if (!name || strncmp(name, TRAIT_PREFIX, sizeof(TRAIT_PREFIX) - 1) != 0)
         return -1;
-    for (i = 0; i < VTPM_TRAIT_LAST; i++) {
+    for (i = 0; i < VTPM_TRAIT_COUNT; i++) {
         if (strcmp(name + sizeof(TRAIT_PREFIX) - 1,
                    trait_names[i] + sizeof(TRAIT_PREFIX) - 1) == 0)
             return (int)i;

@@ -9,19 +9,19 @@
 
 #define VTPM_N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The one spelling of the printf format attribute inside the project. */
 #if defined(__GNUC__)
-# define VTPM_EXPORT __attribute__((visibility("default")))
-# define VTPM_UNUSED __attribute__((unused))
 # define VTPM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
-# define VTPM_EXPORT
-# define VTPM_UNUSED
 # define VTPM_PRINTF(fmt, args)
 #endif
 
+/* Room for a value quoted by vtpm_quote() into a one-line message. */
+#define VTPM_QUOTE_MAX 96
+
 /* Hands over ownership: returns *@pp and clears it. */
 static inline void *
-vtpm_steal_ptr(void *pp)
+vtpm_steal_pointer(void *pp)
 {
     void **p = pp;
     void *v = *p;
@@ -29,7 +29,6 @@ vtpm_steal_ptr(void *pp)
     *p = NULL;
     return v;
 }
-#define vtpm_steal_pointer(pp) vtpm_steal_ptr(pp)
 
 static inline void
 vtpm_free_ptr(void *pp)

@@ -9,8 +9,9 @@
 
 #define SQLSTATE_LEN 5
 
-PGconn *
-vtpm_pg_connect(const char *const *keywords, const char *const *values)
+/* PQconnectdbParams(@keywords, @values, 1), keeping a refusal's SQLSTATE. */
+static PGconn *
+pg_connect_params(const char *const *keywords, const char *const *values)
 {
     /* libpq 15 keeps no PGresult for an ErrorResponse during startup (after
      * the failure PQgetResult() gives NULL, or a result of its own without
@@ -250,4 +251,54 @@ vtpm_pg_message(const PGresult *res, const PGconn *conn, char *buf, size_t size)
     }
     vtpm_strfmt(buf, size, "%s", msg && *msg ? msg : "unknown error");
     return vtpm_str_one_line(buf);
+}
+
+int
+vtpm_pg_dsn_check(const char *dsn)
+{
+    char *parse_err = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+
+    if (!parsed) {
+        if (!parse_err)
+            return -2;
+        explicit_bzero(parse_err, strlen(parse_err));
+        PQfreemem(parse_err);
+        return -1;
+    }
+    for (PQconninfoOption *o = parsed; o->keyword; o++) {
+        if (o->val)
+            explicit_bzero(o->val, strlen(o->val));
+    }
+    PQconninfoFree(parsed);
+    return 0;
+}
+
+PGconn *
+vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
+{
+    static const vtpm_pg_connect_opts none = { 0 };
+    const char *keywords[9], *values[9];
+    size_t n = 0;
+
+    if (!opts)
+        opts = &none;
+#define PG_OPT(key, value) \
+    if (value) { keywords[n] = key; values[n] = value; n++; }
+    PG_OPT("connect_timeout", opts->connect_timeout)
+    PG_OPT("application_name", opts->application_name)
+    if (opts->keepalives_idle || opts->keepalives_interval || opts->keepalives_count)
+        PG_OPT("keepalives", "1")
+    PG_OPT("keepalives_idle", opts->keepalives_idle)
+    PG_OPT("keepalives_interval", opts->keepalives_interval)
+    PG_OPT("keepalives_count", opts->keepalives_count)
+    PG_OPT("tcp_user_timeout", opts->tcp_user_timeout)
+#undef PG_OPT
+    /* expand_dbname: the DSN in "dbname" overrides every default before it */
+    keywords[n] = "dbname";
+    values[n] = dsn ? dsn : "";
+    n++;
+    keywords[n] = NULL;
+    values[n] = NULL;
+    return pg_connect_params(keywords, values);
 }

@@ -35,17 +35,39 @@ typedef enum {
 } vtpm_pg_class;
 
 /*
- * Connects as PQconnectdbParams(@keywords, @values, 1) does, in a way that
- * keeps the SQLSTATE of a server's refusal where vtpm_pg_classify() finds
- * it. Returns NULL only when out of memory; check PQstatus() otherwise.
- */
-PGconn *vtpm_pg_connect(const char *const *keywords, const char *const *values);
-
-/*
  * Classifies the failure of connecting @conn (from vtpm_pg_connect(), @res
  * NULL) or of the query that returned @res on @conn. A result that is not an
  * error is VTPM_PG_OK.
  */
 vtpm_pg_class vtpm_pg_classify(const PGconn *conn, const PGresult *res);
+
+/*
+ * How a connection notices a database host that vanished, instead of the
+ * kernel's two hours (an idle socket) or quarter of an hour (retransmissions).
+ * Strings, as libpq takes them.
+ */
+typedef struct {
+    const char *application_name;
+    const char *connect_timeout;      /* seconds */
+    const char *keepalives_idle;      /* seconds of silence before the first probe */
+    const char *keepalives_interval;  /* seconds between probes */
+    const char *keepalives_count;     /* probes lost before the connection is */
+    const char *tcp_user_timeout;     /* milliseconds data may stay unacknowledged */
+} vtpm_pg_connect_opts;
+
+/*
+ * Connects to @dsn (NULL is ""; a URI or key=value pairs) with @opts (NULL:
+ * none) as defaults that the DSN overrides, in a way that keeps the SQLSTATE
+ * of a server's refusal where vtpm_pg_classify() finds it. Returns NULL only
+ * when out of memory; check PQstatus() otherwise.
+ */
+PGconn *vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts);
+
+/*
+ * Whether libpq can parse @dsn (NULL is ""): 0 when it can, -1 when it
+ * cannot, -2 when out of memory. libpq's message (it may quote a password)
+ * is not kept, and the parsed values are wiped before they are freed.
+ */
+int vtpm_pg_dsn_check(const char *dsn);
 
 #endif /* VTPM_COMMON_PG_H */

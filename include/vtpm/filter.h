@@ -95,7 +95,7 @@ typedef enum {
     VTPM_CODE_LIVE_MIGRATION_UNSUPPORTED = 10,  /* "live_migration_unsupported" */
     VTPM_CODE_RESIZE_DEPLOYMENT = 11,           /* "resize_secret_security_deployment" */
     VTPM_CODE_OWNER_ONLY = 12,                  /* "owner_only" */
-    VTPM_CODE_LAST
+    /* append new codes here; there is no count: it would change each release */
 } vtpm_code;
 
 /* Returns a borrowed static string naming @code, or NULL when out of range. */
@@ -297,7 +297,7 @@ typedef enum {
     VTPM_OP_LIVE_MIGRATE = 5,
     VTPM_OP_RESIZE = 6,
     VTPM_OP_COLD_MIGRATE = 7,
-    VTPM_OP_LAST
+    /* append new operations here; there is no count: it would change each release */
 } vtpm_operation;
 
 /*

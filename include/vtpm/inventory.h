@@ -172,7 +172,7 @@ typedef enum {
     VTPM_INVENTORY_RELOADS = 4,
     /* connections made again after a loss */
     VTPM_INVENTORY_RECONNECTS = 5,
-    VTPM_INVENTORY_COUNTER_LAST
+    /* append new counters here; there is no count: it would change each release */
 } vtpm_inventory_counter_id;
 
 /* The value of counter @which since open, 0 for NULL or an unknown id. */

@@ -19,15 +19,11 @@ extern "C" {
 #if defined(__GNUC__)
 # define VTPM_ATTR_PURE __attribute__((pure))
 # define VTPM_ATTR_CONST __attribute__((const))
-# define VTPM_ATTR_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
 # define VTPM_ATTR_WARN_UNUSED __attribute__((warn_unused_result))
-# define VTPM_ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 # define VTPM_ATTR_PURE
 # define VTPM_ATTR_CONST
-# define VTPM_ATTR_NONNULL(...)
 # define VTPM_ATTR_WARN_UNUSED
-# define VTPM_ATTR_FORMAT(fmt, args)
 #endif
 
 /*
@@ -42,7 +38,7 @@ typedef enum {
     VTPM_TRAIT_SECRET_SECURITY_USER = 4, /* COMPUTE_SECURITY_TPM_SECRET_SECURITY_USER */
     VTPM_TRAIT_SECRET_SECURITY_HOST = 5, /* COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST */
     VTPM_TRAIT_SECRET_SECURITY_DEPLOYMENT = 6, /* ..._SECRET_SECURITY_DEPLOYMENT */
-    VTPM_TRAIT_LAST
+    /* append new traits here; there is no count: it would change each release */
 } vtpm_trait;
 
 /*
@@ -52,7 +48,8 @@ typedef enum {
 typedef uint64_t vtpm_traitset;
 
 #define VTPM_TRAITSET_BIT(trait) ((vtpm_traitset)1 << (trait))
-#define VTPM_TRAITSET_ALL (VTPM_TRAITSET_BIT(VTPM_TRAIT_LAST) - 1)
+/* Every trait this header names (a newer library may know more). */
+#define VTPM_TRAITSET_ALL (VTPM_TRAITSET_BIT(VTPM_TRAIT_SECRET_SECURITY_DEPLOYMENT + 1) - 1)
 
 /*
  * Returns the os-traits name of @trait, a borrowed static string, or NULL

@@ -65,20 +65,11 @@ cli_usage(FILE *out)
 /* ------------------------------------------------------------------------ */
 /* Text output                                                              */
 
+/* The report's name, but for two words where the JSON has one. */
 static const char *
 cli_status(vtpm_probe_status status)
 {
-    switch (status) {
-    case VTPM_PROBE_NOT_RUN:
-        return "not run";
-    case VTPM_PROBE_OK:
-        return "ok";
-    case VTPM_PROBE_FAILED:
-        return "failed";
-    case VTPM_PROBE_INCONCLUSIVE:
-        return "inconclusive";
-    }
-    return "unknown";
+    return status == VTPM_PROBE_NOT_RUN ? "not run" : vtpm_probe_status_name(status);
 }
 
 static const char *
@@ -193,7 +184,7 @@ vtpm_cli_print_report(FILE *out, const vtpm_conf *conf, const vtpm_facts *facts,
     cli_print_system(out, conf, &facts->system);
     cli_print_deep(out, &facts->deep);
     fprintf(out, "traits:\n");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
 
         fprintf(out, "  %s: %s: %s [%s]\n", vtpm_trait_name((vtpm_trait)t),
@@ -209,7 +200,7 @@ vtpm_cli_print_report(FILE *out, const vtpm_conf *conf, const vtpm_facts *facts,
         fprintf(out, "result: inconclusive: %s\n", report->inconclusive_reason);
     else
         fprintf(out, "result: %u of %d traits present\n",
-                vtpm_traitset_count(vtpm_report_present(report)), VTPM_TRAIT_LAST);
+                vtpm_traitset_count(vtpm_report_present(report)), VTPM_TRAIT_COUNT);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,11 +238,20 @@ cli_load_conf(const cli_options *opts, bool optional_default, vtpm_conf *conf, F
     return 0;
 }
 
-/* Probes, decides and attaches the facts to @report. */
+/* Allocates the three results (the caller frees them, even on failure),
+ * probes, decides and attaches the facts to the report. */
 static int
-cli_probe_decide(const vtpm_conf *conf, bool deep, vtpm_facts *facts, vtpm_report *report,
-                 vtpm_warnings *warnings, FILE *err)
+cli_probe_decide(const vtpm_conf *conf, bool deep, vtpm_facts **facts_out,
+                 vtpm_report **report_out, vtpm_warnings **warnings_out, FILE *err)
 {
+    vtpm_facts *facts = *facts_out = calloc(1, sizeof(*facts));
+    vtpm_report *report = *report_out = calloc(1, sizeof(*report));
+    vtpm_warnings *warnings = *warnings_out = calloc(1, sizeof(*warnings));
+
+    if (!facts || !report || !warnings) {
+        fprintf(err, PROGNAME ": error: out of memory\n");
+        return -1;
+    }
     if (vtpm_probe_run(conf, deep, facts) < 0) {
         fprintf(err, PROGNAME ": error: probing the host failed: out of memory\n");
         return -1;
@@ -275,14 +275,7 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
         vtpm_conf_clear(&conf);
         return VTPM_EXIT_CONFIG;
     }
-    facts = calloc(1, sizeof(*facts));
-    report = calloc(1, sizeof(*report));
-    warnings = calloc(1, sizeof(*warnings));
-    if (!facts || !report || !warnings) {
-        fprintf(err, PROGNAME ": error: out of memory\n");
-        goto cleanup;
-    }
-    if (cli_probe_decide(&conf, opts->deep, facts, report, warnings, err) < 0)
+    if (cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings, err) < 0)
         goto cleanup;
     if (opts->json) {
         json_t *doc = vtpm_report_to_json(facts, report, warnings);
@@ -337,14 +330,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
         return VTPM_EXIT_CONFIG;
     }
     run_opts.publisher = &publisher;
-    facts = calloc(1, sizeof(*facts));
-    report = calloc(1, sizeof(*report));
-    warnings = calloc(1, sizeof(*warnings));
-    if (!facts || !report || !warnings) {
-        fprintf(err, PROGNAME ": error: out of memory\n");
-        goto cleanup;
-    }
-    if (cli_probe_decide(&conf, opts->deep, facts, report, warnings, err) < 0)
+    if (cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < warnings->count; i++)
         VTPM_WARN("%s", warnings->text[i]);

@@ -16,7 +16,9 @@
 #include <vtpm/filter.h>
 
 #include "conf.h"
+#include "file.h"
 #include "util.h"
+#include "uuid.h"
 
 /* A config file is a few hundred bytes; anything this large is a mistake. */
 #define CONF_MAX_SIZE ((size_t)1024 * 1024)
@@ -137,7 +139,7 @@ vtpm_conf_clear(vtpm_conf *conf)
     free(conf->key_manager_ca_file);
     free(conf->host);
     free(conf->provider_uuid);
-    free(conf->postgres_dsn);
+    vtpm_free_secret(conf->postgres_dsn);
     free(conf->lock_file);
     vtpm_placement_conf_clear(&conf->placement);
     memset(conf, 0, sizeof(*conf));
@@ -204,6 +206,22 @@ conf_key_fullname(const conf_key *key, char *buf, size_t size)
     else
         vtpm_strfmt(buf, size, "%s", key->name);
     return buf;
+}
+
+/* "'<key>' must be <what>, not '<value>'": the usual refusal of a value @v. */
+static int VTPM_PRINTF(5, 6)
+conf_fail_value(conf_ctx *ctx, const conf_key *key, const yaml_node_t *node, const char *v,
+                const char *what_fmt, ...)
+{
+    char full[96], q[VTPM_QUOTE_MAX], what[192];
+    va_list ap;
+
+    va_start(ap, what_fmt);
+    vtpm_vstrfmt(what, sizeof(what), what_fmt, ap);
+    va_end(ap);
+    return conf_fail(ctx, node, "'%s' must be %s, not %s",
+                     conf_key_fullname(key, full, sizeof(full)), what,
+                     vtpm_quote(q, sizeof(q), v));
 }
 
 static const char *
@@ -279,7 +297,8 @@ conf_scalar_or_null(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
 static void
 conf_replace_str(char **field, const char *value)
 {
-    free(*field);
+    /* Some fields hold secrets (postgres.dsn, placement.password): wipe any. */
+    vtpm_free_secret(*field);
     *field = conf_strdup(value);
 }
 
@@ -307,15 +326,12 @@ conf_set_string(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf
 static int
 conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
         return -1;
     if (v && (conf_has_space(v) || strlen(v) > 255))
-        return conf_fail(ctx, node, "'%s' must be one word without spaces, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one word without spaces");
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
 }
@@ -323,15 +339,13 @@ conf_set_word(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
+    char full[96];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a path", &v) < 0)
         return -1;
     if (v && v[0] != '/')
-        return conf_fail(ctx, node, "'%s' must be an absolute path, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "an absolute path");
     if (v && strlen(v) >= PATH_MAX)
         return conf_fail(ctx, node, "'%s' is too long",
                          conf_key_fullname(key, full, sizeof(full)));
@@ -342,7 +356,6 @@ conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a URL", &v) < 0)
@@ -353,9 +366,7 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
                                                             : NULL;
 
         if (!rest || *rest == '\0' || *rest == '/' || conf_has_space(v))
-            return conf_fail(ctx, node, "'%s' must be an http:// or https:// URL, not %s",
-                             conf_key_fullname(key, full, sizeof(full)),
-                             vtpm_quote(q, sizeof(q), v));
+            return conf_fail_value(ctx, key, node, v, "an http:// or https:// URL");
     }
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
@@ -364,7 +375,7 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
 static int
 conf_set_choice(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96], list[128] = "";
+    char list[128] = "";
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -382,9 +393,7 @@ conf_set_choice(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf
             if (used >= sizeof(list))
                 used = sizeof(list) - 1;
         }
-        return conf_fail(ctx, node, "'%s' must be one of %s, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), list,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one of %s", list);
     }
     conf_replace_str(conf_field_str(key, conf), NULL);
     return 0;
@@ -396,7 +405,7 @@ conf_set_bool(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
     static const char *const yes[] = { "true", "yes", "on" };
     static const char *const no[] = { "false", "no", "off" };
     bool *field = (bool *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "true or false", &v) < 0)
@@ -442,7 +451,6 @@ static int
 conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     double *field = (double *)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
     const char *v;
     double d;
 
@@ -452,9 +460,8 @@ conf_set_seconds(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_con
         return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !conf_parse_number(v, &d) ||
         d < key->min || d > key->max)
-        return conf_fail(ctx, node, "'%s' must be a number of seconds from %g to %g, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), key->min, key->max,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "a number of seconds from %g to %g",
+                               key->min, key->max);
     *field = d;
     return 0;
 }
@@ -463,7 +470,6 @@ static int
 conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     unsigned int *field = (unsigned int *)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
     const char *v;
     double d;
 
@@ -473,9 +479,8 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
         return 0;
     if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || strspn(v, "0123456789") != strlen(v) ||
         !conf_parse_number(v, &d) || d < key->min || d > key->max)
-        return conf_fail(ctx, node, "'%s' must be a whole number from %g to %g, not %s",
-                         conf_key_fullname(key, full, sizeof(full)), key->min, key->max,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "a whole number from %g to %g", key->min,
+                               key->max);
     *field = (unsigned int)d;
     return 0;
 }
@@ -483,7 +488,8 @@ conf_set_uint(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
 static int
 conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96], lower[37];
+    char lower[VTPM_UUID_STRING_SIZE];
+    unsigned char bytes[VTPM_UUID_BYTES];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a UUID", &v) < 0)
@@ -492,28 +498,20 @@ conf_set_uuid(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
         conf_replace_str(conf_field_str(key, conf), NULL);
         return 0;
     }
-    if (strlen(v) != 36)
+    if (!vtpm_uuid_text_valid(v))
         goto bad;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? v[i] != '-' : !strchr("0123456789abcdefABCDEF", v[i]))
-            goto bad;
-        lower[i] = (char)(v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 'a' : v[i]);
-    }
-    lower[36] = '\0';
+    vtpm_uuid_text_scan(v, bytes);
+    vtpm_uuid_text_write(bytes, lower);
     conf_replace_str(conf_field_str(key, conf), lower);
     return 0;
 
 bad:
-    return conf_fail(ctx, node, "'%s' must be a UUID like 8-4-4-4-12 hex digits, not %s",
-                     conf_key_fullname(key, full, sizeof(full)), vtpm_quote(q, sizeof(q), v));
+    return conf_fail_value(ctx, key, node, v, "a UUID like 8-4-4-4-12 hex digits");
 }
 
 static int
 conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
-    char full[96], q[96];
     const char *v;
 
     if (conf_scalar_or_null(ctx, key, node, "a string", &v) < 0)
@@ -527,9 +525,7 @@ conf_set_inventory(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
     else if (strcmp(v, "both") == 0)
         conf->inventory = VTPM_INVENTORY_POSTGRES | VTPM_INVENTORY_PLACEMENT;
     else
-        return conf_fail(ctx, node, "'%s' must be one of postgres, placement, both, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "one of postgres, placement, both");
     return 0;
 }
 
@@ -576,7 +572,7 @@ conf_set_secret_security(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
         { "deployment", VTPM_SECRET_SECURITY_DEPLOYMENT },
     };
     unsigned int set = 0;
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
 
     if (conf_check_list(ctx, key, node, "user, host or deployment") < 0)
         return -1;
@@ -607,7 +603,7 @@ static int
 conf_set_path_list(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
     char ***field = (char ***)(void *)((char *)conf + key->offset);
-    char full[96], q[96];
+    char full[96], q[VTPM_QUOTE_MAX];
     size_t n = conf_list_len(node);
     char **list;
 
@@ -645,7 +641,6 @@ static int
 conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                         vtpm_conf *conf)
 {
-    char full[96], q[96];
     const char *v;
     int auth;
 
@@ -653,10 +648,8 @@ conf_set_placement_auth(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
         return -1;
     auth = vtpm_placement_auth_from_name(v);
     if (auth < 0)
-        return conf_fail(ctx, node, "'%s' must be one of none, token, password, "
-                         "application_credential, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v,
+                               "one of none, token, password, application_credential");
     conf->placement.auth = (vtpm_placement_auth)auth;
     return 0;
 }
@@ -666,7 +659,6 @@ static int
 conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t *node,
                                 vtpm_conf *conf)
 {
-    char full[96], q[96];
     const char *v;
     double d;
 
@@ -676,10 +668,8 @@ conf_set_placement_microversion(conf_ctx *ctx, const conf_key *key, yaml_node_t 
         (strncmp(v, "1.", 2) != 0 || strspn(v + 2, "0123456789") != strlen(v + 2) ||
          !conf_parse_number(v + 2, &d) || d < VTPM_PLACEMENT_MIN_MICROVERSION ||
          d > VTPM_PLACEMENT_MAX_MICROVERSION))
-        return conf_fail(ctx, node, "'%s' must be auto or 1.%d to 1.%d, not %s",
-                         conf_key_fullname(key, full, sizeof(full)),
-                         VTPM_PLACEMENT_MIN_MICROVERSION, VTPM_PLACEMENT_MAX_MICROVERSION,
-                         vtpm_quote(q, sizeof(q), v));
+        return conf_fail_value(ctx, key, node, v, "auto or 1.%d to 1.%d",
+                               VTPM_PLACEMENT_MIN_MICROVERSION, VTPM_PLACEMENT_MAX_MICROVERSION);
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
 }
@@ -798,7 +788,7 @@ conf_walk_mapping(conf_ctx *ctx, const char *section, yaml_node_t *node, vtpm_co
          pair < node->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
         yaml_node_t *v = yaml_document_get_node(ctx->doc, pair->value);
-        char q[96];
+        char q[VTPM_QUOTE_MAX];
         const char *name;
         const conf_key *key;
 
@@ -947,7 +937,7 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
 {
     FILE *fp;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int rc;
 
     fp = fopen(path, "re");
@@ -956,42 +946,22 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
         vtpm_strfmt(err, errlen, "cannot open config '%s': %s", path, strerror(errno));
         return -1;
     }
-    for (;;) {
-        size_t n;
-
-        if (len == cap) {
-            char *grown;
-
-            cap = cap ? cap * 2 : 4096;
-            grown = realloc(buf, cap);
-            if (!grown)
-                abort();
-            buf = grown;
-        }
-        n = fread(buf + len, 1, cap - len, fp);
-        len += n;
-        if (n == 0)
-            break;
-        if (len > CONF_MAX_SIZE) {
-            fclose(fp);
-            free(buf);
-            vtpm_conf_init_defaults(conf);
-            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %zu bytes", path,
-                        CONF_MAX_SIZE);
-            return -1;
-        }
-    }
-    if (ferror(fp)) {
+    if (vtpm_file_read_stream(fp, CONF_MAX_SIZE, &buf, &len) < 0) {
         int saved = errno;
 
+        if (saved == ENOMEM)
+            abort();
         fclose(fp);
-        free(buf);
         vtpm_conf_init_defaults(conf);
-        vtpm_strfmt(err, errlen, "cannot read config '%s': %s", path, strerror(saved));
+        if (saved == EFBIG)
+            vtpm_strfmt(err, errlen, "cannot read config '%s': larger than %zu bytes", path,
+                        CONF_MAX_SIZE);
+        else
+            vtpm_strfmt(err, errlen, "cannot read config '%s': %s", path, strerror(saved));
         return -1;
     }
     fclose(fp);
-    rc = vtpm_conf_load_string(path, buf ? buf : "", len, conf, err, errlen);
+    rc = vtpm_conf_load_string(path, buf, len, conf, err, errlen);
     free(buf);
     return rc;
 }

@@ -9,7 +9,6 @@
 #include "conf_placement.h"
 #include "vtpm-config.h"
 
-#define VTPM_CONF_DEFAULT_PATH "/etc/vtpm-placement/reporter.yaml"
 /* From meson's localstatedir and the rundir option: /var/cache/vtpm-placement
  * and /run/vtpm-reporter.lock with prefix /usr. */
 #define VTPM_CONF_DEFAULT_CACHE_DIR VTPM_CACHE_DIR

@@ -68,7 +68,7 @@ decide_all_absent(vtpm_report *report, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vtpm_vstrfmt(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         decide_set(report, (vtpm_trait)t, false, code, "%s", reason);
 }
 
@@ -424,7 +424,7 @@ vtpm_decide(const vtpm_facts *facts, const vtpm_conf *conf, vtpm_report *report)
     v12 = decide_version(facts, report, VTPM_TRAIT_TPM_1_2, "1.2");
     v20 = decide_version(facts, report, VTPM_TRAIT_TPM_2_0, "2.0");
     if (!v12 && !v20) {
-        for (int t = VTPM_TRAIT_TPM_TIS; t < VTPM_TRAIT_LAST; t++)
+        for (int t = VTPM_TRAIT_TPM_TIS; t < VTPM_TRAIT_COUNT; t++)
             decide_set(report, (vtpm_trait)t, false, "no_tpm_version",
                        "no TPM version is usable on this host");
         return;

@@ -13,6 +13,9 @@ typedef enum {
     VTPM_PROBE_INCONCLUSIVE = 3 /* could not conclude (daemon down, timeout, ...) */
 } vtpm_probe_status;
 
+/* The name of @status as printed in reports: "ok", "failed", ... Static. */
+const char *vtpm_probe_status_name(vtpm_probe_status status);
+
 /* libvirt: connection, versions and domain capabilities. */
 typedef struct {
     vtpm_probe_status status;

@@ -15,9 +15,8 @@ static const char *const status_names[] = {
     [VTPM_PROBE_INCONCLUSIVE] = "inconclusive",
 };
 
-/* As in probe.h, kept here so that the pure parts need no probe code. */
-static const char *
-facts_status_name(vtpm_probe_status status)
+const char *
+vtpm_probe_status_name(vtpm_probe_status status)
 {
     if ((unsigned int)status >= VTPM_N_ELEMENTS(status_names))
         return "unknown";
@@ -130,7 +129,8 @@ facts_field_to_json(const vtpm_facts *facts, const field_desc *f)
 
     switch (f->type) {
     case FIELD_STATUS:
-        return json_string(facts_status_name(*(const vtpm_probe_status *)(const void *)base));
+        return json_string(
+            vtpm_probe_status_name(*(const vtpm_probe_status *)(const void *)base));
     case FIELD_BOOL:
         return json_boolean(*(const bool *)base);
     case FIELD_STRING:
@@ -390,7 +390,7 @@ vtpm_report_to_json(const vtpm_facts *facts, const vtpm_report *report,
     doc = json_object();
     if (!facts_json || !traits || !warn || !doc)
         goto fail;
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
         json_t *entry = json_pack("{s:b,s:s,s:o}", "present",
                                   d->state == VTPM_TRAIT_STATE_PRESENT, "reason_code",

@@ -7,6 +7,9 @@
 
 #include <vtpm/traits.h>
 
+#include "trait.h"
+#include "uuid.h"
+
 /* The state of one managed trait after decide(). */
 typedef enum {
     VTPM_TRAIT_STATE_ABSENT = 0,
@@ -27,10 +30,10 @@ typedef struct {
  */
 typedef struct {
     char host[256];                 /* provider name, normally the host name */
-    char provider_uuid[37];         /* optional configured UUID, "" if none */
+    char provider_uuid[VTPM_UUID_STRING_SIZE];         /* optional configured UUID, "" if none */
     bool inconclusive;
     char inconclusive_reason[256];  /* why, when inconclusive */
-    vtpm_trait_decision traits[VTPM_TRAIT_LAST];
+    vtpm_trait_decision traits[VTPM_TRAIT_COUNT];
     /* The facts the probe found, as one JSON object (owned by the report,
      * may be NULL): stored with the report history. */
     char *facts_json;
@@ -42,7 +45,7 @@ vtpm_report_present(const vtpm_report *report)
 {
     vtpm_traitset set = 0;
 
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         if (report->traits[t].state == VTPM_TRAIT_STATE_PRESENT)
             set |= VTPM_TRAITSET_BIT(t);
     }

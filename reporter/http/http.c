@@ -14,8 +14,8 @@
 #include "secret_file.h"
 #include "util.h"
 
-/* Answers larger than this are cut off: Placement's are a few KiB. */
-#define HTTP_BODY_MAX (16u * 1024u * 1024u)
+/* Answers larger than this are refused by default: Placement's are a few KiB. */
+#define HTTP_BODY_MAX ((size_t)16 * 1024 * 1024)
 
 /* OpenSSL's PEM passphrase callback takes at most 1024 bytes with the NUL. */
 #define HTTP_PASSPHRASE_MAX 1023
@@ -23,6 +23,7 @@
 struct vtpm_http {
     CURL *curl;
     long connections;
+    size_t body_max;
     char *cert_file;        /* for messages: NULL without a client certificate */
     char *key_file;         /* the file the key is read from (maybe cert_file) */
     bool key_password;      /* a passphrase was given */
@@ -31,6 +32,7 @@ struct vtpm_http {
 typedef struct {
     vtpm_http_response *resp;
     size_t cap;
+    size_t max;
     bool too_big;
 } http_sink;
 
@@ -41,7 +43,7 @@ http_on_body(char *data, size_t size, size_t nmemb, void *opaque)
     vtpm_http_response *resp = sink->resp;
     size_t n = size * nmemb;
 
-    if (resp->body_len + n > HTTP_BODY_MAX) {
+    if (resp->body_len + n > sink->max) {
         sink->too_big = true;
         return 0;
     }
@@ -79,7 +81,7 @@ http_on_header(char *data, size_t size, size_t nmemb, void *opaque)
             v++;
         while (end > v && isspace((unsigned char)end[-1]))
             end--;
-        free(resp->subject_token);
+        vtpm_free_secret(resp->subject_token);
         resp->subject_token = strndup(v, (size_t)(end - v));
     }
     return n;
@@ -220,6 +222,7 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
         goto error;
     }
     http->curl = curl;
+    http->body_max = conf->body_max ? conf->body_max : HTTP_BODY_MAX;
     /* libcurl ignores a key without a certificate: say so instead. */
     if (!has_cert && conf->key_file && *conf->key_file) {
         vtpm_strfmt(err, errlen, "client key '%s' given without a client certificate",
@@ -245,12 +248,15 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, conf->verify ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, conf->verify ? 2L : 0L);
-    if (http_set_file(curl, CURLOPT_CAINFO, conf->ca_file, "CA bundle", err, errlen) < 0 ||
+    if (http_set_file(curl, CURLOPT_CAINFO, conf->ca_file,
+                      conf->ca_file_name ? conf->ca_file_name : "CA bundle", err, errlen) < 0 ||
         http_set_file(curl, CURLOPT_SSLCERT, conf->cert_file, "client certificate",
                       err, errlen) < 0 ||
         http_set_file(curl, CURLOPT_SSLKEY, conf->key_file, "client key", err, errlen) < 0)
@@ -324,7 +330,7 @@ void
 vtpm_http_response_clear(vtpm_http_response *resp)
 {
     free(resp->body);
-    free(resp->subject_token);
+    vtpm_free_secret(resp->subject_token);
     memset(resp, 0, sizeof(*resp));
 }
 
@@ -335,7 +341,7 @@ vtpm_http_request(vtpm_http *http, const char *method, const char *url,
 {
     CURL *curl = http->curl;
     struct curl_slist *list = NULL;
-    http_sink sink = { .resp = resp };
+    http_sink sink = { .resp = resp, .max = http->body_max };
     char curl_err[CURL_ERROR_SIZE] = "";
     CURLcode rc;
     long connects = 0;
@@ -385,7 +391,7 @@ vtpm_http_request(vtpm_http *http, const char *method, const char *url,
          * host and port at most. */
         if (sink.too_big)
             vtpm_strfmt(resp->error, sizeof(resp->error),
-                        "answer larger than %u bytes", HTTP_BODY_MAX);
+                        "answer larger than %zu bytes", http->body_max);
         else if (rc == CURLE_SSL_CERTPROBLEM)
             http_describe_client_key_error(http, curl_err[0] ? curl_err
                                                              : curl_easy_strerror(rc),

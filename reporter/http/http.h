@@ -11,12 +11,15 @@ typedef struct vtpm_http vtpm_http;
 /* Transport settings; the strings are borrowed for the call to vtpm_http_new(). */
 typedef struct {
     const char *ca_file;      /* CA bundle, NULL: the system's */
+    const char *ca_file_name; /* what messages call it, NULL: "CA bundle" */
     const char *cert_file;    /* client certificate (PEM), NULL: none */
     const char *key_file;     /* its private key (PEM), NULL: in cert_file */
     const char *key_password_file; /* first line: the key's passphrase, NULL: none */
     bool verify;              /* verify the server's certificate and name */
     double connect_timeout;   /* seconds, 0: libcurl's default */
     double timeout;           /* seconds for a whole request, 0: none */
+    size_t body_max;          /* longest answer in bytes, 0: 16 MiB; a longer
+                               * one is a transport failure */
 } vtpm_http_conf;
 
 /* One answer. Owned by the caller; release with vtpm_http_response_clear(). */

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 /* Process-wide on purpose: only tests install a dry-run handler. */
 static vtpm_command_dry_run_fn dry_run_fn;
 static void *dry_run_opaque;
@@ -23,26 +25,6 @@ vtpm_command_set_dry_run(vtpm_command_dry_run_fn fn, void *opaque)
 {
     dry_run_fn = fn;
     dry_run_opaque = opaque;
-}
-
-double
-vtpm_command_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_seconds(double s)
-{
-    struct timespec ts;
-
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 static bool
@@ -305,7 +287,7 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     bool fa_ok = false, attr_ok = false, exited = false, timed_out = false;
-    double start = vtpm_command_now(), deadline = start + timeout;
+    double start = vtpm_clock_now(), deadline = start + timeout;
     pid_t pid = -1;
     int status = 0, rc;
     char cmd[160];
@@ -366,7 +348,7 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
         int pr;
 
         if (timeout > 0) {
-            double left = deadline - vtpm_command_now();
+            double left = deadline - vtpm_clock_now();
 
             if (left <= 0) {
                 timed_out = true;
@@ -407,7 +389,7 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     }
 
     while (!exited && !timed_out) {
-        double left = deadline - vtpm_command_now();
+        double left = deadline - vtpm_clock_now();
 
         if (has_ended(pid))
             break;
@@ -415,7 +397,7 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
             timed_out = true;
             break;
         }
-        sleep_seconds(0.0005);
+        vtpm_clock_sleep(0.0005);
     }
     if (timed_out) {
         kill_group(pid, SIGKILL);
@@ -436,7 +418,7 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     res->err_truncated = streams[1].truncated;
     free(streams[0].buf);
     free(streams[1].buf);
-    res->elapsed = vtpm_command_now() - start;
+    res->elapsed = vtpm_clock_now() - start;
     if (!res->out || !res->err) {
         vtpm_strfmt(res->error, sizeof(res->error), "out of memory");
         return -1;
@@ -558,15 +540,15 @@ bool
 vtpm_command_child_wait(vtpm_command_child *child, double timeout,
                         vtpm_command_outcome *outcome, int *code)
 {
-    double deadline = vtpm_command_now() + timeout;
+    double deadline = vtpm_clock_now() + timeout;
     double nap = 0.0002;
 
     for (;;) {
         if (vtpm_command_child_ended(child, outcome, code))
             return true;
-        if (vtpm_command_now() >= deadline)
+        if (vtpm_clock_now() >= deadline)
             return false;
-        sleep_seconds(nap);
+        vtpm_clock_sleep(nap);
         if (nap < 0.01)
             nap *= 2;
     }

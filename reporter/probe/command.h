@@ -110,7 +110,4 @@ bool vtpm_command_child_wait(vtpm_command_child *child, double timeout,
  */
 void vtpm_command_child_stop(vtpm_command_child *child, double grace);
 
-/* Monotonic clock in seconds. */
-double vtpm_command_now(void);
-
 #endif /* VTPM_REPORTER_COMMAND_H */

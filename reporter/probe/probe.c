@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "command.h"
 #include "log.h"
 #include "probe-priv.h"
@@ -20,22 +21,6 @@
 #include "probe_system.h"
 #include "util.h"
 #include "virt.h"
-
-const char *
-vtpm_probe_status_name(vtpm_probe_status status)
-{
-    switch (status) {
-    case VTPM_PROBE_NOT_RUN:
-        return "not_run";
-    case VTPM_PROBE_OK:
-        return "ok";
-    case VTPM_PROBE_FAILED:
-        return "failed";
-    case VTPM_PROBE_INCONCLUSIVE:
-        return "inconclusive";
-    }
-    return "unknown";
-}
 
 static bool
 child_write_all(int fd, const void *buf, size_t size)
@@ -61,7 +46,7 @@ child_read(int fd, void *out, size_t size, double deadline, size_t *got,
            char *err, size_t errlen)
 {
     while (*got < size) {
-        double left = deadline - vtpm_command_now();
+        double left = deadline - vtpm_clock_now();
         struct pollfd p = { .fd = fd, .events = POLLIN };
         ssize_t n;
         int rc;
@@ -94,7 +79,7 @@ vtpm_probe_child_status
 vtpm_probe_child_run(vtpm_probe_child_fn fn, const void *arg, void *out, size_t size,
                      double timeout, char *err, size_t errlen)
 {
-    double deadline = vtpm_command_now() + timeout;
+    double deadline = vtpm_clock_now() + timeout;
     pid_t parent = getpid(), pid;
     vtpm_probe_child_status rc;
     size_t got = 0;
@@ -207,28 +192,28 @@ vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
     }
     facts->host[sizeof(facts->host) - 1] = '\0';
 
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     probe_libvirt_bounded(conf, &facts->libvirt);
     VTPM_DEBUG("libvirt probe: %s in %.1f ms%s%s", vtpm_probe_status_name(facts->libvirt.status),
-               (vtpm_command_now() - t) * 1e3, facts->libvirt.error[0] ? ": " : "",
+               (vtpm_clock_now() - t) * 1e3, facts->libvirt.error[0] ? ": " : "",
                facts->libvirt.error);
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     if (vtpm_swtpm_probe(conf, &facts->swtpm) < 0)
         return -1;
     VTPM_DEBUG("swtpm probe: %s%s in %.1f ms%s%s", vtpm_probe_status_name(facts->swtpm.status),
-               facts->swtpm.from_cache ? " (cached)" : "", (vtpm_command_now() - t) * 1e3,
+               facts->swtpm.from_cache ? " (cached)" : "", (vtpm_clock_now() - t) * 1e3,
                facts->swtpm.error[0] ? ": " : "", facts->swtpm.error);
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     if (vtpm_system_probe(conf, &facts->system) < 0)
         return -1;
     VTPM_DEBUG("system probe: %s in %.1f ms", vtpm_probe_status_name(facts->system.status),
-               (vtpm_command_now() - t) * 1e3);
+               (vtpm_clock_now() - t) * 1e3);
     if (deep) {
-        t = vtpm_command_now();
+        t = vtpm_clock_now();
         if (vtpm_deep_probe(conf, &facts->swtpm, &facts->deep) < 0)
             return -1;
         VTPM_DEBUG("deep probe: %s in %.1f ms", vtpm_probe_status_name(facts->deep.status),
-                   (vtpm_command_now() - t) * 1e3);
+                   (vtpm_clock_now() - t) * 1e3);
     }
     return 0;
 }

@@ -18,7 +18,4 @@
  */
 int vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts);
 
-/* The name of @status as printed in reports: "ok", "failed", ... Static. */
-const char *vtpm_probe_status_name(vtpm_probe_status status);
-
 #endif /* VTPM_REPORTER_PROBE_H */

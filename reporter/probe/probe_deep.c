@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "command.h"
 #include "log.h"
 #include "util.h"
@@ -165,7 +166,7 @@ unix_connect(const char *path)
 static int
 connect_when_ready(deep_run *r, const char *path, const char *what)
 {
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     double nap = 0.0005;
     char end[128];
 
@@ -181,7 +182,7 @@ connect_when_ready(deep_run *r, const char *path, const char *what)
             fail(r, "start", end);
             return -1;
         }
-        if (vtpm_command_now() >= deadline) {
+        if (vtpm_clock_now() >= deadline) {
             char msg[160];
 
             vtpm_strfmt(msg, sizeof(msg), "no %s socket after %.1f s: %s", what,
@@ -189,11 +190,7 @@ connect_when_ready(deep_run *r, const char *path, const char *what)
             fail(r, "start", msg);
             return -1;
         }
-        {
-            struct timespec ts = {0, (long)(nap * 1e9)};
-
-            nanosleep(&ts, NULL);
-        }
+        vtpm_clock_sleep(nap);
         if (nap < 0.01)
             nap *= 2;
     }
@@ -204,7 +201,7 @@ io_wait(int fd, short events, double deadline)
 {
     for (;;) {
         struct pollfd p = {.fd = fd, .events = events};
-        double left = deadline - vtpm_command_now();
+        double left = deadline - vtpm_clock_now();
         int rc;
 
         if (left <= 0) {
@@ -219,36 +216,17 @@ io_wait(int fd, short events, double deadline)
     }
 }
 
+/* Sends (@sending) or receives exactly @len bytes at @buf before @deadline. */
 static int
-write_all(int fd, const unsigned char *buf, size_t len, double deadline)
+io_exact(int fd, unsigned char *buf, size_t len, double deadline, bool sending)
 {
     while (len > 0) {
         ssize_t n;
 
-        if (io_wait(fd, POLLOUT, deadline) < 0)
+        if (io_wait(fd, sending ? POLLOUT : POLLIN, deadline) < 0)
             return -1;
-        n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int
-read_exact(int fd, unsigned char *buf, size_t len, double deadline)
-{
-    while (len > 0) {
-        ssize_t n;
-
-        if (io_wait(fd, POLLIN, deadline) < 0)
-            return -1;
-        n = recv(fd, buf, len, 0);
-        if (n == 0) {
+        n = sending ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
+        if (n == 0 && !sending) {
             errno = ECONNRESET;
             return -1;
         }
@@ -263,6 +241,19 @@ read_exact(int fd, unsigned char *buf, size_t len, double deadline)
     return 0;
 }
 
+static int
+write_all(int fd, const unsigned char *buf, size_t len, double deadline)
+{
+    /* send() only reads the bytes: the cast drops const for io_exact() alone */
+    return io_exact(fd, (unsigned char *)(uintptr_t)buf, len, deadline, true);
+}
+
+static int
+read_exact(int fd, unsigned char *buf, size_t len, double deadline)
+{
+    return io_exact(fd, buf, len, deadline, false);
+}
+
 /*
  * Sends one command and reads its response into @resp (@size bytes).
  * Returns the response length, or -1 after fail().
@@ -271,7 +262,7 @@ static ssize_t
 transact(deep_run *r, int fd, const char *step, const unsigned char *cmd, size_t len,
          unsigned char *resp, size_t size)
 {
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     char msg[160], end[128];
     uint32_t total;
 
@@ -372,7 +363,7 @@ static bool
 shutdown_swtpm(deep_run *r)
 {
     unsigned char cmd[4], resp[4];
-    double deadline = vtpm_command_now() + r->timeout;
+    double deadline = vtpm_clock_now() + r->timeout;
     int fd = unix_connect(r->ctrl);
     bool ok;
 

@@ -1,32 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The system probe: users and groups through NSS, the key manager through libcurl. */
+/* The system probe: users and groups through NSS, the key manager over HTTP. */
 #include "probe_system.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
-#define KEY_MANAGER_BODY_MAX (64 * 1024)
+/* A versions document is a few hundred bytes. */
+#define KEY_MANAGER_BODY_MAX ((size_t)64 * 1024)
+/* Seconds, when the configuration gives none. */
+#define KEY_MANAGER_TIMEOUT_DEFAULT 5.0
 
-/* 1: exists, 0: does not, -1: cannot tell (errno set). */
+/* Whether user (or, with @group, group) @name exists: 1: it does, 0: it does
+ * not, -1: cannot tell (errno set). */
 static int
-user_exists(const char *name)
+nss_name_exists(const char *name, bool group)
 {
     size_t size = 1024;
 
     for (;;) {
-        struct passwd pw, *res = NULL;
+        struct passwd pw, *pw_found = NULL;
+        struct group gr, *gr_found = NULL;
         char *buf = malloc(size);
         int rc;
 
@@ -34,14 +36,15 @@ user_exists(const char *name)
             errno = ENOMEM;
             return -1;
         }
-        rc = getpwnam_r(name, &pw, buf, size, &res);
+        rc = group ? getgrnam_r(name, &gr, buf, size, &gr_found)
+                   : getpwnam_r(name, &pw, buf, size, &pw_found);
         free(buf);
         if (rc == ERANGE && size < (1u << 20)) {
             size *= 4;
             continue;
         }
         if (rc == 0)
-            return res ? 1 : 0;
+            return pw_found || gr_found ? 1 : 0;
         /* Several NSS modules report "not found" as one of these. */
         if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM)
             return 0;
@@ -50,77 +53,26 @@ user_exists(const char *name)
     }
 }
 
-static int
-group_exists(const char *name)
-{
-    size_t size = 1024;
-
-    for (;;) {
-        struct group gr, *res = NULL;
-        char *buf = malloc(size);
-        int rc;
-
-        if (!buf) {
-            errno = ENOMEM;
-            return -1;
-        }
-        rc = getgrnam_r(name, &gr, buf, size, &res);
-        free(buf);
-        if (rc == ERANGE && size < (1u << 20)) {
-            size *= 4;
-            continue;
-        }
-        if (rc == 0)
-            return res ? 1 : 0;
-        if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM)
-            return 0;
-        errno = rc;
-        return -1;
-    }
-}
-
-typedef struct {
-    char *buf;
-    size_t len;
-    bool truncated;
-} body;
-
-static size_t
-body_write(char *data, size_t size, size_t nmemb, void *opaque)
-{
-    body *b = opaque;
-    size_t n = size * nmemb, room;
-    char *nb;
-
-    if (b->len >= KEY_MANAGER_BODY_MAX) {
-        b->truncated = true;
-        return n;
-    }
-    room = KEY_MANAGER_BODY_MAX - b->len;
-    if (n > room) {
-        b->truncated = true;
-        n = room;
-    }
-    nb = realloc(b->buf, b->len + n + 1);
-    if (!nb)
-        return 0;
-    memcpy(nb + b->len, data, n);
-    b->buf = nb;
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return size * nmemb;
-}
-
 void
 vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeout,
                               vtpm_system_facts *out)
 {
-    char curl_err[CURL_ERROR_SIZE] = "", quoted[200];
-    struct curl_slist *headers = NULL;
-    body b = {0};
-    CURL *curl;
-    CURLcode cc;
-    long code = 0;
+    static const char *const headers[] = { "Accept: application/json", NULL };
+    vtpm_http_response resp = {0};
+    vtpm_http_conf hc = {
+        .ca_file = ca_file,
+        /* libcurl reads the bundle only for https, and then calls a missing
+         * one "error setting certificate file", which read as "unreachable":
+         * the adapter opens it first, named by its setting, whatever the URL.
+         * Still inconclusive: a wrong path must not take the traits away. */
+        .ca_file_name = "key_manager.ca_file",
+        .verify = true,
+        .body_max = KEY_MANAGER_BODY_MAX,
+    };
+    char quoted[200];
+    vtpm_http *http;
+    json_t *doc;
+    bool ok;
 
     out->key_manager_checked = true;
     out->key_manager_reachable = false;
@@ -133,90 +85,37 @@ vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeo
                     "key manager check asked for, but no endpoint URL is configured");
         return;
     }
-    if (timeout <= 0)
-        timeout = 5;
-    /* libcurl reads the bundle only for https, and then calls a missing one
-     * "error setting certificate file", which read as "unreachable": name
-     * the setting instead, whatever the URL. Still inconclusive: a wrong
-     * path must not take the traits away. */
-    if (ca_file && *ca_file) {
-        struct stat st;
-        int fd = open(ca_file, O_RDONLY | O_CLOEXEC);
-
-        if (fd < 0) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "cannot read key_manager.ca_file '%s': %s", ca_file, strerror(errno));
-            return;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "key_manager.ca_file '%s' is not a file", ca_file);
-            close(fd);
-            return;
-        }
-        close(fd);
-    }
-
-    curl = curl_easy_init();
-    headers = curl_slist_append(NULL, "Accept: application/json");
-    if (!curl || !headers) {
+    hc.timeout = hc.connect_timeout = timeout > 0 ? timeout : KEY_MANAGER_TIMEOUT_DEFAULT;
+    http = vtpm_http_new(&hc, out->key_manager_error, sizeof(out->key_manager_error));
+    if (!http)
+        return;
+    if (vtpm_http_request(http, "GET", url, headers, NULL, &resp) < 0) {
         vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                    "cannot set up a request to %s", quoted);
+                    "key manager at %s unreachable: %s", quoted, resp.error);
         goto cleanup;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout * 1000));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
-    if (ca_file && *ca_file)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
-
-    cc = curl_easy_perform(curl);
-    if (cc != CURLE_OK) {
+    out->key_manager_http_status = resp.status;
+    if (resp.status != 200 && resp.status != 300) {
         vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                    "key manager at %s unreachable: %s", quoted,
-                    curl_err[0] ? curl_err : curl_easy_strerror(cc));
+                    "key manager at %s answered HTTP %ld", quoted, resp.status);
         goto cleanup;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    out->key_manager_http_status = code;
-    if (code != 200 && code != 300) {
+    doc = json_loadb(resp.body, resp.body_len, 0, NULL);
+    ok = json_is_object(doc) && json_object_get(doc, "versions");
+    json_decref(doc);
+    if (!ok) {
         vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                    "key manager at %s answered HTTP %ld", quoted, code);
+                    "key manager at %s answered HTTP %ld without a versions document",
+                    quoted, resp.status);
         goto cleanup;
-    }
-    {
-        json_t *doc = b.buf ? json_loadb(b.buf, b.len, 0, NULL) : NULL;
-        bool ok = json_is_object(doc) && json_object_get(doc, "versions");
-
-        json_decref(doc);
-        if (!ok) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "key manager at %s answered HTTP %ld without a versions document",
-                        quoted, code);
-            goto cleanup;
-        }
     }
     out->key_manager_reachable = true;
     out->key_manager_status = VTPM_PROBE_OK;
     out->key_manager_error[0] = '\0';
 
 cleanup:
-    curl_slist_free_all(headers);
-    if (curl)
-        curl_easy_cleanup(curl);
-    free(b.buf);
+    vtpm_http_response_clear(&resp);
+    vtpm_http_free(http);
 }
 
 int
@@ -228,10 +127,10 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
 
     vtpm_strfmt(out->user, sizeof(out->user), "%s", user);
     vtpm_strfmt(out->group, sizeof(out->group), "%s", group);
-    u = user_exists(user);
+    u = nss_name_exists(user, false);
     if (u < 0 && errno == ENOMEM)
         return -1;
-    g = group_exists(group);
+    g = nss_name_exists(group, true);
     if (g < 0 && errno == ENOMEM)
         return -1;
     out->user_exists = u == 1;

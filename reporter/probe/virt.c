@@ -93,28 +93,6 @@ host_arch(struct utsname *u)
     return u->machine;
 }
 
-char *
-vtpm_virt_domcaps_get(const char *uri, const char *virt_type, char *err, size_t errlen)
-{
-    virConnectPtr conn;
-    struct utsname u;
-    char *xml;
-
-    virt_setup();
-    conn = virt_open(uri);
-    if (!conn) {
-        vtpm_strfmt(err, errlen, "cannot connect to libvirt at '%s': %s", uri,
-                    virt_error_message());
-        return NULL;
-    }
-    xml = virConnectGetDomainCapabilities(conn, NULL, host_arch(&u), NULL, virt_type, 0);
-    if (!xml)
-        vtpm_strfmt(err, errlen, "cannot get domain capabilities for '%s': %s",
-                    virt_type, virt_error_message());
-    virConnectClose(conn);
-    return xml;
-}
-
 void
 vtpm_virt_facts_init(const vtpm_conf *conf, vtpm_libvirt_facts *out)
 {

@@ -30,12 +30,4 @@ int vtpm_virt_probe(const vtpm_conf *conf, vtpm_libvirt_facts *out);
  */
 void vtpm_virt_facts_init(const vtpm_conf *conf, vtpm_libvirt_facts *out);
 
-/*
- * Returns the domain-capabilities XML of @uri for @virt_type on this host's
- * architecture, a new string (free with free()), or NULL with the reason in
- * @err. For `vtpm-reporter probe --debug` style dumps and tests.
- */
-char *vtpm_virt_domcaps_get(const char *uri, const char *virt_type,
-                            char *err, size_t errlen);
-
 #endif /* VTPM_REPORTER_VIRT_H */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "run.h"
 #include "util.h"
@@ -38,19 +39,6 @@ vtpm_run_exit_code(vtpm_publish_status status)
     case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_CONFIG;
     }
     return VTPM_EXIT_FAILURE;
-}
-
-static void
-sleep_seconds(double seconds)
-{
-    struct timespec ts;
-
-    if (seconds <= 0)
-        return;
-    ts.tv_sec = (time_t)seconds;
-    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 /* A uniform random number in [0, 1): hosts must not all pick the same delay. */
@@ -119,7 +107,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     out->generation = -1;
 
     pub = opts->publisher;
-    pause_fn = opts->sleep_fn ? opts->sleep_fn : sleep_seconds;
+    pause_fn = opts->sleep_fn ? opts->sleep_fn : vtpm_clock_sleep;
     backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
     backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
     lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : VTPM_CONF_DEFAULT_LOCK_FILE;

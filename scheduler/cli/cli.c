@@ -13,7 +13,9 @@
 
 #include "cli.h"
 #include "cli_inventory.h"
+#include "file.h"
 #include "request_json-priv.h"
+#include "trait.h"
 #include "util.h"
 #include "vtpm-config.h"
 
@@ -145,7 +147,7 @@ traits_to_json(vtpm_traitset set)
     json_t *arr = json_array();
     int t;
 
-    for (t = 0; arr && t < VTPM_TRAIT_LAST; t++) {
+    for (t = 0; arr && t < VTPM_TRAIT_COUNT; t++) {
         if (set & VTPM_TRAITSET_BIT(t))
             json_array_append_new(arr, json_string(vtpm_trait_name((vtpm_trait)t)));
     }
@@ -516,48 +518,18 @@ cli_close(FILE *f)
 static char *
 cli_slurp(cli_ctx *ctx, FILE *f, const char *path, size_t *len)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf;
 
-    if (!buf) {
+    if (vtpm_file_read_stream(f, CLI_INPUT_MAX, &buf, len) == 0)
+        return buf;
+    if (errno == ENOMEM)
         cli_fail(ctx, "out of memory");
-        return NULL;
-    }
-    for (;;) {
-        size_t got;
-
-        if (n == cap) {
-            char *grown;
-
-            if (cap >= CLI_INPUT_MAX) {
-                cli_fail(ctx, "input '%s' is larger than %zu MiB", path ? path : "-",
-                         CLI_INPUT_MAX >> 20);
-                free(buf);
-                return NULL;
-            }
-            cap *= 2;
-            grown = realloc(buf, cap);
-            if (!grown) {
-                cli_fail(ctx, "out of memory");
-                free(buf);
-                return NULL;
-            }
-            buf = grown;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                cli_fail(ctx, "cannot read '%s': %s", path ? path : "-",
-                         strerror(errno));
-                free(buf);
-                return NULL;
-            }
-            break;
-        }
-    }
-    *len = n;
-    return buf;
+    else if (errno == EFBIG)
+        cli_fail(ctx, "input '%s' is larger than %zu MiB", path ? path : "-",
+                 CLI_INPUT_MAX >> 20);
+    else
+        cli_fail(ctx, "cannot read '%s': %s", path ? path : "-", strerror(errno));
+    return NULL;
 }
 
 static bool

@@ -9,6 +9,13 @@
 
 #include <vtpm/filter.h>
 
+#include "trait.h"
+#include "util.h"
+
+/* Counts of the public enums, for this build only (see trait.h). */
+#define VTPM_CODE_COUNT (VTPM_CODE_OWNER_ONLY + 1)
+#define VTPM_OP_COUNT (VTPM_OP_COLD_MIGRATE + 1)
+
 /* The TPM keys a request can carry. */
 typedef enum {
     VTPM_KEY_VERSION = 0,
@@ -130,11 +137,11 @@ const char *vtpm_request_value(const vtpm_request *req, vtpm_source source,
 
 /* Sets @err (may be NULL) to @status with a formatted message. */
 void vtpm_error_set(vtpm_error *err, vtpm_status status, int line, int column,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                    const char *fmt, ...) VTPM_PRINTF(5, 6);
 
 /* Marks @res rejected with @code and a formatted message. */
 void vtpm_result_reject(vtpm_result *res, vtpm_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    VTPM_PRINTF(3, 4);
 
 /* Marks @res accepted with no vTPM. Inline: translation starts with it. */
 static inline void

@@ -46,7 +46,7 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
     char q1[72], q2[72];
 
     if (!filter || !greq || !greq->instance || !res ||
-        (unsigned int)greq->operation >= VTPM_OP_LAST)
+        (unsigned int)greq->operation >= VTPM_OP_COUNT)
         return VTPM_ERR_INVALID_ARG;
     if (greq->operation == VTPM_OP_RESIZE && !greq->new_flavor)
         return VTPM_ERR_INVALID_ARG;
@@ -113,7 +113,6 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
 
     case VTPM_OP_COLD_MIGRATE:
     case VTPM_OP_OTHER:
-    case VTPM_OP_LAST:
         break;
     }
 

@@ -36,7 +36,7 @@ static const char *const secret_security_names[] = {
     [VTPM_SECRET_SECURITY_DEPLOYMENT] = "deployment",
 };
 
-static const char *const code_names[VTPM_CODE_LAST] = {
+static const char *const code_names[VTPM_CODE_COUNT] = {
     [VTPM_CODE_NONE] = "none",
     [VTPM_CODE_FLAVOR_IMAGE_CONFLICT] = "flavor_image_conflict",
     [VTPM_CODE_INVALID_VERSION] = "invalid_version",
@@ -52,7 +52,7 @@ static const char *const code_names[VTPM_CODE_LAST] = {
     [VTPM_CODE_OWNER_ONLY] = "owner_only",
 };
 
-static const char *const operation_names[VTPM_OP_LAST] = {
+static const char *const operation_names[VTPM_OP_COUNT] = {
     [VTPM_OP_OTHER] = "other",
     [VTPM_OP_REBUILD] = "rebuild",
     [VTPM_OP_SHELVE] = "shelve",
@@ -114,7 +114,7 @@ vtpm_operation_from_name(const char *name)
 
     if (!name)
         return VTPM_OP_OTHER;
-    for (i = 1; i < VTPM_OP_LAST; i++) {
+    for (i = 1; i < VTPM_OP_COUNT; i++) {
         if (strcmp(name, operation_names[i]) == 0)
             return (vtpm_operation)i;
     }

@@ -445,8 +445,8 @@ vtpm_filter_outcomes_build(vtpm_filter *filter)
     return st;
 }
 
-_Static_assert(VTPM_TRAIT_LAST <= 8, "vtpm_outcome.required holds 8 traits");
-_Static_assert(VTPM_CODE_LAST <= 256, "vtpm_outcome.code is a byte");
+_Static_assert(VTPM_TRAIT_COUNT <= 8, "vtpm_outcome.required holds 8 traits");
+_Static_assert(VTPM_CODE_COUNT <= 256, "vtpm_outcome.code is a byte");
 
 vtpm_status
 vtpm_filter_translate(const vtpm_filter *filter, const vtpm_request *req,

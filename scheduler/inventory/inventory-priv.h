@@ -8,6 +8,11 @@
 
 #include <vtpm/inventory.h>
 
+#include "util.h"
+
+/* The number of counters, for this build only: not public, it grows. */
+#define VTPM_INVENTORY_COUNTER_COUNT (VTPM_INVENTORY_RECONNECTS + 1)
+
 /* One counter per possible managed trait set: 128 of them. */
 #define VTPM_INVENTORY_SETS ((size_t)VTPM_TRAITSET_ALL + 1)
 
@@ -34,7 +39,7 @@ typedef struct {
  * 1-based position in a one-line input, or 0. Returns @status.
  */
 vtpm_status vtpm_inventory_fail(vtpm_error *err, vtpm_status status, int column,
-                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                                const char *fmt, ...) VTPM_PRINTF(4, 5);
 
 /* Frees what @store holds and empties it. */
 void vtpm_inventory_store_clear(vtpm_inventory_store *store);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "inventory-priv.h"
 #include "pg.h"
 #include "util.h"
@@ -49,24 +50,15 @@ struct vtpm_inventory {
     int64_t loaded_at_ms;
     int64_t retry_at_ms;            /* no reconnection attempt before */
     int64_t retry_delay_ms;
-    uint64_t counters[VTPM_INVENTORY_COUNTER_LAST];
-    vtpm_inventory_clock clock;     /* for the pauses above; NULL: now_ms() */
+    uint64_t counters[VTPM_INVENTORY_COUNTER_COUNT];
+    vtpm_inventory_clock clock;     /* for the pauses above; NULL: vtpm_clock_now_ms() */
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The time that the reload interval and the reconnection pause go by. */
 static int64_t
 inventory_now(const vtpm_inventory *inv)
 {
-    return inv->clock ? inv->clock() : now_ms();
+    return inv->clock ? inv->clock() : vtpm_clock_now_ms();
 }
 
 void
@@ -154,12 +146,15 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
      * two hours, and tcp_user_timeout ends a query whose data the host
      * stopped acknowledging after 30 s instead of the kernel's quarter of
      * an hour of retransmissions. */
-    const char *const keywords[] = { "connect_timeout", "application_name", "keepalives",
-                                     "keepalives_idle", "keepalives_interval",
-                                     "keepalives_count", "tcp_user_timeout", "dbname", NULL };
-    const char *const values[] = { "10", "vtpm-inventory-cache", "1", "30", "10", "3", "30000",
-                                   inv->dsn, NULL };
-    PGconn *conn = vtpm_pg_connect(keywords, values);
+    static const vtpm_pg_connect_opts opts = {
+        .application_name = "vtpm-inventory-cache",
+        .connect_timeout = "10",
+        .keepalives_idle = "30",
+        .keepalives_interval = "10",
+        .keepalives_count = "3",
+        .tcp_user_timeout = "30000",
+    };
+    PGconn *conn = vtpm_pg_connect(inv->dsn, &opts);
     PGresult *res;
     char msg[256];
 
@@ -350,12 +345,12 @@ input_consume(vtpm_inventory *inv)
 static vtpm_status
 notifications_wait(vtpm_inventory *inv, int timeout_ms, vtpm_error *err)
 {
-    int64_t deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? 0 : vtpm_clock_now_ms() + timeout_ms;
     vtpm_status st;
 
     while (inv->n_pending == 0) {
         struct pollfd pfd = { .fd = PQsocket(inv->conn), .events = POLLIN, .revents = 0 };
-        int wait = timeout_ms < 0 ? -1 : (int)(deadline - now_ms());
+        int wait = timeout_ms < 0 ? -1 : (int)(deadline - vtpm_clock_now_ms());
         int r;
 
         if (timeout_ms >= 0 && wait <= 0)
@@ -478,8 +473,7 @@ vtpm_inventory *
 vtpm_inventory_open(const char *dsn, unsigned int flags, vtpm_error *err)
 {
     vtpm_inventory *inv;
-    PQconninfoOption *parsed;
-    char *parse_err = NULL;
+    int parsed;
 
     if (!dsn) {
         inventory_fail(err, VTPM_ERR_INVALID_ARG, "inventory DSN is NULL");
@@ -491,16 +485,15 @@ vtpm_inventory_open(const char *dsn, unsigned int flags, vtpm_error *err)
         return NULL;
     }
     /* libpq's message may quote the DSN, password and all: say less. */
-    parsed = PQconninfoParse(dsn, &parse_err);
-    if (!parsed) {
-        inventory_fail(err, parse_err ? VTPM_ERR_BAD_INPUT : VTPM_ERR_NO_MEMORY,
-                       parse_err ? "cannot parse the inventory DSN (not shown: it may hold a "
-                                   "password): expected key=value pairs or a postgresql:// URI"
-                                 : "out of memory");
-        PQfreemem(parse_err);
+    parsed = vtpm_pg_dsn_check(dsn);
+    if (parsed < 0) {
+        inventory_fail(err, parsed == -1 ? VTPM_ERR_BAD_INPUT : VTPM_ERR_NO_MEMORY,
+                       parsed == -1 ? "cannot parse the inventory DSN (not shown: it may hold "
+                                      "a password): expected key=value pairs or a "
+                                      "postgresql:// URI"
+                                    : "out of memory");
         return NULL;
     }
-    PQconninfoFree(parsed);
     if (!(inv = calloc(1, sizeof(*inv))) || !(inv->dsn = strdup(dsn))) {
         free(inv);
         inventory_fail(err, VTPM_ERR_NO_MEMORY, "out of memory");
@@ -521,10 +514,7 @@ vtpm_inventory_close(vtpm_inventory *inv)
     if (!inv)
         return;
     PQfinish(inv->conn);
-    if (inv->dsn) {
-        explicit_bzero(inv->dsn, strlen(inv->dsn));
-        free(inv->dsn);
-    }
+    vtpm_free_secret(inv->dsn);
     vtpm_inventory_store_clear(&inv->store);
     free(inv->pending);
     free(inv);
@@ -614,7 +604,7 @@ vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid, vtpm_tra
 uint64_t
 vtpm_inventory_counter(const vtpm_inventory *inv, vtpm_inventory_counter_id which)
 {
-    if (!inv || (unsigned int)which >= VTPM_INVENTORY_COUNTER_LAST)
+    if (!inv || (unsigned int)which >= VTPM_INVENTORY_COUNTER_COUNT)
         return 0;
     return inv->counters[which];
 }

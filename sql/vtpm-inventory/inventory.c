@@ -56,23 +56,18 @@ usage(FILE *out)
 static PGconn *
 connect_db(const char *dsn, int *rc)
 {
-    const char *const keywords[] = { "dbname", NULL };
-    const char *const values[] = { dsn ? dsn : "", NULL };
-    PQconninfoOption *parsed;
     PGconn *conn;
-    char what[512], msg[512], *parse_err = NULL;
+    char what[512], msg[512];
 
     *rc = EXIT_UNREACHABLE;
     /* libpq's parse errors quote pieces of the DSN, a password's among them. */
-    if (!(parsed = PQconninfoParse(dsn ? dsn : "", &parse_err))) {
+    if (vtpm_pg_dsn_check(dsn) < 0) {
         VTPM_ERROR("cannot parse the DSN (not shown: it may hold a password): expected "
                    "key=value pairs or a postgresql:// URI");
-        PQfreemem(parse_err);
         *rc = EXIT_USAGE;
         return NULL;
     }
-    PQconninfoFree(parsed);
-    conn = vtpm_pg_connect(keywords, values);
+    conn = vtpm_pg_connect(dsn, NULL);
     if (!conn) {
         VTPM_ERROR("out of memory");
         *rc = EXIT_FAIL;
@@ -97,7 +92,7 @@ connect_db(const char *dsn, int *rc)
 static char *
 read_password(const char *path)
 {
-    char buf[1024], err[1024];
+    char buf[1024], err[1024], *password;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     FILE *f;
     size_t len;
@@ -125,7 +120,9 @@ read_password(const char *path)
         VTPM_ERROR("password file '%s' is empty", path);
         return NULL;
     }
-    return strdup(buf);
+    password = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    return password;
 }
 
 static const char *const state_names[] = {
@@ -234,7 +231,7 @@ main(int argc, char **argv)
     } else if (strcmp(cmd, "status") == 0) {
         rc = cmd_status(conn, dir);
     } else {
-        VTPM_AUTOFREE(char *) password = NULL;
+        char *password = NULL;
         bool created = false;
 
         rc = EXIT_OK;
@@ -246,9 +243,8 @@ main(int argc, char **argv)
             VTPM_ERROR("%s", err);
             rc = EXIT_FAIL;
         }
-        /* password is freed by VTPM_AUTOFREE: clang-analyzer 14 does not model
-         * __attribute__((cleanup)), so it reports a leak where the string dies. */
-        if (rc == EXIT_OK) { /* NOLINT(clang-analyzer-unix.Malloc) */
+        vtpm_free_secret(password);
+        if (rc == EXIT_OK) {
             char qlogin[160], qhost[160];
 
             printf("login %s %s host %s\n", vtpm_quote(qlogin, sizeof(qlogin), argv[optind + 1]),

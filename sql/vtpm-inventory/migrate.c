@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "file.h"
 #include "migrate.h"
 #include "pg.h"
 #include "util.h"
@@ -117,29 +117,21 @@ static char *
 read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    struct stat st;
+    char *buf;
 
     if (!f) {
         vtpm_strfmt(err, errlen, "cannot open migration '%s': %s", path, strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(f), &st) < 0 || st.st_size > MAX_MIGRATION_BYTES) {
-        vtpm_strfmt(err, errlen, "cannot read migration '%s': too large or unreadable", path);
-        fclose(f);
-        return NULL;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
-                    buf ? "short read" : "out of memory");
-        free(buf);
-        fclose(f);
-        return NULL;
+    if (vtpm_file_read_stream(f, MAX_MIGRATION_BYTES, &buf, len) < 0) {
+        if (errno == EFBIG)
+            vtpm_strfmt(err, errlen, "cannot read migration '%s': too large or unreadable",
+                        path);
+        else
+            vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
+                        errno == ENOMEM ? "out of memory" : strerror(errno));
     }
     fclose(f);
-    buf[st.st_size] = '\0';
-    *len = (size_t)st.st_size;
     return buf;
 }
 

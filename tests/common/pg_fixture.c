@@ -33,15 +33,6 @@ vtpm_test_migrations_dir(void)
     return dir;
 }
 
-double
-vtpm_test_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int
 vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen)
 {

@@ -89,8 +89,6 @@ char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int 
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);
 
-/* Seconds on the monotonic clock, for tests that bound how long something takes. */
-double vtpm_test_now(void);
 
 /*
  * Makes locale @name ("de_DE.UTF-8": language_TERRITORY.charmap) usable on

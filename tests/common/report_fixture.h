@@ -14,7 +14,7 @@ vtpm_test_report_init(vtpm_report *r, const char *host, vtpm_traitset present)
 {
     memset(r, 0, sizeof(*r));
     vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         bool on = (present & VTPM_TRAITSET_BIT(t)) != 0;
 
         r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;

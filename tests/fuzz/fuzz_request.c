@@ -8,6 +8,7 @@
 
 #include <vtpm/filter.h>
 
+#include "filter-priv.h"
 #include "fuzz.h"
 
 #define CHECK(cond) \
@@ -57,7 +58,7 @@ check_code_named(vtpm_code code)
 {
     const char *name = vtpm_code_name(code);
 
-    CHECK(code > VTPM_CODE_NONE && code < VTPM_CODE_LAST);
+    CHECK(code > VTPM_CODE_NONE && code < VTPM_CODE_COUNT);
     CHECK(name && name[0] != '\0' && strcmp(name, "unknown") != 0);
 }
 
@@ -154,7 +155,7 @@ vtpm_fuzz_outcome(const uint8_t *data, size_t size, char *out, size_t outlen)
     vtpm_fuzz_append(out, outlen, " guard");
     for (i = 0; i < 4; i++) {
         CHECK(vtpm_filter_translate(filters[i], req, res2) == VTPM_OK);
-        for (op = VTPM_OP_OTHER; op < VTPM_OP_LAST; op++) {
+        for (op = VTPM_OP_OTHER; op < VTPM_OP_COUNT; op++) {
             const char *roles[] = { "member", (op & 1) ? "admin" : NULL };
             vtpm_guard_request greq = {
                 .instance = req, .owner = "alice", .operation = (vtpm_operation)op,
@@ -175,7 +176,7 @@ vtpm_fuzz_outcome(const uint8_t *data, size_t size, char *out, size_t outlen)
                 CHECK(vtpm_result_accepted(res));
             } else if (!vtpm_result_accepted(res)) {
                 CHECK(vtpm_result_code(res) >= VTPM_CODE_OPERATION_UNSUPPORTED &&
-                      vtpm_result_code(res) < VTPM_CODE_LAST);
+                      vtpm_result_code(res) < VTPM_CODE_COUNT);
                 check_code_named(vtpm_result_code(res));
                 CHECK(msg[0] != '\0');
             }

@@ -15,9 +15,6 @@
 #include "publish_pg.h"
 #include "util.h"
 
-/* Seconds to wait for a connection unless the DSN says otherwise. */
-#define PG_CONNECT_TIMEOUT "10"
-
 static const char publish_sql[] =
     "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
     "$5::jsonb, $6::jsonb)";
@@ -215,7 +212,7 @@ traits_json(const vtpm_report *report)
 
     if (!doc)
         return NULL;
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
         json_t *item = json_pack("{s:b, s:s, s:s}",
                                  "present", d->state == VTPM_TRAIT_STATE_PRESENT,
@@ -316,15 +313,16 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
      * acknowledged but never answered by keepalives. The attempt is then
      * "unreachable" and retried; a publish is idempotent, so a retry after a
      * commit whose answer was lost records an unchanged report. */
-    const char *keywords[] = { "connect_timeout", "application_name", "keepalives",
-                               "keepalives_idle", "keepalives_interval", "keepalives_count",
-                               "tcp_user_timeout", "dbname", NULL };
-    const char *conn_values[] = { PG_CONNECT_TIMEOUT, "vtpm-reporter", "1", "10", "5", "4",
-                                  "30000", dsn ? dsn : "", NULL };
+    static const vtpm_pg_connect_opts opts = {
+        .application_name = "vtpm-reporter",
+        .connect_timeout = "10",
+        .keepalives_idle = "10",
+        .keepalives_interval = "5",
+        .keepalives_count = "4",
+        .tcp_user_timeout = "30000",
+    };
     char what[512], msg[512], masked[512];
-    PQconninfoOption *parsed;
     PGconn *conn = NULL;
-    char *parse_err = NULL;
     vtpm_publish_status status;
 
     memset(out, 0, sizeof(*out));
@@ -334,13 +332,9 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
 
     /* Refuse a DSN libpq cannot parse before trying it; its message may quote
      * the DSN, so show ours, masked. */
-    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
-    if (!parsed) {
-        PQfreemem(parse_err);
+    if (vtpm_pg_dsn_check(dsn) < 0)
         return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
                            vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    }
-    PQconninfoFree(parsed);
 
     /* libpq hands an encrypted key's passphrase to OpenSSL only when the DSN
      * has a non-empty sslpassword; without one OpenSSL asks on the terminal,
@@ -352,7 +346,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
     if (vtpm_log_enabled(VTPM_LOG_DEBUG))
         VTPM_DEBUG("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    conn = vtpm_pg_connect(keywords, conn_values);
+    conn = vtpm_pg_connect(dsn, &opts);
     if (!conn)
         return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {

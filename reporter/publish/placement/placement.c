@@ -11,14 +11,20 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "http.h"
 #include "keystone.h"
 #include "log.h"
 #include "placement-priv.h"
 #include "util.h"
+#include "uuid.h"
 
 #define PLACEMENT_URL_MAX 1024
 #define PLACEMENT_BACKOFF_MAX 5.0
+
+/* Microversions (minor numbers of 1.x) whose answers differ. */
+#define PLACEMENT_MV_CREATE_RETURNS_BODY 20   /* POST /resource_providers answers the provider */
+#define PLACEMENT_MV_ERROR_CODES 23           /* errors carry a "code" */
 
 /*
  * When two writers pass Placement's generation check at the same moment, the
@@ -46,7 +52,7 @@ struct vtpm_placement_client {
     bool known_valid;
     vtpm_traitset known;           /* managed traits the service knows */
     char provider_name[256];       /* last provider resolved */
-    char provider_uuid[37];
+    char provider_uuid[VTPM_UUID_STRING_SIZE];
     unsigned int seed;
     vtpm_placement_stats stats;
     vtpm_placement_hook before_put;
@@ -91,20 +97,6 @@ vtpm_placement_microversion_parse(const char *s)
 }
 
 static bool
-placement_uuid_valid(const char *s)
-{
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-static bool
 placement_conf_has(const char *s)
 {
     return s && *s;
@@ -145,7 +137,7 @@ placement_conf_check(const vtpm_placement_conf *c, char *err, size_t errlen)
             return -1;
         }
     }
-    if (placement_conf_has(c->provider_uuid) && !placement_uuid_valid(c->provider_uuid)) {
+    if (placement_conf_has(c->provider_uuid) && !vtpm_uuid_text_valid(c->provider_uuid)) {
         char q[64];
 
         vtpm_strfmt(err, errlen, "placement provider_uuid %s is not a UUID",
@@ -578,7 +570,7 @@ placement_load_known(vtpm_placement_client *client, placement_failure *fail)
     if (client->known_valid)
         return 0;
     o = (size_t)snprintf(path, sizeof(path), "/traits?name=in:");
-    for (int tr = 0; tr < VTPM_TRAIT_LAST && o < sizeof(path); tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT && o < sizeof(path); tr++) {
         /* The names are [A-Z0-9_]: nothing to escape. */
         int n = snprintf(path + o, sizeof(path) - o, "%s%s", tr ? "," : "",
                          vtpm_trait_name(tr));
@@ -614,6 +606,23 @@ cleanup:
     return ret;
 }
 
+/*
+ * Keeps @uuid, from the answer @resp to @method /resource_providers, as the
+ * provider's. Returns 0, or -1 with @fail set when it is not a UUID.
+ */
+static int
+placement_take_uuid(vtpm_placement_client *client, placement_failure *fail,
+                    const char *method, const vtpm_http_response *resp, const char *uuid)
+{
+    if (!vtpm_uuid_text_valid(uuid)) {
+        placement_fail_invalid(client, fail, method, "/resource_providers", resp,
+                               "no provider uuid");
+        return -1;
+    }
+    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
+    return 0;
+}
+
 /* Creates the provider; on success stores its UUID in the client's cache. */
 static int
 placement_create_provider(vtpm_placement_client *client, const char *name,
@@ -634,7 +643,7 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
     }
     if (placement_call(client, "POST", "/resource_providers", body, true, &resp, fail) < 0)
         goto cleanup;
-    if (resp.status == 201 && client->microversion < 20) {
+    if (resp.status == 201 && client->microversion < PLACEMENT_MV_CREATE_RETURNS_BODY) {
         /* Before 1.20 the answer has no body: the caller looks it up again. */
         ret = 1;
         goto cleanup;
@@ -646,12 +655,8 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
     }
     root = placement_json(&resp);
     got = json_string_value(json_object_get(root, "uuid"));
-    if (!placement_uuid_valid(got)) {
-        placement_fail_invalid(client, fail, "POST", "/resource_providers", &resp,
-                               "no provider uuid");
+    if (placement_take_uuid(client, fail, "POST", &resp, got) < 0)
         goto cleanup;
-    }
-    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", got);
     VTPM_INFO("placement: created resource provider '%s' (%s)", name, got);
     ret = 0;
 
@@ -699,12 +704,8 @@ placement_find_by_name(vtpm_placement_client *client, const char *name,
         goto cleanup;
     }
     uuid = json_string_value(json_object_get(json_array_get(list, 0), "uuid"));
-    if (!placement_uuid_valid(uuid)) {
-        placement_fail_invalid(client, fail, "GET", "/resource_providers", &resp,
-                               "no provider uuid");
+    if (placement_take_uuid(client, fail, "GET", &resp, uuid) < 0)
         goto cleanup;
-    }
-    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
     ret = 0;
 
 cleanup:
@@ -760,7 +761,7 @@ placement_resolve_provider(vtpm_placement_client *client, const vtpm_report *rep
     if (uuid[0]) {
         char q[64];
 
-        if (!placement_uuid_valid(uuid)) {
+        if (!vtpm_uuid_text_valid(uuid)) {
             fail->status = VTPM_PUBLISH_CONFIG;
             vtpm_strfmt(fail->message, sizeof(fail->message),
                         "provider uuid %s is not a UUID", vtpm_quote(q, sizeof(q), uuid));
@@ -833,7 +834,7 @@ vtpm_placement_traits_merge(json_t *current, vtpm_traitset want, json_t **out)
         else if (list)
             json_array_append_new(list, json_string(name));
     }
-    for (int tr = 0; tr < VTPM_TRAIT_LAST && list; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT && list; tr++) {
         if (want & VTPM_TRAITSET_BIT(tr))
             json_array_append_new(list, json_string(vtpm_trait_name(tr)));
     }
@@ -848,7 +849,7 @@ placement_describe_change(vtpm_traitset before, vtpm_traitset after, char *buf, 
     size_t o = 0;
 
     buf[0] = '\0';
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         vtpm_traitset bit = VTPM_TRAITSET_BIT(tr);
         char sign = (after & bit) && !(before & bit) ? '+' :
                     (before & bit) && !(after & bit) ? '-' : 0;
@@ -875,7 +876,7 @@ placement_unknown_in(const char *detail)
 
     if (!p)
         return 0;
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         const char *name = vtpm_trait_name(tr);
         size_t n = strlen(name);
 
@@ -895,7 +896,6 @@ static void
 placement_backoff(vtpm_placement_client *client, unsigned int attempt)
 {
     double delay = client->conf.retry_delay;
-    struct timespec ts;
 
     for (unsigned int i = 0; i < attempt && delay < PLACEMENT_BACKOFF_MAX; i++)
         delay *= 2;
@@ -903,17 +903,14 @@ placement_backoff(vtpm_placement_client *client, unsigned int attempt)
         delay = PLACEMENT_BACKOFF_MAX;
     /* Jitter, so that reporters that met do not meet again. */
     delay *= 0.5 + 0.5 * ((double)rand_r(&client->seed) / (double)RAND_MAX);
-    ts.tv_sec = (time_t)delay;
-    ts.tv_nsec = (long)((delay - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    vtpm_clock_sleep(delay);
 }
 
 static void
 placement_warn_unknown(vtpm_placement_client *client, vtpm_traitset unknown,
                        vtpm_publish_result *result)
 {
-    for (int tr = 0; tr < VTPM_TRAIT_LAST; tr++) {
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
         if (unknown & VTPM_TRAITSET_BIT(tr)) {
             VTPM_WARN("placement '%s' does not know trait %s: not published",
                       client->url, vtpm_trait_name(tr));
@@ -1066,7 +1063,7 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
                                   code, sizeof(code));
         if ((resp.status == 409 &&
              (strcmp(code, "placement.concurrent_update") == 0 ||
-              (client->microversion < 23 && !code[0]))) ||
+              (client->microversion < PLACEMENT_MV_ERROR_CODES && !code[0]))) ||
             (resp.status == 500 && (strstr(detail, PLACEMENT_CONCURRENT_500) ||
                                     strstr(resp.body, PLACEMENT_ABORTED_500)))) {
             client->stats.conflicts++;

@@ -75,7 +75,7 @@ decide_print(FILE *out, const vtpm_report *report, const vtpm_warnings *warnings
         fprintf(out, "provider_uuid: %s\n", report->provider_uuid);
     if (report->inconclusive)
         fprintf(out, "inconclusive: %s\n", report->inconclusive_reason);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
 
         fprintf(out, "%s: %s [%s] %s\n", vtpm_trait_name((vtpm_trait)t),
@@ -105,7 +105,7 @@ decide_case(const vtpm_golden_case *c, FILE *out)
     vtpm_decide(&facts, &conf, &again);
     after = vtpm_facts_to_string(&facts);
     same = before && after && strcmp(before, after) == 0 && report.inconclusive == again.inconclusive;
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         same = same && report.traits[t].state == again.traits[t].state &&
                report.traits[t].reason_code == again.traits[t].reason_code &&
                strcmp(report.traits[t].reason, again.traits[t].reason) == 0;
@@ -116,7 +116,7 @@ decide_case(const vtpm_golden_case *c, FILE *out)
         vtpm_conf_clear(&conf);
         return -1;
     }
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         if (!report.traits[t].reason_code || !report.traits[t].reason[0]) {
             print_error("trait %d has no reason in '%s'\n", t, c->name);
             vtpm_conf_clear(&conf);
@@ -145,7 +145,7 @@ test_decide_inconclusive_sets_every_trait_absent(void **state)
     assert_true(report.inconclusive);
     assert_null(report.facts_json);
     assert_int_equal(vtpm_report_present(&report), 0);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_string_equal(report.traits[t].reason_code, "inconclusive");
     vtpm_conf_clear(&conf);
 }

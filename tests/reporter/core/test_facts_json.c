@@ -147,7 +147,7 @@ test_report_json_has_every_trait_and_warning(void **state)
                         "libvirt did not answer");
     assert_true(json_is_null(json_object_get(doc, "provider_uuid")));
     traits = json_object_get(doc, "traits");
-    assert_int_equal(json_object_size(traits), VTPM_TRAIT_LAST);
+    assert_int_equal(json_object_size(traits), VTPM_TRAIT_COUNT);
     t = json_object_get(traits, "COMPUTE_SECURITY_TPM_2_0");
     assert_true(json_is_true(json_object_get(t, "present")));
     assert_string_equal(json_string_value(json_object_get(t, "reason_code")), "ok");

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "command.h"
 #include "conf.h"
 #include "decide.h"
@@ -222,14 +223,14 @@ test_key_manager_check_of_a_silent_server_times_out(void **state)
     vtpm_system_facts sys;
     char url[128];
     int port, fd = loopback_socket(true, &port); /* accepts by backlog, never answers */
-    double start = vtpm_command_now();
+    double start = vtpm_clock_now();
 
     (void)state;
     memset(&sys, 0, sizeof(sys));
     url_of(url, sizeof(url), port, "/");
     vtpm_system_key_manager_check(url, NULL, 0.3, &sys);
     close(fd);
-    assert_true(vtpm_command_now() - start < 3.0);
+    assert_true(vtpm_clock_now() - start < 3.0);
     assert_int_equal(sys.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
     assert_non_null(strstr(sys.key_manager_error, "unreachable"));
 }
@@ -300,7 +301,7 @@ test_report_inconclusive_when_key_manager_unreachable(void **state)
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
     assert_true(r.report.inconclusive);
     assert_non_null(strstr(r.report.inconclusive_reason, "unreachable"));
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_string_equal(r.report.traits[t].reason_code, "inconclusive");
     vtpm_conf_clear(&r.conf);
 }
@@ -333,7 +334,7 @@ test_traits_absent_without_key_manager(void **state)
     assert_false(r.facts.system.key_manager_configured);
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_FAILED);
     assert_false(r.report.inconclusive);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         assert_int_equal(r.report.traits[t].state, VTPM_TRAIT_STATE_ABSENT);
         assert_string_equal(r.report.traits[t].reason_code, "key_manager_not_configured");
     }
@@ -459,7 +460,7 @@ test_report_inconclusive_when_the_key_manager_certificate_is_untrusted(void **st
     assert_int_equal(r.facts.system.key_manager_status, VTPM_PROBE_INCONCLUSIVE);
     assert_true(r.report.inconclusive);
     assert_has(r.report.inconclusive_reason, "SSL certificate problem");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_string_equal(r.report.traits[t].reason_code, "inconclusive");
     vtpm_conf_clear(&r.conf);
 }

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "command.h"
 #include "conf.h"
 #include "decide.h"
@@ -185,9 +186,9 @@ test_probe_with_libvirtd_that_never_answers_is_inconclusive_at_the_timeout(void 
     load_conf(&conf, text);
     fake_accepted();
 
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     assert_int_equal(vtpm_probe_run(&conf, false, &facts), 0);
-    t = vtpm_command_now() - t;
+    t = vtpm_clock_now() - t;
 
     /* It waited for the whole second, and then stopped waiting: the upper
      * bound leaves room for a loaded CI machine, far below the 30 s default. */
@@ -207,7 +208,7 @@ test_probe_with_libvirtd_that_never_answers_is_inconclusive_at_the_timeout(void 
     vtpm_decide(&facts, &conf, &report);
     assert_true(report.inconclusive);
     assert_non_null(strstr(report.inconclusive_reason, "did not answer within 1 s"));
-    for (int i = 0; i < VTPM_TRAIT_LAST; i++)
+    for (int i = 0; i < VTPM_TRAIT_COUNT; i++)
         assert_string_equal(report.traits[i].reason_code, "inconclusive");
     vtpm_conf_clear(&conf);
 }
@@ -236,9 +237,9 @@ test_probe_cli_with_libvirtd_that_never_answers_exits_inconclusive(void **state)
     assert_non_null(out);
     assert_non_null(err);
 
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     rc = vtpm_cli_main(4, argv, out, err);
-    t = vtpm_command_now() - t;
+    t = vtpm_clock_now() - t;
     rewind(out);
     len = fread(text, 1, sizeof(text) - 1, out);
     text[len] = '\0';
@@ -346,11 +347,11 @@ test_child_that_hangs_is_killed_at_the_deadline(void **state)
     double t;
 
     (void)state;
-    t = vtpm_command_now();
+    t = vtpm_clock_now();
     assert_int_equal(vtpm_probe_child_run(child_hang, NULL, out, sizeof(out), 0.3, err,
                                           sizeof(err)),
                      VTPM_PROBE_CHILD_TIMEOUT);
-    t = vtpm_command_now() - t;
+    t = vtpm_clock_now() - t;
     if (t < 0.3 || t > 5.0)
         fail_msg("took %.2f s with a 0.3 s timeout", t);
     assert_string_equal(err, "child process killed after 0.3 s");

@@ -179,7 +179,7 @@ assert_trait(const live *l, vtpm_trait t, bool present, const char *code)
 static void
 assert_all_absent(const live *l, const char *code)
 {
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         assert_trait(l, (vtpm_trait)t, false, code);
 }
 
@@ -498,7 +498,7 @@ test_probe_json_of_the_cli_lists_every_trait(void **state)
         fail_msg("probe --json printed no JSON: %s", jerr.text);
     free(text);
     traits = json_object_get(doc, "traits");
-    assert_int_equal(json_object_size(traits), VTPM_TRAIT_LAST);
+    assert_int_equal(json_object_size(traits), VTPM_TRAIT_COUNT);
     assert_true(json_is_true(json_object_get(json_object_get(traits,
                                              "COMPUTE_SECURITY_TPM_2_0"), "present")));
     assert_true(json_is_true(json_object_get(json_object_get(traits,

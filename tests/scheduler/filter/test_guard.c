@@ -138,7 +138,7 @@ test_guard_refuses_invalid_arguments(void **state)
     greq.instance = NULL;
     assert_int_equal(vtpm_filter_guard(filter, &greq, res), VTPM_ERR_INVALID_ARG);
     greq.instance = req;
-    greq.operation = VTPM_OP_LAST;
+    greq.operation = VTPM_OP_COUNT;
     assert_int_equal(vtpm_filter_guard(filter, &greq, res), VTPM_ERR_INVALID_ARG);
     greq.operation = (vtpm_operation)-1;
     assert_int_equal(vtpm_filter_guard(filter, &greq, res), VTPM_ERR_INVALID_ARG);

@@ -9,7 +9,7 @@
 static char *tmpdir;
 
 /* The os-traits names, in the ABI's bit order (include/vtpm/traits.h). */
-static const char *const trait_names[VTPM_TRAIT_LAST] = {
+static const char *const trait_names[VTPM_TRAIT_COUNT] = {
     "COMPUTE_SECURITY_TPM_1_2",
     "COMPUTE_SECURITY_TPM_2_0",
     "COMPUTE_SECURITY_TPM_TIS",
@@ -233,11 +233,11 @@ test_trait_names_round_trip(void **state)
     int t;
 
     (void)state;
-    for (t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (t = 0; t < VTPM_TRAIT_COUNT; t++) {
         assert_string_equal(vtpm_trait_name((vtpm_trait)t), trait_names[t]);
         assert_int_equal(vtpm_trait_from_name(trait_names[t]), t);
     }
-    assert_null(vtpm_trait_name(VTPM_TRAIT_LAST));
+    assert_null(vtpm_trait_name(VTPM_TRAIT_COUNT));
     assert_null(vtpm_trait_name((vtpm_trait)-1));
     assert_int_equal(vtpm_trait_from_name(NULL), -1);
     assert_int_equal(vtpm_trait_from_name(""), -1);
@@ -264,9 +264,9 @@ test_traitset_from_names_ignores_unknown_and_null(void **state)
                           VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     assert_int_equal(vtpm_traitset_count(set), 3);
     assert_int_equal(vtpm_traitset_from_names(names, 0), 0);
-    assert_int_equal(vtpm_traitset_from_names(trait_names, VTPM_TRAIT_LAST), VTPM_TRAITSET_ALL);
+    assert_int_equal(vtpm_traitset_from_names(trait_names, VTPM_TRAIT_COUNT), VTPM_TRAITSET_ALL);
     assert_int_equal(vtpm_traitset_count(0), 0);
-    assert_int_equal(vtpm_traitset_count(VTPM_TRAITSET_ALL), VTPM_TRAIT_LAST);
+    assert_int_equal(vtpm_traitset_count(VTPM_TRAITSET_ALL), VTPM_TRAIT_COUNT);
     assert_int_equal(vtpm_traitset_count(~(vtpm_traitset)0), 64);
 }
 

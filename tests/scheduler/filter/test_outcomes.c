@@ -83,7 +83,7 @@ decide_all_ways(const vtpm_filter *filter, const char *filter_name,
                 const vtpm_request *req, const request_log *log)
 {
     vtpm_traitset required = ~(vtpm_traitset)0;
-    vtpm_code code = VTPM_CODE_LAST;
+    vtpm_code code = VTPM_CODE_COUNT;
     bool accepted, ok;
 
     vtpm_filter_translate_rules(filter, req, ref);
@@ -360,7 +360,7 @@ test_required_traits_of_an_accepted_request(void **state)
     vtpm_filter *filter = vtpm_filter_new(VTPM_PROFILE_CURRENT, 0, NULL);
     vtpm_request *req = vtpm_request_new();
     vtpm_traitset required = 0;
-    vtpm_code code = VTPM_CODE_LAST;
+    vtpm_code code = VTPM_CODE_COUNT;
 
     (void)state;
     assert_non_null(filter);
@@ -411,7 +411,7 @@ test_required_traits_without_filter_or_request_decides_nothing(void **state)
     vtpm_filter *filter = vtpm_filter_new(VTPM_PROFILE_CURRENT, 0, NULL);
     vtpm_request *req = vtpm_request_new();
     vtpm_traitset required = ~(vtpm_traitset)0;
-    vtpm_code code = VTPM_CODE_LAST;
+    vtpm_code code = VTPM_CODE_COUNT;
 
     (void)state;
     assert_non_null(filter);
@@ -420,7 +420,7 @@ test_required_traits_without_filter_or_request_decides_nothing(void **state)
     assert_int_equal(required, 0);
     assert_int_equal(code, VTPM_CODE_NONE);
     required = ~(vtpm_traitset)0;
-    code = VTPM_CODE_LAST;
+    code = VTPM_CODE_COUNT;
     assert_false(vtpm_filter_required_traits(filter, NULL, &required, &code));
     assert_int_equal(required, 0);
     assert_int_equal(code, VTPM_CODE_NONE);

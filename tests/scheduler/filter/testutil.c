@@ -553,7 +553,7 @@ vt_traits_json(vtpm_traitset set)
     int t;
 
     assert_non_null(arr);
-    for (t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (t = 0; t < VTPM_TRAIT_COUNT; t++) {
         if (set & VTPM_TRAITSET_BIT(t))
             assert_int_equal(json_array_append_new(arr,
                                  json_string(vtpm_trait_name((vtpm_trait)t))), 0);

@@ -13,6 +13,8 @@
 
 #include <vtpm/filter.h>
 
+#include "filter-priv.h"
+
 /* $VTPM_TEST_SRCDIR (tests/ in the source tree); fails the test when unset. */
 const char *vt_srcdir(void);
 

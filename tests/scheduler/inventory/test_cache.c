@@ -15,8 +15,10 @@
 
 #include <vtpm/inventory.h>
 
+#include "clock.h"
 #include "inventory-priv.h"
 #include "migrate.h"
+#include "trait.h"
 #include "pg_fixture.h"
 #include "util.h"
 
@@ -152,15 +154,6 @@ assert_cache_equals_table(const vtpm_inventory *inv)
     PQclear(res);
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The inventory's clock in these tests: stopped, moved on only by the test. */
 static int64_t clock_skip_ms, clock_start_ms;
 
@@ -174,7 +167,7 @@ test_clock(void)
 static void
 use_test_clock(vtpm_inventory *inv)
 {
-    clock_start_ms = (int64_t)(now_s() * 1000);
+    clock_start_ms = (int64_t)(vtpm_clock_now() * 1000);
     clock_skip_ms = 0;
     vtpm_inventory_set_clock(inv, test_clock);
 }
@@ -183,7 +176,7 @@ use_test_clock(vtpm_inventory *inv)
 static void
 refresh_until_generation(vtpm_inventory *inv, const vtpm_uuid *uuid, int64_t generation)
 {
-    double deadline = now_s() + 10;
+    double deadline = vtpm_clock_now() + 10;
     int64_t gen = -1;
 
     while (!vtpm_inventory_lookup(inv, uuid, NULL, &gen) || gen != generation) {
@@ -193,7 +186,7 @@ refresh_until_generation(vtpm_inventory *inv, const vtpm_uuid *uuid, int64_t gen
         if (st != VTPM_OK)
             fprintf(stderr, "refresh: %s\n", err.message);
         assert_int_equal(st, VTPM_OK);
-        if (now_s() > deadline) {
+        if (vtpm_clock_now() > deadline) {
             fprintf(stderr, "generation %lld never showed (cache has %lld)\n",
                     (long long)generation, (long long)gen);
             fail();
@@ -206,11 +199,11 @@ static void
 refresh_until_counter(vtpm_inventory *inv, vtpm_inventory_counter_id which, uint64_t by)
 {
     uint64_t target = vtpm_inventory_counter(inv, which) + by;
-    double deadline = now_s() + 10;
+    double deadline = vtpm_clock_now() + 10;
 
     while (vtpm_inventory_counter(inv, which) < target) {
         assert_int_equal(vtpm_inventory_refresh(inv, 200, NULL), VTPM_OK);
-        if (now_s() > deadline) {
+        if (vtpm_clock_now() > deadline) {
             fprintf(stderr, "counter %d stayed at %llu, waited for %llu\n", (int)which,
                     (unsigned long long)vtpm_inventory_counter(inv, which),
                     (unsigned long long)target);
@@ -286,7 +279,7 @@ names_array(char *buf, size_t size, vtpm_traitset set)
     size_t o = 1;
 
     vtpm_strfmt(buf, size, "{");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         if (!(set & VTPM_TRAITSET_BIT(t)))
             continue;
         vtpm_strfmt(buf + o, size - o, "%s%s", o > 1 ? "," : "", vtpm_trait_name((vtpm_trait)t));
@@ -402,7 +395,7 @@ test_cache_candidates_count_all_matches_and_write_at_most_max(void **state)
     assert_int_equal(vtpm_inventory_candidates(inv, req, 0, NULL, 10), total);
     /* Required and forbidden at once, or a trait that is not managed: nothing. */
     assert_int_equal(vtpm_inventory_candidates(inv, req, req, all, total), 0);
-    assert_int_equal(vtpm_inventory_candidates(inv, VTPM_TRAITSET_BIT(VTPM_TRAIT_LAST), 0, all,
+    assert_int_equal(vtpm_inventory_candidates(inv, VTPM_TRAITSET_BIT(VTPM_TRAIT_COUNT), 0, all,
                                                total), 0);
     assert_int_equal(vtpm_inventory_candidates(inv, req, VTPM_TRAITSET_BIT(40), NULL, 0), total);
     assert_int_equal(vtpm_inventory_candidates(NULL, 0, 0, NULL, 0), 0);
@@ -866,10 +859,10 @@ test_cache_answers_through_a_server_restart_and_reloads_after_it(void **state)
     fresh = uuid_of("outage-new-host");
     /* The server is back once it accepts the connection: poll for that, with
      * a bound, moving the clock past each pause between attempts. */
-    deadline = now_s() + 20;
+    deadline = vtpm_clock_now() + 20;
     while ((st = vtpm_inventory_refresh(inv, 100, &err)) != VTPM_OK) {
         assert_int_equal(st, VTPM_ERR_UNREACHABLE);
-        assert_true(now_s() < deadline);
+        assert_true(vtpm_clock_now() < deadline);
         clock_skip_ms += 31 * 1000;
         usleep(20 * 1000);
     }

@@ -26,7 +26,7 @@ report_init(vtpm_report *r, const char *host, vtpm_traitset present, unsigned in
 {
     vtpm_test_report_init(r, host, present);
     /* A reason that changes with every report, so that reasons are written too. */
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++)
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++)
         vtpm_strfmt(r->traits[t].reason, sizeof(r->traits[t].reason), "report %u", serial);
 }
 
@@ -89,7 +89,7 @@ assert_host_consistent(PGconn *conn, const char *host)
         "              ORDER BY r.id DESC LIMIT 1) last ON true "
         "WHERE rp.name = $1 AND s.present = (last.traits -> t.name -> 'present')::boolean "
         "AND s.present = (rp.tpm_bits & (1 << t.bit) <> 0) "
-        "AND s.reason = last.traits -> t.name ->> 'reason'", host), VTPM_TRAIT_LAST);
+        "AND s.reason = last.traits -> t.name ->> 'reason'", host), VTPM_TRAIT_COUNT);
 }
 
 static void

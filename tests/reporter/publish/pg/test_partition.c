@@ -17,6 +17,7 @@
 
 #include <vtpm/inventory.h>
 
+#include "clock.h"
 #include "pg_fixture.h"
 #include "publish_pg.h"
 #include "report_fixture.h"
@@ -141,15 +142,6 @@ namespace_enter(void)
 /* ---- helpers ---- */
 
 static void
-sleep_s(double seconds)
-{
-    struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static void
 assert_within(double seconds, const char *what)
 {
     if (seconds >= BOUND_S)
@@ -253,7 +245,7 @@ wait_blocked(const char *app)
 {
     for (int i = 0; i < 500; i++) {
         if (sessions_of(app, true) == 1) {
-            sleep_s(0.5);
+            vtpm_clock_sleep(0.5);
             return;
         }
         usleep(20000);
@@ -269,10 +261,10 @@ wait_blocked(const char *app)
 static void
 wait_sessions_gone(const char *app)
 {
-    double deadline = vtpm_test_now() + WAIT_MAX_S;
+    double deadline = vtpm_clock_now() + WAIT_MAX_S;
 
     while (sessions_of(app, false) > 0) {
-        if (vtpm_test_now() > deadline)
+        if (vtpm_clock_now() > deadline)
             fail_msg("a session of '%s' stayed on the server %.0f s after healing", app,
                      WAIT_MAX_S);
         usleep(50000);
@@ -334,7 +326,7 @@ static void *
 job_main(void *arg)
 {
     job_t *j = arg;
-    double t0 = vtpm_test_now();
+    double t0 = vtpm_clock_now();
 
     switch (j->kind) {
     case JOB_PUBLISH:
@@ -347,7 +339,7 @@ job_main(void *arg)
         j->status = vtpm_inventory_reload(j->inv, &j->err);
         break;
     }
-    j->seconds = vtpm_test_now() - t0;
+    j->seconds = vtpm_clock_now() - t0;
     return NULL;
 }
 
@@ -415,7 +407,7 @@ backoff_sleep(double seconds)
     /* A failure shows as the run's outcome; no assertion off the test's thread. */
     if (heal_in_sleep)
         (void)heal();
-    sleep_s(seconds);
+    vtpm_clock_sleep(seconds);
 }
 
 /* Prepares vtpm_run() of @host over TCP with @retries; @heal: heal in its first pause. */
@@ -443,9 +435,9 @@ run_partitioned(const char *what)
     int code;
 
     partition(TO_SERVER | FROM_SERVER);
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     code = vtpm_run(&job.conf, &job.report, &job.opts, &job.result);
-    assert_within(vtpm_test_now() - t0, what);
+    assert_within(vtpm_clock_now() - t0, what);
     return code;
 }
 
@@ -460,9 +452,9 @@ test_publish_into_a_partition_is_unreachable_within_the_connect_timeout(void **s
     (void)state;
     vtpm_test_report_init(&r, "part-before", set);
     partition(TO_SERVER | FROM_SERVER);
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     assert_int_equal(vtpm_pg_publish(tcp_dsn, &r, &res), VTPM_PUBLISH_UNREACHABLE);
-    assert_within(vtpm_test_now() - t0, "a publish into a partition");
+    assert_within(vtpm_clock_now() - t0, "a publish into a partition");
     if (!strstr(res.message, "cannot connect to ") || !strstr(res.message, where))
         fail_msg("the message does not name %s: %s", where, res.message);
     assert_int_equal(heal(), 0);
@@ -522,10 +514,10 @@ test_publish_with_its_own_settings_gives_up_connecting_after_10_s(void **state)
     (void)state;
     vtpm_test_report_init(&r, "part-default-connect", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     partition(TO_SERVER | FROM_SERVER);
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     assert_int_equal(vtpm_pg_publish(default_dsn, &r, &res), VTPM_PUBLISH_UNREACHABLE);
-    printf("# gave up connecting after %.1f s\n", vtpm_test_now() - t0);
-    assert_between(vtpm_test_now() - t0, 9.5, 15.0, "a default publish into a partition");
+    printf("# gave up connecting after %.1f s\n", vtpm_clock_now() - t0);
+    assert_between(vtpm_clock_now() - t0, 9.5, 15.0, "a default publish into a partition");
     if (!strstr(res.message, "cannot connect to ") || !strstr(res.message, "timeout"))
         fail_msg("unexpected message: %s", res.message);
     assert_int_equal(heal(), 0);
@@ -691,11 +683,11 @@ static void
 refresh_until_reconnected(void)
 {
     uint64_t reconnects = vtpm_inventory_counter(cache, VTPM_INVENTORY_RECONNECTS);
-    double t0 = vtpm_test_now();
+    double t0 = vtpm_clock_now();
     vtpm_error err = { 0 };
 
     while (vtpm_inventory_refresh(cache, 100, &err) != VTPM_OK) {
-        if (vtpm_test_now() - t0 > BOUND_S)
+        if (vtpm_clock_now() - t0 > BOUND_S)
             fail_msg("the cache did not reconnect after healing: %s", err.message);
         usleep(50000);
     }
@@ -728,9 +720,9 @@ test_cache_idle_in_a_partition_answers_from_memory_and_catches_up_after_healing(
     added = uuid_of("part-cache-added");
 
     /* Waiting for notifications on a dead connection ends with the keepalives. */
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     st = vtpm_inventory_refresh(cache, 60000, &err);
-    assert_within(vtpm_test_now() - t0, "a refresh waiting in a partition");
+    assert_within(vtpm_clock_now() - t0, "a refresh waiting in a partition");
     assert_unreachable(st, &err, "lost the connection to ");
     assert_int_equal(vtpm_inventory_fd(cache), -1);
 
@@ -743,15 +735,15 @@ test_cache_idle_in_a_partition_answers_from_memory_and_catches_up_after_healing(
 
     /* The next refresh tries to reconnect, which the connect timeout ends;
      * one right after it returns at once, the attempts being spaced out. */
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     st = vtpm_inventory_refresh(cache, 60000, &err);
-    assert_within(vtpm_test_now() - t0, "a reconnection into a partition");
+    assert_within(vtpm_clock_now() - t0, "a reconnection into a partition");
     assert_unreachable(st, &err, "cannot connect to ");
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     st = vtpm_inventory_refresh(cache, 60000, &err);
-    if (vtpm_test_now() - t0 > 0.5)
+    if (vtpm_clock_now() - t0 > 0.5)
         fail_msg("a refresh right after a failed reconnection took %.1f s: %s",
-                 vtpm_test_now() - t0, err.message);
+                 vtpm_clock_now() - t0, err.message);
     assert_unreachable(st, &err, "next attempt in ");
     assert_cached(&uuid, a, 1);
     assert_int_equal(vtpm_inventory_size(cache), size);
@@ -782,10 +774,10 @@ test_cache_with_its_own_settings_notices_a_silent_partition_within_a_minute(void
     (void)state;
     uuid = cache_open_dsn("part-cache-default", a, default_dsn);
     partition(TO_SERVER | FROM_SERVER);
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     st = vtpm_inventory_refresh(cache, 120000, &err);
-    printf("# the idle connection was given up after %.1f s\n", vtpm_test_now() - t0);
-    assert_between(vtpm_test_now() - t0, 25.0, 75.0, "a default refresh waiting in a partition");
+    printf("# the idle connection was given up after %.1f s\n", vtpm_clock_now() - t0);
+    assert_between(vtpm_clock_now() - t0, 25.0, 75.0, "a default refresh waiting in a partition");
     assert_unreachable(st, &err, "lost the connection to ");
     assert_cached(&uuid, a, 1);
     assert_int_equal(heal(), 0);
@@ -847,9 +839,9 @@ test_cache_reload_sent_into_a_partition_fails_by_the_user_timeout_and_recovers(v
      * socket, so only tcp_user_timeout ends this one. */
     partition(TO_SERVER | FROM_SERVER);
     assert_int_equal(publish_admin("part-cache-send", b), 2);
-    t0 = vtpm_test_now();
+    t0 = vtpm_clock_now();
     st = vtpm_inventory_reload(cache, &err);
-    assert_within(vtpm_test_now() - t0, "a reload sent into a partition");
+    assert_within(vtpm_clock_now() - t0, "a reload sent into a partition");
     assert_unreachable(st, &err, "lost the connection to ");
     assert_int_equal(vtpm_inventory_size(cache), size);
     assert_cached(&uuid, a, 1);

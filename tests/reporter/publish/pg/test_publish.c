@@ -637,7 +637,7 @@ traits_doc(char *buf, size_t size, const char *entry_2_0, const char *entry_crb)
     size_t o = 1;
 
     vtpm_strfmt(buf, size, "{");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const char *entry = "{\"present\": false, \"code\": \"c\", \"reason\": \"r\"}";
 
         if (t == VTPM_TRAIT_TPM_2_0 && entry_2_0)

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg_fixture.h"
@@ -227,7 +228,7 @@ publish_on_terminal(const char *dsn, tty_outcome *out)
     vtpm_publish_result res;
     int master, pipefd[2], status;
     size_t tlen = 0;
-    double start = vtpm_test_now();
+    double start = vtpm_clock_now();
     bool have_result = false;
     pid_t pid;
 
@@ -245,7 +246,7 @@ publish_on_terminal(const char *dsn, tty_outcome *out)
         publish_on_terminal_child(ptsname(master), dsn, pipefd[1]);
     }
     close(pipefd[1]);
-    while (!have_result && vtpm_test_now() - start < 20) {
+    while (!have_result && vtpm_clock_now() - start < 20) {
         struct pollfd fds[2] = { { .fd = master, .events = POLLIN },
                                  { .fd = pipefd[0], .events = POLLIN } };
 
@@ -263,7 +264,7 @@ publish_on_terminal(const char *dsn, tty_outcome *out)
             break;
         }
     }
-    out->seconds = vtpm_test_now() - start;
+    out->seconds = vtpm_clock_now() - start;
     if (!have_result) {
         out->timed_out = true;
         kill(pid, SIGKILL);
@@ -395,9 +396,9 @@ reporter_run(reporter_call *call)
     assert_non_null(f);
     fputs(call->config, f);
     fclose(f);
-    start = vtpm_test_now();
+    start = vtpm_clock_now();
     call->status = vtpm_test_spawn(argv, call->out, sizeof(call->out));
-    call->seconds = vtpm_test_now() - start;
+    call->seconds = vtpm_clock_now() - start;
 }
 
 /* A config with swtpm off (every managed trait absent) and @dsn, retrying thrice. */

@@ -18,7 +18,7 @@ vtpm_test_report_init(vtpm_report *r, const char *host, vtpm_traitset present)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->host, sizeof(r->host), "%s", host);
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         r->traits[t].state = (present & VTPM_TRAITSET_BIT(t)) ? VTPM_TRAIT_STATE_PRESENT
                                                               : VTPM_TRAIT_STATE_ABSENT;
         r->traits[t].reason_code = "test";

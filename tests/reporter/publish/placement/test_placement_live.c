@@ -199,7 +199,7 @@ report_init(vtpm_report *r, const char *host, const char *uuid, int n, ...)
     memset(r, 0, sizeof(*r));
     snprintf(r->host, sizeof(r->host), "%s", host);
     snprintf(r->provider_uuid, sizeof(r->provider_uuid), "%s", uuid ? uuid : "");
-    for (int t = 0; t < VTPM_TRAIT_LAST; t++) {
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         r->traits[t].state = VTPM_TRAIT_STATE_ABSENT;
         r->traits[t].reason_code = "test";
     }
