@@ -47,19 +47,9 @@ cli_usage(FILE *out)
             "  -v, --verbose      log debug messages on stderr\n"
             "  -h, --help         print this help\n"
             "  -V, --version      print the version\n"
-            "\n"
-            "Exit status:\n"
-            "  %d  probe: the probe concluded; run: published, some trait changed\n"
-            "  %d  unexpected internal failure\n"
-            "  %d  usage or configuration error\n"
-            "  %d  run: published, nothing changed (or another run holds the lock)\n"
-            "  %d  a probe could not conclude (libvirtd or key manager not answering):\n"
-            "     nothing was decided, no trait changed\n"
-            "  %d  run: the inventory was unreachable after the retries\n"
-            "  %d  run: the inventory refused the report\n",
-            vtpm_cli_default_config(), VTPM_EXIT_PUBLISHED, VTPM_EXIT_FAILURE, VTPM_EXIT_CONFIG,
-            VTPM_EXIT_UNCHANGED, VTPM_EXIT_INCONCLUSIVE, VTPM_EXIT_UNREACHABLE,
-            VTPM_EXIT_REFUSED);
+            "\n",
+            vtpm_cli_default_config());
+    vtpm_exit_print_help(out, VTPM_EXIT_FOR_REPORTER);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -273,7 +263,7 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
 
     if (cli_load_conf(opts, true, &conf, err) < 0) {
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     facts = calloc(1, sizeof(*facts));
     report = calloc(1, sizeof(*report));
@@ -301,7 +291,7 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
         fprintf(err, PROGNAME ": error: cannot write the report: %s\n", strerror(errno));
         goto cleanup;
     }
-    rc = report->inconclusive ? VTPM_EXIT_INCONCLUSIVE : VTPM_EXIT_PUBLISHED;
+    rc = report->inconclusive ? VTPM_EXIT_INCONCLUSIVE : VTPM_EXIT_OK;
 
 cleanup:
     if (report)
@@ -328,13 +318,13 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
 
     if (cli_load_conf(opts, false, &conf, err) < 0) {
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     /* before probing: a publisher that cannot work is a configuration error */
     if (vtpm_publisher_open(&publisher, &conf, perr, sizeof(perr)) < 0) {
         fprintf(err, PROGNAME ": error: %s\n", perr);
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     run_opts.publisher = &publisher;
     facts = calloc(1, sizeof(*facts));
@@ -353,7 +343,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     run_opts.no_delay = opts->no_delay;
     rc = vtpm_run(&conf, report, &run_opts, &result);
     /* failures are logged by vtpm_run(); say what was stored on success */
-    if (rc == VTPM_EXIT_PUBLISHED || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
+    if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
 
 cleanup:
@@ -398,7 +388,7 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
             }
             if (optind < argc) {
                 fprintf(err, PROGNAME ": error: unexpected argument '%s'\n", argv[optind]);
-                return VTPM_EXIT_CONFIG;
+                return VTPM_EXIT_USAGE;
             }
             break;
         }
@@ -420,47 +410,47 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
             break;
         case 'h':
             cli_usage(out);
-            return VTPM_EXIT_PUBLISHED;
+            return VTPM_EXIT_OK;
         case 'V':
             fprintf(out, PROGNAME " %s\n", VTPM_VERSION);
-            return VTPM_EXIT_PUBLISHED;
+            return VTPM_EXIT_OK;
         case ':':
             fprintf(err, PROGNAME ": error: option '%s' needs a value\n", argv[optind - 1]);
             fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_CONFIG;
+            return VTPM_EXIT_USAGE;
         default:
             if (optopt)
                 fprintf(err, PROGNAME ": error: unknown option '-%c'\n", optopt);
             else
                 fprintf(err, PROGNAME ": error: unknown option '%s'\n", argv[optind - 1]);
             fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_CONFIG;
+            return VTPM_EXIT_USAGE;
         }
     }
     vtpm_log_init(PROGNAME, opts.verbose ? VTPM_LOG_DEBUG : VTPM_LOG_INFO);
 
     if (!command) {
         cli_usage(err);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (strcmp(command, "help") == 0) {
         cli_usage(out);
-        return VTPM_EXIT_PUBLISHED;
+        return VTPM_EXIT_OK;
     }
     is_probe = strcmp(command, "probe") == 0;
     is_run = strcmp(command, "run") == 0;
     if (!is_probe && !is_run) {
         fprintf(err, PROGNAME ": error: unknown command '%s'\nTry '" PROGNAME " --help'.\n",
                 command);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (is_probe && opts.no_delay) {
         fprintf(err, PROGNAME ": error: --no-delay applies to run only\n");
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (is_run && opts.json) {
         fprintf(err, PROGNAME ": error: --json applies to probe only\n");
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     return is_probe ? cli_probe(&opts, out, err) : cli_run(&opts, out, err);
 }

@@ -31,12 +31,12 @@ int
 vtpm_run_exit_code(vtpm_publish_status status)
 {
     switch (status) {
-    case VTPM_PUBLISH_CHANGED: return VTPM_EXIT_PUBLISHED;
+    case VTPM_PUBLISH_CHANGED: return VTPM_EXIT_OK;
     case VTPM_PUBLISH_UNCHANGED: return VTPM_EXIT_UNCHANGED;
     case VTPM_PUBLISH_INCONCLUSIVE: return VTPM_EXIT_INCONCLUSIVE;
     case VTPM_PUBLISH_UNREACHABLE: return VTPM_EXIT_UNREACHABLE;
     case VTPM_PUBLISH_REFUSED: return VTPM_EXIT_REFUSED;
-    case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_CONFIG;
+    case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_USAGE;
     }
     return VTPM_EXIT_FAILURE;
 }
@@ -130,7 +130,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
             out->status = VTPM_PUBLISH_CONFIG;
             vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
             VTPM_ERROR("%s", out->message);
-            return VTPM_EXIT_CONFIG;
+            return VTPM_EXIT_USAGE;
         }
         pub = &own;
     }
@@ -149,7 +149,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
         VTPM_ERROR("%s", out->message);
         vtpm_publisher_close(&own);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
 
     if (!opts->no_delay && conf->start_delay_max > 0) {

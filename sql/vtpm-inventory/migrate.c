@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "alloc.h"
 #include "migrate.h"
 #include "pg.h"
 #include "util.h"
@@ -54,10 +55,8 @@ vtpm_migration_list_clear(vtpm_migration_list *list)
 static vtpm_migration *
 list_add(vtpm_migration_list *list)
 {
-    vtpm_migration *items = realloc(list->items, (list->n + 1) * sizeof(*items));
+    vtpm_migration *items = vtpm_alloc_realloc(list->items, (list->n + 1) * sizeof(*items));
 
-    if (!items)
-        return NULL;
     list->items = items;
     memset(&items[list->n], 0, sizeof(*items));
     return &items[list->n++];
@@ -129,10 +128,9 @@ read_file(const char *path, size_t *len, char *err, size_t errlen)
         fclose(f);
         return NULL;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
-                    buf ? "short read" : "out of memory");
+    buf = vtpm_alloc_calloc(1, (size_t)st.st_size + 1);
+    if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        vtpm_strfmt(err, errlen, "cannot read migration '%s': short read", path);
         free(buf);
         fclose(f);
         return NULL;
@@ -201,11 +199,7 @@ list_files(PGconn *conn, const char *dir, vtpm_migration_list *list,
             rc = -1;
             break;
         }
-        if (!(m = list_add(list))) {
-            vtpm_strfmt(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
+        m = list_add(list);
         m->version = version;
         m->state = VTPM_MIGRATION_PENDING;
         vtpm_strfmt(m->name, sizeof(m->name), "%s", e->d_name);
@@ -277,11 +271,7 @@ list_merge_applied(PGconn *conn, vtpm_migration_list *list, char *err, size_t er
         }
         m = list_find(list, (int)version);
         if (!m) {
-            if (!(m = list_add(list))) {
-                vtpm_strfmt(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
+            m = list_add(list);
             m->version = (int)version;
             vtpm_strfmt(m->name, sizeof(m->name), "%s", PQgetvalue(res, r, 1));
             m->state = VTPM_MIGRATION_MISSING;
