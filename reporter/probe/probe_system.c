@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "util.h"
 
@@ -27,13 +28,9 @@ user_exists(const char *name)
 
     for (;;) {
         struct passwd pw, *res = NULL;
-        char *buf = malloc(size);
+        char *buf = vtpm_alloc_calloc(1, size);
         int rc;
 
-        if (!buf) {
-            errno = ENOMEM;
-            return -1;
-        }
         rc = getpwnam_r(name, &pw, buf, size, &res);
         free(buf);
         if (rc == ERANGE && size < (1u << 20)) {
@@ -57,13 +54,9 @@ group_exists(const char *name)
 
     for (;;) {
         struct group gr, *res = NULL;
-        char *buf = malloc(size);
+        char *buf = vtpm_alloc_calloc(1, size);
         int rc;
 
-        if (!buf) {
-            errno = ENOMEM;
-            return -1;
-        }
         rc = getgrnam_r(name, &gr, buf, size, &res);
         free(buf);
         if (rc == ERANGE && size < (1u << 20)) {
@@ -101,9 +94,7 @@ body_write(char *data, size_t size, size_t nmemb, void *opaque)
         b->truncated = true;
         n = room;
     }
-    nb = realloc(b->buf, b->len + n + 1);
-    if (!nb)
-        return 0;
+    nb = vtpm_alloc_realloc(b->buf, b->len + n + 1);
     memcpy(nb + b->len, data, n);
     b->buf = nb;
     b->len += n;
@@ -111,12 +102,82 @@ body_write(char *data, size_t size, size_t nmemb, void *opaque)
     return size * nmemb;
 }
 
+/* libcurl reads the bundle only for https, and then calls a missing one
+ * "error setting certificate file", which read as "unreachable": name the
+ * setting instead, whatever the URL. Returns false with the reason in @out. */
+static bool
+key_manager_ca_file_check(const char *ca_file, vtpm_system_facts *out)
+{
+    struct stat st;
+    int fd = open(ca_file, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                    "cannot read key_manager.ca_file '%s': %s", ca_file, strerror(errno));
+        return false;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                    "key_manager.ca_file '%s' is not a file", ca_file);
+        close(fd);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* A GET of @url into @b, bounded by @timeout seconds. */
+static void
+key_manager_request_setup(CURL *curl, const char *url, const char *ca_file, double timeout,
+                          struct curl_slist *headers, char *curl_err, body *b)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout * 1000));
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
+    if (ca_file && *ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+}
+
+/* True when the answer is a versions document (HTTP 200 or 300). */
+static bool
+key_manager_answer_check(long code, const body *b, const char *quoted, vtpm_system_facts *out)
+{
+    json_t *doc;
+    bool ok;
+
+    if (code != 200 && code != 300) {
+        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                    "key manager at %s answered HTTP %ld", quoted, code);
+        return false;
+    }
+    doc = b->buf ? json_loadb(b->buf, b->len, 0, NULL) : NULL;
+    ok = json_is_object(doc) && json_object_get(doc, "versions");
+    json_decref(doc);
+    if (!ok)
+        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
+                    "key manager at %s answered HTTP %ld without a versions document",
+                    quoted, code);
+    return ok;
+}
+
 void
 vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeout,
                               vtpm_system_facts *out)
 {
     char curl_err[CURL_ERROR_SIZE] = "", quoted[200];
-    struct curl_slist *headers = NULL;
+    struct curl_slist *headers;
     body b = {0};
     CURL *curl;
     CURLcode cc;
@@ -135,87 +196,30 @@ vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeo
     }
     if (timeout <= 0)
         timeout = 5;
-    /* libcurl reads the bundle only for https, and then calls a missing one
-     * "error setting certificate file", which read as "unreachable": name
-     * the setting instead, whatever the URL. Still inconclusive: a wrong
-     * path must not take the traits away. */
-    if (ca_file && *ca_file) {
-        struct stat st;
-        int fd = open(ca_file, O_RDONLY | O_CLOEXEC);
+    /* Still inconclusive: a wrong path must not take the traits away. */
+    if (ca_file && *ca_file && !key_manager_ca_file_check(ca_file, out))
+        return;
 
-        if (fd < 0) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "cannot read key_manager.ca_file '%s': %s", ca_file, strerror(errno));
-            return;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "key_manager.ca_file '%s' is not a file", ca_file);
-            close(fd);
-            return;
-        }
-        close(fd);
-    }
-
-    curl = curl_easy_init();
-    headers = curl_slist_append(NULL, "Accept: application/json");
-    if (!curl || !headers) {
-        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                    "cannot set up a request to %s", quoted);
-        goto cleanup;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout * 1000));
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
-    if (ca_file && *ca_file)
-        curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
-
+    /* Both fail only for want of memory. */
+    curl = VTPM_ALLOC_CHECK(curl_easy_init());
+    headers = VTPM_ALLOC_CHECK(curl_slist_append(NULL, "Accept: application/json"));
+    key_manager_request_setup(curl, url, ca_file, timeout, headers, curl_err, &b);
     cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {
         vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
                     "key manager at %s unreachable: %s", quoted,
                     curl_err[0] ? curl_err : curl_easy_strerror(cc));
-        goto cleanup;
-    }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    out->key_manager_http_status = code;
-    if (code != 200 && code != 300) {
-        vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                    "key manager at %s answered HTTP %ld", quoted, code);
-        goto cleanup;
-    }
-    {
-        json_t *doc = b.buf ? json_loadb(b.buf, b.len, 0, NULL) : NULL;
-        bool ok = json_is_object(doc) && json_object_get(doc, "versions");
-
-        json_decref(doc);
-        if (!ok) {
-            vtpm_strfmt(out->key_manager_error, sizeof(out->key_manager_error),
-                        "key manager at %s answered HTTP %ld without a versions document",
-                        quoted, code);
-            goto cleanup;
+    } else {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+        out->key_manager_http_status = code;
+        if (key_manager_answer_check(code, &b, quoted, out)) {
+            out->key_manager_reachable = true;
+            out->key_manager_status = VTPM_PROBE_OK;
+            out->key_manager_error[0] = '\0';
         }
     }
-    out->key_manager_reachable = true;
-    out->key_manager_status = VTPM_PROBE_OK;
-    out->key_manager_error[0] = '\0';
-
-cleanup:
     curl_slist_free_all(headers);
-    if (curl)
-        curl_easy_cleanup(curl);
+    curl_easy_cleanup(curl);
     free(b.buf);
 }
 
@@ -230,10 +234,10 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
     vtpm_strfmt(out->group, sizeof(out->group), "%s", group);
     u = user_exists(user);
     if (u < 0 && errno == ENOMEM)
-        return -1;
+        vtpm_alloc_abort();
     g = group_exists(group);
     if (g < 0 && errno == ENOMEM)
-        return -1;
+        vtpm_alloc_abort();
     out->user_exists = u == 1;
     out->group_exists = g == 1;
     if (u < 0 || g < 0) {
