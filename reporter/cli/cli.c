@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "facts_json.h"
 #include "log.h"
@@ -238,18 +239,14 @@ cli_load_conf(const cli_options *opts, bool optional_default, vtpm_conf *conf, F
 }
 
 /* Probes, decides and attaches the facts to @report. */
-static int
+static void
 cli_probe_decide(const vtpm_conf *conf, bool deep, vtpm_facts *facts, vtpm_report *report,
-                 vtpm_warnings *warnings, FILE *err)
+                 vtpm_warnings *warnings)
 {
-    if (vtpm_probe_run(conf, deep, facts) < 0) {
-        fprintf(err, PROGNAME ": error: probing the host failed: out of memory\n");
-        return -1;
-    }
+    vtpm_probe_run(conf, deep, facts);
     vtpm_decide(facts, conf, report);
     vtpm_decide_warnings(facts, conf, warnings);
-    report->facts_json = vtpm_facts_to_string(facts);
-    return 0;
+    report->facts_json = VTPM_ALLOC_CHECK(vtpm_facts_to_string(facts));
 }
 
 static int
@@ -265,19 +262,14 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
         vtpm_conf_clear(&conf);
         return VTPM_EXIT_USAGE;
     }
-    facts = calloc(1, sizeof(*facts));
-    report = calloc(1, sizeof(*report));
-    warnings = calloc(1, sizeof(*warnings));
-    if (!facts || !report || !warnings) {
-        fprintf(err, PROGNAME ": error: out of memory\n");
-        goto cleanup;
-    }
-    if (cli_probe_decide(&conf, opts->deep, facts, report, warnings, err) < 0)
-        goto cleanup;
+    facts = vtpm_alloc_calloc(1, sizeof(*facts));
+    report = vtpm_alloc_calloc(1, sizeof(*report));
+    warnings = vtpm_alloc_calloc(1, sizeof(*warnings));
+    cli_probe_decide(&conf, opts->deep, facts, report, warnings);
     if (opts->json) {
-        json_t *doc = vtpm_report_to_json(facts, report, warnings);
+        json_t *doc = VTPM_ALLOC_CHECK(vtpm_report_to_json(facts, report, warnings));
 
-        if (!doc || json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
+        if (json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
             json_decref(doc);
             fprintf(err, PROGNAME ": error: cannot write the JSON report\n");
             goto cleanup;
@@ -314,7 +306,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     vtpm_publish_result result = { 0 };
     vtpm_publisher publisher = { 0 };
     char perr[256];
-    int rc = VTPM_EXIT_FAILURE;
+    int rc;
 
     if (cli_load_conf(opts, false, &conf, err) < 0) {
         vtpm_conf_clear(&conf);
@@ -327,15 +319,10 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
         return VTPM_EXIT_USAGE;
     }
     run_opts.publisher = &publisher;
-    facts = calloc(1, sizeof(*facts));
-    report = calloc(1, sizeof(*report));
-    warnings = calloc(1, sizeof(*warnings));
-    if (!facts || !report || !warnings) {
-        fprintf(err, PROGNAME ": error: out of memory\n");
-        goto cleanup;
-    }
-    if (cli_probe_decide(&conf, opts->deep, facts, report, warnings, err) < 0)
-        goto cleanup;
+    facts = vtpm_alloc_calloc(1, sizeof(*facts));
+    report = vtpm_alloc_calloc(1, sizeof(*report));
+    warnings = vtpm_alloc_calloc(1, sizeof(*warnings));
+    cli_probe_decide(&conf, opts->deep, facts, report, warnings);
     for (size_t i = 0; i < warnings->count; i++)
         VTPM_WARN("%s", warnings->text[i]);
     if (report->inconclusive)
@@ -346,10 +333,8 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
 
-cleanup:
     vtpm_publisher_close(&publisher);
-    if (report)
-        free(report->facts_json);
+    free(report->facts_json);
     free(report);
     free(facts);
     free(warnings);
@@ -357,8 +342,52 @@ cleanup:
     return rc;
 }
 
-int
-vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
+/* Takes one option into @opts. Returns -1 to go on, else the exit code to
+ * end with (after --help, --version or an error). */
+static int
+cli_take_option(int c, char **argv, cli_options *opts, FILE *out, FILE *err)
+{
+    switch (c) {
+    case 'c':
+        opts->config = optarg;
+        return -1;
+    case 'j':
+        opts->json = true;
+        return -1;
+    case 'd':
+        opts->deep = true;
+        return -1;
+    case 'n':
+        opts->no_delay = true;
+        return -1;
+    case 'v':
+        opts->verbose = true;
+        return -1;
+    case 'h':
+        cli_usage(out);
+        return VTPM_EXIT_OK;
+    case 'V':
+        fprintf(out, PROGNAME " %s\n", VTPM_VERSION);
+        return VTPM_EXIT_OK;
+    case ':':
+        fprintf(err, PROGNAME ": error: option '%s' needs a value\n", argv[optind - 1]);
+        fprintf(err, "Try '" PROGNAME " --help'.\n");
+        return VTPM_EXIT_USAGE;
+    default:
+        if (optopt)
+            fprintf(err, PROGNAME ": error: unknown option '-%c'\n", optopt);
+        else
+            fprintf(err, PROGNAME ": error: unknown option '%s'\n", argv[optind - 1]);
+        fprintf(err, "Try '" PROGNAME " --help'.\n");
+        return VTPM_EXIT_USAGE;
+    }
+}
+
+/* Parses the options and the command into @opts and @command. Returns -1 to
+ * go on, else the exit code to end with. */
+static int
+cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *out,
+          FILE *err)
 {
     static const struct option long_opts[] = {
         { "config", required_argument, NULL, 'c' },
@@ -370,10 +399,7 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    cli_options opts = { 0 };
-    const char *command = NULL;
-    bool is_probe, is_run;
-    int c;
+    int c, rc;
 
     /* options may come before or after the command; "+" keeps getopt from
      * permuting so that a test can call this more than once */
@@ -382,51 +408,31 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
     for (;;) {
         c = getopt_long(argc, argv, "+:c:jdnvhV", long_opts, NULL);
         if (c == -1) {
-            if (optind < argc && !command) {
-                command = argv[optind++];
+            if (optind < argc && !*command) {
+                *command = argv[optind++];
                 continue;
             }
             if (optind < argc) {
                 fprintf(err, PROGNAME ": error: unexpected argument '%s'\n", argv[optind]);
                 return VTPM_EXIT_USAGE;
             }
-            break;
+            return -1;
         }
-        switch (c) {
-        case 'c':
-            opts.config = optarg;
-            break;
-        case 'j':
-            opts.json = true;
-            break;
-        case 'd':
-            opts.deep = true;
-            break;
-        case 'n':
-            opts.no_delay = true;
-            break;
-        case 'v':
-            opts.verbose = true;
-            break;
-        case 'h':
-            cli_usage(out);
-            return VTPM_EXIT_OK;
-        case 'V':
-            fprintf(out, PROGNAME " %s\n", VTPM_VERSION);
-            return VTPM_EXIT_OK;
-        case ':':
-            fprintf(err, PROGNAME ": error: option '%s' needs a value\n", argv[optind - 1]);
-            fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_USAGE;
-        default:
-            if (optopt)
-                fprintf(err, PROGNAME ": error: unknown option '-%c'\n", optopt);
-            else
-                fprintf(err, PROGNAME ": error: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_USAGE;
-        }
+        if ((rc = cli_take_option(c, argv, opts, out, err)) >= 0)
+            return rc;
     }
+}
+
+int
+vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_options opts = { 0 };
+    const char *command = NULL;
+    bool is_probe, is_run;
+    int rc;
+
+    if ((rc = cli_parse(argc, argv, &opts, &command, out, err)) >= 0)
+        return rc;
     vtpm_log_init(PROGNAME, opts.verbose ? VTPM_LOG_DEBUG : VTPM_LOG_INFO);
 
     if (!command) {

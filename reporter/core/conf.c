@@ -15,6 +15,7 @@
 
 #include <vtpm/filter.h>
 
+#include "alloc.h"
 #include "conf.h"
 #include "util.h"
 
@@ -32,14 +33,7 @@ static const char default_search_path[] =
 static char *
 conf_strdup(const char *s)
 {
-    char *copy;
-
-    if (!s)
-        return NULL;
-    copy = strdup(s);
-    if (!copy)
-        abort(); /* the reporter is a short-lived program: OOM is fatal */
-    return copy;
+    return s ? vtpm_alloc_strdup(s) : NULL;
 }
 
 static void
@@ -64,17 +58,13 @@ conf_split_path(const char *path)
     for (const char *c = path; *c; c++)
         if (*c == ':')
             n++;
-    list = calloc(n + 1, sizeof(*list));
-    if (!list)
-        abort();
+    list = vtpm_alloc_calloc(n + 1, sizeof(*list));
     while (*p) {
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
 
         if (len > 0) {
-            list[i] = strndup(p, len);
-            if (!list[i])
-                abort();
+            list[i] = vtpm_alloc_strndup(p, len);
             i++;
         }
         p += len;
@@ -623,9 +613,7 @@ conf_set_path_list(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
                              conf_key_fullname(key, full, sizeof(full)),
                              vtpm_quote(q, sizeof(q), v));
     }
-    list = calloc(n + 1, sizeof(*list));
-    if (!list)
-        abort();
+    list = vtpm_alloc_calloc(n + 1, sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(ctx->doc,
                                                    node->data.sequence.items.start[i]);
@@ -873,7 +861,7 @@ conf_yaml_fail(conf_ctx *ctx, const yaml_parser_t *parser)
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
 
     if (parser->error == YAML_MEMORY_ERROR)
-        return conf_fail(ctx, NULL, "out of memory");
+        vtpm_alloc_abort();
     vtpm_strfmt(ctx->err, ctx->errlen, "%s:%zu:%zu: %s%s%s", ctx->name,
                 parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
                 parser->context ? " " : "", parser->context ? parser->context : "");
@@ -895,7 +883,7 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
         err[0] = '\0';
     vtpm_conf_init_defaults(conf);
     if (!yaml_parser_initialize(&parser))
-        return conf_fail(&ctx, NULL, "out of memory");
+        vtpm_alloc_abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         conf_yaml_fail(&ctx, &parser);
@@ -960,13 +948,8 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
         size_t n;
 
         if (len == cap) {
-            char *grown;
-
             cap = cap ? cap * 2 : 4096;
-            grown = realloc(buf, cap);
-            if (!grown)
-                abort();
-            buf = grown;
+            buf = vtpm_alloc_realloc(buf, cap);
         }
         n = fread(buf + len, 1, cap - len, fp);
         len += n;

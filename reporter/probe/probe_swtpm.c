@@ -319,7 +319,7 @@ swtpm_setup_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cach
     out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
 }
 
-int
+void
 vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
 {
     const char *const *sp = (const char *const *)conf->swtpm_search_path;
@@ -350,5 +350,4 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
     if (dirty)
         cache_save(conf->cache_dir, cache);
     json_decref(cache);
-    return 0;
 }

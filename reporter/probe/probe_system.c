@@ -223,7 +223,7 @@ vtpm_system_key_manager_check(const char *url, const char *ca_file, double timeo
     free(b.buf);
 }
 
-int
+void
 vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
 {
     const char *user = conf->swtpm_user ? conf->swtpm_user : "tss";
@@ -258,5 +258,4 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
     } else {
         out->key_manager_status = VTPM_PROBE_OK;
     }
-    return 0;
 }
