@@ -119,20 +119,22 @@ keystone_auth_body(const vtpm_keystone_conf *c)
         /* An application credential carries its own scope. */
         return json_pack("{s:{s:o}}", "auth", "identity", identity);
     }
-    identity = json_pack("{s:[s], s:{s:o}}", "methods", "password", "password", "user",
-                         keystone_name_or_id(c->username, c->user_id,
-                                             c->user_domain_name));
-    if (identity) {
-        json_t *user = json_object_get(json_object_get(identity, "password"), "user");
-
-        json_object_set_new(user, "password", json_string(c->password ? c->password : ""));
-    }
-    auth = json_pack("{s:o}", "identity", identity);
-    if (auth && ((c->project_name && *c->project_name) || (c->project_id && *c->project_id)))
+    identity = VTPM_ALLOC_CHECK(json_pack("{s:[s], s:{s:o}}", "methods", "password",
+                                          "password", "user",
+                                          keystone_name_or_id(c->username, c->user_id,
+                                                              c->user_domain_name)));
+    if (json_object_set_new(json_object_get(json_object_get(identity, "password"), "user"),
+                            "password",
+                            VTPM_ALLOC_CHECK(json_string(c->password ? c->password : ""))) < 0)
+        vtpm_alloc_abort();
+    auth = VTPM_ALLOC_CHECK(json_pack("{s:o}", "identity", identity));
+    if (((c->project_name && *c->project_name) || (c->project_id && *c->project_id)) &&
         json_object_set_new(auth, "scope",
-                            json_pack("{s:o}", "project",
-                                      keystone_name_or_id(c->project_name, c->project_id,
-                                                          c->project_domain_name)));
+                            VTPM_ALLOC_CHECK(json_pack(
+                                "{s:o}", "project",
+                                keystone_name_or_id(c->project_name, c->project_id,
+                                                    c->project_domain_name)))) < 0)
+        vtpm_alloc_abort();
     return json_pack("{s:o}", "auth", auth);
 }
 
