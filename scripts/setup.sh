@@ -13,6 +13,8 @@ packages=(
     valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib clang-tidy
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients qemu-system-x86
     swtpm swtpm-tools
+    # tests/lint/function-lengths.sh
+    universal-ctags
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c

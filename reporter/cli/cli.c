@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "facts_json.h"
 #include "log.h"
@@ -47,19 +48,9 @@ cli_usage(FILE *out)
             "  -v, --verbose      log debug messages on stderr\n"
             "  -h, --help         print this help\n"
             "  -V, --version      print the version\n"
-            "\n"
-            "Exit status:\n"
-            "  %d  probe: the probe concluded; run: published, some trait changed\n"
-            "  %d  unexpected internal failure\n"
-            "  %d  usage or configuration error\n"
-            "  %d  run: published, nothing changed (or another run holds the lock)\n"
-            "  %d  a probe could not conclude (libvirtd or key manager not answering):\n"
-            "     nothing was decided, no trait changed\n"
-            "  %d  run: the inventory was unreachable after the retries\n"
-            "  %d  run: the inventory refused the report\n",
-            vtpm_cli_default_config(), VTPM_EXIT_PUBLISHED, VTPM_EXIT_FAILURE, VTPM_EXIT_CONFIG,
-            VTPM_EXIT_UNCHANGED, VTPM_EXIT_INCONCLUSIVE, VTPM_EXIT_UNREACHABLE,
-            VTPM_EXIT_REFUSED);
+            "\n",
+            vtpm_cli_default_config());
+    vtpm_exit_print_help(out, VTPM_EXIT_FOR_REPORTER);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -238,28 +229,20 @@ cli_load_conf(const cli_options *opts, bool optional_default, vtpm_conf *conf, F
     return 0;
 }
 
-/* Allocates the three results (the caller frees them, even on failure),
- * probes, decides and attaches the facts to the report. */
-static int
+/* Allocates the three results (the caller frees them), probes, decides and
+ * attaches the facts to the report. */
+static void
 cli_probe_decide(const vtpm_conf *conf, bool deep, vtpm_facts **facts_out,
-                 vtpm_report **report_out, vtpm_warnings **warnings_out, FILE *err)
+                 vtpm_report **report_out, vtpm_warnings **warnings_out)
 {
-    vtpm_facts *facts = *facts_out = calloc(1, sizeof(*facts));
-    vtpm_report *report = *report_out = calloc(1, sizeof(*report));
-    vtpm_warnings *warnings = *warnings_out = calloc(1, sizeof(*warnings));
+    vtpm_facts *facts = *facts_out = vtpm_alloc_calloc(1, sizeof(*facts));
+    vtpm_report *report = *report_out = vtpm_alloc_calloc(1, sizeof(*report));
+    vtpm_warnings *warnings = *warnings_out = vtpm_alloc_calloc(1, sizeof(*warnings));
 
-    if (!facts || !report || !warnings) {
-        fprintf(err, PROGNAME ": error: out of memory\n");
-        return -1;
-    }
-    if (vtpm_probe_run(conf, deep, facts) < 0) {
-        fprintf(err, PROGNAME ": error: probing the host failed: out of memory\n");
-        return -1;
-    }
+    vtpm_probe_run(conf, deep, facts);
     vtpm_decide(facts, conf, report);
     vtpm_decide_warnings(facts, conf, warnings);
-    report->facts_json = vtpm_facts_to_string(facts);
-    return 0;
+    report->facts_json = VTPM_ALLOC_CHECK(vtpm_facts_to_string(facts));
 }
 
 static int
@@ -273,14 +256,13 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
 
     if (cli_load_conf(opts, true, &conf, err) < 0) {
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
-    if (cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings, err) < 0)
-        goto cleanup;
+    cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings);
     if (opts->json) {
-        json_t *doc = vtpm_report_to_json(facts, report, warnings);
+        json_t *doc = VTPM_ALLOC_CHECK(vtpm_report_to_json(facts, report, warnings));
 
-        if (!doc || json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
+        if (json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
             json_decref(doc);
             fprintf(err, PROGNAME ": error: cannot write the JSON report\n");
             goto cleanup;
@@ -294,7 +276,7 @@ cli_probe(const cli_options *opts, FILE *out, FILE *err)
         fprintf(err, PROGNAME ": error: cannot write the report: %s\n", strerror(errno));
         goto cleanup;
     }
-    rc = report->inconclusive ? VTPM_EXIT_INCONCLUSIVE : VTPM_EXIT_PUBLISHED;
+    rc = report->inconclusive ? VTPM_EXIT_INCONCLUSIVE : VTPM_EXIT_OK;
 
 cleanup:
     if (report)
@@ -317,21 +299,20 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     vtpm_publish_result result = { 0 };
     vtpm_publisher publisher = { 0 };
     char perr[256];
-    int rc = VTPM_EXIT_FAILURE;
+    int rc;
 
     if (cli_load_conf(opts, false, &conf, err) < 0) {
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     /* before probing: a publisher that cannot work is a configuration error */
     if (vtpm_publisher_open(&publisher, &conf, perr, sizeof(perr)) < 0) {
         fprintf(err, PROGNAME ": error: %s\n", perr);
         vtpm_conf_clear(&conf);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     run_opts.publisher = &publisher;
-    if (cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings, err) < 0)
-        goto cleanup;
+    cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings);
     for (size_t i = 0; i < warnings->count; i++)
         VTPM_WARN("%s", warnings->text[i]);
     if (report->inconclusive)
@@ -339,13 +320,11 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     run_opts.no_delay = opts->no_delay;
     rc = vtpm_run(&conf, report, &run_opts, &result);
     /* failures are logged by vtpm_run(); say what was stored on success */
-    if (rc == VTPM_EXIT_PUBLISHED || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
+    if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
 
-cleanup:
     vtpm_publisher_close(&publisher);
-    if (report)
-        free(report->facts_json);
+    free(report->facts_json);
     free(report);
     free(facts);
     free(warnings);
@@ -353,8 +332,52 @@ cleanup:
     return rc;
 }
 
-int
-vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
+/* Takes one option into @opts. Returns -1 to go on, else the exit code to
+ * end with (after --help, --version or an error). */
+static int
+cli_take_option(int c, char **argv, cli_options *opts, FILE *out, FILE *err)
+{
+    switch (c) {
+    case 'c':
+        opts->config = optarg;
+        return -1;
+    case 'j':
+        opts->json = true;
+        return -1;
+    case 'd':
+        opts->deep = true;
+        return -1;
+    case 'n':
+        opts->no_delay = true;
+        return -1;
+    case 'v':
+        opts->verbose = true;
+        return -1;
+    case 'h':
+        cli_usage(out);
+        return VTPM_EXIT_OK;
+    case 'V':
+        fprintf(out, PROGNAME " %s\n", VTPM_VERSION);
+        return VTPM_EXIT_OK;
+    case ':':
+        fprintf(err, PROGNAME ": error: option '%s' needs a value\n", argv[optind - 1]);
+        fprintf(err, "Try '" PROGNAME " --help'.\n");
+        return VTPM_EXIT_USAGE;
+    default:
+        if (optopt)
+            fprintf(err, PROGNAME ": error: unknown option '-%c'\n", optopt);
+        else
+            fprintf(err, PROGNAME ": error: unknown option '%s'\n", argv[optind - 1]);
+        fprintf(err, "Try '" PROGNAME " --help'.\n");
+        return VTPM_EXIT_USAGE;
+    }
+}
+
+/* Parses the options and the command into @opts and @command. Returns -1 to
+ * go on, else the exit code to end with. */
+static int
+cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *out,
+          FILE *err)
 {
     static const struct option long_opts[] = {
         { "config", required_argument, NULL, 'c' },
@@ -366,10 +389,7 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    cli_options opts = { 0 };
-    const char *command = NULL;
-    bool is_probe, is_run;
-    int c;
+    int c, rc;
 
     /* options may come before or after the command; "+" keeps getopt from
      * permuting so that a test can call this more than once */
@@ -378,75 +398,55 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
     for (;;) {
         c = getopt_long(argc, argv, "+:c:jdnvhV", long_opts, NULL);
         if (c == -1) {
-            if (optind < argc && !command) {
-                command = argv[optind++];
+            if (optind < argc && !*command) {
+                *command = argv[optind++];
                 continue;
             }
             if (optind < argc) {
                 fprintf(err, PROGNAME ": error: unexpected argument '%s'\n", argv[optind]);
-                return VTPM_EXIT_CONFIG;
+                return VTPM_EXIT_USAGE;
             }
-            break;
+            return -1;
         }
-        switch (c) {
-        case 'c':
-            opts.config = optarg;
-            break;
-        case 'j':
-            opts.json = true;
-            break;
-        case 'd':
-            opts.deep = true;
-            break;
-        case 'n':
-            opts.no_delay = true;
-            break;
-        case 'v':
-            opts.verbose = true;
-            break;
-        case 'h':
-            cli_usage(out);
-            return VTPM_EXIT_PUBLISHED;
-        case 'V':
-            fprintf(out, PROGNAME " %s\n", VTPM_VERSION);
-            return VTPM_EXIT_PUBLISHED;
-        case ':':
-            fprintf(err, PROGNAME ": error: option '%s' needs a value\n", argv[optind - 1]);
-            fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_CONFIG;
-        default:
-            if (optopt)
-                fprintf(err, PROGNAME ": error: unknown option '-%c'\n", optopt);
-            else
-                fprintf(err, PROGNAME ": error: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(err, "Try '" PROGNAME " --help'.\n");
-            return VTPM_EXIT_CONFIG;
-        }
+        if ((rc = cli_take_option(c, argv, opts, out, err)) >= 0)
+            return rc;
     }
+}
+
+int
+vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_options opts = { 0 };
+    const char *command = NULL;
+    bool is_probe, is_run;
+    int rc;
+
+    if ((rc = cli_parse(argc, argv, &opts, &command, out, err)) >= 0)
+        return rc;
     vtpm_log_init(PROGNAME, opts.verbose ? VTPM_LOG_DEBUG : VTPM_LOG_INFO);
 
     if (!command) {
         cli_usage(err);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (strcmp(command, "help") == 0) {
         cli_usage(out);
-        return VTPM_EXIT_PUBLISHED;
+        return VTPM_EXIT_OK;
     }
     is_probe = strcmp(command, "probe") == 0;
     is_run = strcmp(command, "run") == 0;
     if (!is_probe && !is_run) {
         fprintf(err, PROGNAME ": error: unknown command '%s'\nTry '" PROGNAME " --help'.\n",
                 command);
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (is_probe && opts.no_delay) {
         fprintf(err, PROGNAME ": error: --no-delay applies to run only\n");
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     if (is_run && opts.json) {
         fprintf(err, PROGNAME ": error: --json applies to probe only\n");
-        return VTPM_EXIT_CONFIG;
+        return VTPM_EXIT_USAGE;
     }
     return is_probe ? cli_probe(&opts, out, err) : cli_run(&opts, out, err);
 }

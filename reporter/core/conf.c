@@ -15,6 +15,7 @@
 
 #include <vtpm/filter.h>
 
+#include "alloc.h"
 #include "conf.h"
 #include "file.h"
 #include "util.h"
@@ -34,14 +35,7 @@ static const char default_search_path[] =
 static char *
 conf_strdup(const char *s)
 {
-    char *copy;
-
-    if (!s)
-        return NULL;
-    copy = strdup(s);
-    if (!copy)
-        abort(); /* the reporter is a short-lived program: OOM is fatal */
-    return copy;
+    return s ? vtpm_alloc_strdup(s) : NULL;
 }
 
 static void
@@ -66,17 +60,13 @@ conf_split_path(const char *path)
     for (const char *c = path; *c; c++)
         if (*c == ':')
             n++;
-    list = calloc(n + 1, sizeof(*list));
-    if (!list)
-        abort();
+    list = vtpm_alloc_calloc(n + 1, sizeof(*list));
     while (*p) {
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
 
         if (len > 0) {
-            list[i] = strndup(p, len);
-            if (!list[i])
-                abort();
+            list[i] = vtpm_alloc_strndup(p, len);
             i++;
         }
         p += len;
@@ -619,9 +609,7 @@ conf_set_path_list(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_c
                              conf_key_fullname(key, full, sizeof(full)),
                              vtpm_quote(q, sizeof(q), v));
     }
-    list = calloc(n + 1, sizeof(*list));
-    if (!list)
-        abort();
+    list = vtpm_alloc_calloc(n + 1, sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = yaml_document_get_node(ctx->doc,
                                                    node->data.sequence.items.start[i]);
@@ -863,7 +851,7 @@ conf_yaml_fail(conf_ctx *ctx, const yaml_parser_t *parser)
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
 
     if (parser->error == YAML_MEMORY_ERROR)
-        return conf_fail(ctx, NULL, "out of memory");
+        vtpm_alloc_abort();
     vtpm_strfmt(ctx->err, ctx->errlen, "%s:%zu:%zu: %s%s%s", ctx->name,
                 parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
                 parser->context ? " " : "", parser->context ? parser->context : "");
@@ -885,7 +873,7 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
         err[0] = '\0';
     vtpm_conf_init_defaults(conf);
     if (!yaml_parser_initialize(&parser))
-        return conf_fail(&ctx, NULL, "out of memory");
+        vtpm_alloc_abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
         conf_yaml_fail(&ctx, &parser);

@@ -6,6 +6,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "alloc.h"
 #include "domcaps.h"
 #include "util.h"
 
@@ -141,11 +142,8 @@ vtpm_domcaps_parse(const char *xml, size_t len, vtpm_libvirt_facts *out, char *e
         vtpm_strfmt(err, errlen, "domain capabilities are too large (%zu bytes)", len);
         return -1;
     }
-    ctxt = xmlNewParserCtxt();
-    if (!ctxt) {
-        vtpm_strfmt(err, errlen, "cannot parse domain capabilities: out of memory");
-        return -1;
-    }
+    /* NULL only for want of memory. */
+    ctxt = VTPM_ALLOC_CHECK(xmlNewParserCtxt());
     /* no network, no entity expansion, no DTD loading: it is data, not a document */
     doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domcapabilities.xml", NULL,
                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |

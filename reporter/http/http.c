@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "alloc.h"
 #include "http.h"
 #include "secret_file.h"
 #include "util.h"
@@ -49,14 +50,10 @@ http_on_body(char *data, size_t size, size_t nmemb, void *opaque)
     }
     if (resp->body_len + n + 1 > sink->cap) {
         size_t cap = sink->cap ? sink->cap : 4096;
-        char *body;
 
         while (cap < resp->body_len + n + 1)
             cap *= 2;
-        body = realloc(resp->body, cap);
-        if (!body)
-            return 0;
-        resp->body = body;
+        resp->body = vtpm_alloc_realloc(resp->body, cap);
         sink->cap = cap;
     }
     memcpy(resp->body + resp->body_len, data, n);
@@ -82,7 +79,7 @@ http_on_header(char *data, size_t size, size_t nmemb, void *opaque)
         while (end > v && isspace((unsigned char)end[-1]))
             end--;
         vtpm_free_secret(resp->subject_token);
-        resp->subject_token = strndup(v, (size_t)(end - v));
+        resp->subject_token = vtpm_alloc_strndup(v, (size_t)(end - v));
     }
     return n;
 }
@@ -201,11 +198,52 @@ cleanup:
     return ret;
 }
 
+/* libcurl ignores a key without a certificate: say so instead. */
+static int
+http_check_client_files(const vtpm_http_conf *conf, char *err, size_t errlen)
+{
+    bool has_cert = conf->cert_file && *conf->cert_file;
+
+    if (!has_cert && conf->key_file && *conf->key_file) {
+        vtpm_strfmt(err, errlen, "client key '%s' given without a client certificate",
+                    conf->key_file);
+        return -1;
+    }
+    if (!has_cert && conf->key_password_file && *conf->key_password_file) {
+        vtpm_strfmt(err, errlen, "passphrase file '%s' given without a client certificate",
+                    conf->key_password_file);
+        return -1;
+    }
+    return 0;
+}
+
+/* The CA bundle, the client certificate, its key and the key's passphrase. */
+static int
+http_setup_tls(vtpm_http *http, const vtpm_http_conf *conf, char *err, size_t errlen)
+{
+    CURL *curl = http->curl;
+
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, conf->verify ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, conf->verify ? 2L : 0L);
+    if (http_set_file(curl, CURLOPT_CAINFO, conf->ca_file,
+                      conf->ca_file_name ? conf->ca_file_name : "CA bundle", err, errlen) < 0 ||
+        http_set_file(curl, CURLOPT_SSLCERT, conf->cert_file, "client certificate",
+                      err, errlen) < 0 ||
+        http_set_file(curl, CURLOPT_SSLKEY, conf->key_file, "client key", err, errlen) < 0)
+        return -1;
+    /* Without a password, OpenSSL asks for an encrypted key's passphrase on
+     * the terminal, which blocks a run started from a shell. An empty one
+     * makes such a key fail to load instead. */
+    if (http->key_password)
+        return http_set_key_password(curl, conf->key_password_file, err, errlen);
+    if (http->cert_file)
+        curl_easy_setopt(curl, CURLOPT_KEYPASSWD, "");
+    return 0;
+}
+
 vtpm_http *
 vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
 {
-    bool has_cert = conf->cert_file && *conf->cert_file;
-    bool has_password = conf->key_password_file && *conf->key_password_file;
     vtpm_http *http;
     CURL *curl;
 
@@ -215,34 +253,20 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
         vtpm_strfmt(err, errlen, "cannot initialise libcurl");
         return NULL;
     }
-    curl = curl_easy_init();
-    http = calloc(1, sizeof(*http));
-    if (!curl || !http) {
-        vtpm_strfmt(err, errlen, "cannot create an HTTP handle: out of memory");
-        goto error;
+    if (http_check_client_files(conf, err, errlen) < 0) {
+        curl_global_cleanup();
+        return NULL;
     }
+    /* curl_easy_init fails only for want of memory once the global init is done. */
+    curl = VTPM_ALLOC_CHECK(curl_easy_init());
+    http = vtpm_alloc_calloc(1, sizeof(*http));
     http->curl = curl;
     http->body_max = conf->body_max ? conf->body_max : HTTP_BODY_MAX;
-    /* libcurl ignores a key without a certificate: say so instead. */
-    if (!has_cert && conf->key_file && *conf->key_file) {
-        vtpm_strfmt(err, errlen, "client key '%s' given without a client certificate",
-                    conf->key_file);
-        goto error;
-    }
-    if (!has_cert && has_password) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s' given without a client certificate",
-                    conf->key_password_file);
-        goto error;
-    }
-    if (has_cert) {
-        http->cert_file = strdup(conf->cert_file);
-        http->key_file = strdup(conf->key_file && *conf->key_file ? conf->key_file
-                                                                 : conf->cert_file);
-        http->key_password = has_password;
-        if (!http->cert_file || !http->key_file) {
-            vtpm_strfmt(err, errlen, "cannot create an HTTP handle: out of memory");
-            goto error;
-        }
+    if (conf->cert_file && *conf->cert_file) {
+        http->cert_file = vtpm_alloc_strdup(conf->cert_file);
+        http->key_file = vtpm_alloc_strdup(conf->key_file && *conf->key_file
+                                           ? conf->key_file : conf->cert_file);
+        http->key_password = conf->key_password_file && *conf->key_password_file;
     }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -253,22 +277,9 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
 #endif
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "vtpm-reporter");
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, conf->verify ? 1L : 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, conf->verify ? 2L : 0L);
-    if (http_set_file(curl, CURLOPT_CAINFO, conf->ca_file,
-                      conf->ca_file_name ? conf->ca_file_name : "CA bundle", err, errlen) < 0 ||
-        http_set_file(curl, CURLOPT_SSLCERT, conf->cert_file, "client certificate",
-                      err, errlen) < 0 ||
-        http_set_file(curl, CURLOPT_SSLKEY, conf->key_file, "client key", err, errlen) < 0)
-        goto error;
-    /* Without a password, OpenSSL asks for an encrypted key's passphrase on
-     * the terminal, which blocks a run started from a shell. An empty one
-     * makes such a key fail to load instead. */
-    if (has_password) {
-        if (http_set_key_password(curl, conf->key_password_file, err, errlen) < 0)
-            goto error;
-    } else if (has_cert) {
-        curl_easy_setopt(curl, CURLOPT_KEYPASSWD, "");
+    if (http_setup_tls(http, conf, err, errlen) < 0) {
+        vtpm_http_free(http);
+        return NULL;
     }
     if (conf->connect_timeout > 0)
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
@@ -278,17 +289,6 @@ vtpm_http_new(const vtpm_http_conf *conf, char *err, size_t errlen)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_on_body);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, http_on_header);
     return http;
-
-error:
-    if (curl)
-        curl_easy_cleanup(curl);
-    if (http) {
-        free(http->cert_file);
-        free(http->key_file);
-    }
-    free(http);
-    curl_global_cleanup();
-    return NULL;
 }
 
 void
@@ -334,13 +334,62 @@ vtpm_http_response_clear(vtpm_http_response *resp)
     memset(resp, 0, sizeof(*resp));
 }
 
+/* @headers as a libcurl list. */
+static struct curl_slist *
+http_request_headers(const char *const *headers, bool has_body)
+{
+    struct curl_slist *list = NULL;
+
+    for (size_t i = 0; headers && headers[i]; i++)
+        list = VTPM_ALLOC_CHECK(curl_slist_append(list, headers[i]));
+    /* Without this, libcurl waits for "100 Continue" on larger bodies. */
+    if (has_body)
+        list = VTPM_ALLOC_CHECK(curl_slist_append(list, "Expect:"));
+    return list;
+}
+
+static void
+http_request_set_method(CURL *curl, const char *method, const char *body)
+{
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+        return;
+    }
+    /* POSTFIELDS sends a Content-Length: the uwsgi router in front of
+     * Placement drops chunked request bodies. */
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") == 0 ? NULL : method);
+}
+
+/* Why the request failed, into @resp. The URL is ours (no credentials in
+ * it); the error buffer names the host and port at most. */
+static void
+http_request_fail(const vtpm_http *http, CURLcode rc, const char *curl_err,
+                  const http_sink *sink, vtpm_http_response *resp)
+{
+    const char *reason = curl_err[0] ? curl_err : curl_easy_strerror(rc);
+
+    if (sink->too_big)
+        vtpm_strfmt(resp->error, sizeof(resp->error), "answer larger than %zu bytes",
+                    http->body_max);
+    else if (rc == CURLE_SSL_CERTPROBLEM)
+        http_describe_client_key_error(http, reason, resp->error, sizeof(resp->error));
+    else
+        vtpm_strfmt(resp->error, sizeof(resp->error), "%s", reason);
+    resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+    resp->client_key_error = rc == CURLE_SSL_CERTPROBLEM;
+    resp->status = 0;
+}
+
 int
 vtpm_http_request(vtpm_http *http, const char *method, const char *url,
                   const char *const *headers, const char *body,
                   vtpm_http_response *resp)
 {
     CURL *curl = http->curl;
-    struct curl_slist *list = NULL;
+    struct curl_slist *list;
     http_sink sink = { .resp = resp, .max = http->body_max };
     char curl_err[CURL_ERROR_SIZE] = "";
     CURLcode rc;
@@ -348,71 +397,25 @@ vtpm_http_request(vtpm_http *http, const char *method, const char *url,
     int ret = 0;
 
     vtpm_http_response_clear(resp);
-    for (size_t i = 0; headers && headers[i]; i++) {
-        struct curl_slist *l = curl_slist_append(list, headers[i]);
-
-        if (!l) {
-            vtpm_strfmt(resp->error, sizeof(resp->error), "out of memory");
-            curl_slist_free_all(list);
-            return -1;
-        }
-        list = l;
-    }
-    /* Without this, libcurl waits for "100 Continue" on larger bodies. */
-    if (body) {
-        struct curl_slist *l = curl_slist_append(list, "Expect:");
-
-        if (l)
-            list = l;
-    }
-
+    list = http_request_headers(headers, body != NULL);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
-    } else {
-        /* POSTFIELDS sends a Content-Length: the uwsgi router in front of
-         * Placement drops chunked request bodies. */
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST,
-                         strcmp(method, "POST") == 0 ? NULL : method);
-    }
+    http_request_set_method(curl, method, body);
 
     rc = curl_easy_perform(curl);
     if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
         http->connections += connects;
     if (rc != CURLE_OK) {
-        /* The URL is ours (no credentials in it); the error buffer names the
-         * host and port at most. */
-        if (sink.too_big)
-            vtpm_strfmt(resp->error, sizeof(resp->error),
-                        "answer larger than %zu bytes", http->body_max);
-        else if (rc == CURLE_SSL_CERTPROBLEM)
-            http_describe_client_key_error(http, curl_err[0] ? curl_err
-                                                             : curl_easy_strerror(rc),
-                                           resp->error, sizeof(resp->error));
-        else
-            vtpm_strfmt(resp->error, sizeof(resp->error), "%s",
-                        curl_err[0] ? curl_err : curl_easy_strerror(rc));
-        resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-        resp->client_key_error = rc == CURLE_SSL_CERTPROBLEM;
-        resp->status = 0;
+        http_request_fail(http, rc, curl_err, &sink, resp);
         ret = -1;
     } else {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     }
     if (!resp->body)
-        resp->body = calloc(1, 1);
-    if (!resp->body && ret == 0) {
-        vtpm_strfmt(resp->error, sizeof(resp->error), "out of memory");
-        resp->status = 0;
-        ret = -1;
-    }
+        resp->body = vtpm_alloc_calloc(1, 1);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(list);
@@ -422,12 +425,10 @@ vtpm_http_request(vtpm_http *http, const char *method, const char *url,
 char *
 vtpm_http_escape(vtpm_http *http, const char *s)
 {
-    char *e = curl_easy_escape(http->curl, s, 0);
-    char *copy;
+    /* curl_easy_escape fails only for want of memory. */
+    char *e = VTPM_ALLOC_CHECK(curl_easy_escape(http->curl, s, 0));
+    char *copy = vtpm_alloc_strdup(e);
 
-    if (!e)
-        return NULL;
-    copy = strdup(e);
     curl_free(e);
     return copy;
 }

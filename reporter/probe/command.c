@@ -2,6 +2,7 @@
 /* Spawning external programs with posix_spawn: no shell, bounded in time and output. */
 #include "command.h"
 
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "clock.h"
 
 /* Process-wide on purpose: only tests install a dry-run handler. */
@@ -73,25 +75,19 @@ vtpm_command_result_clear(vtpm_command_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-int
+void
 vtpm_command_result_set_output(vtpm_command_result *res, const char *out,
                                const char *err)
 {
-    char *o = strdup(out ? out : "");
-    char *e = strdup(err ? err : "");
+    char *o = vtpm_alloc_strdup(out ? out : "");
+    char *e = vtpm_alloc_strdup(err ? err : "");
 
-    if (!o || !e) {
-        free(o);
-        free(e);
-        return -1;
-    }
     free(res->out);
     free(res->err);
     res->out = o;
     res->out_len = strlen(o);
     res->err = e;
     res->err_len = strlen(e);
-    return 0;
 }
 
 /* One captured stream. */
@@ -102,7 +98,7 @@ typedef struct {
     bool truncated;
 } stream;
 
-static int
+static void
 stream_read(stream *s)
 {
     char scratch[4096];
@@ -115,14 +111,10 @@ stream_read(stream *s)
         if (s->len < s->max) {
             if (s->cap - s->len < 2) {
                 size_t cap = s->cap ? s->cap * 2 : 4096;
-                char *nb;
 
                 if (cap > s->max + 1)
                     cap = s->max + 1;
-                nb = realloc(s->buf, cap);
-                if (!nb)
-                    return -1;
-                s->buf = nb;
+                s->buf = vtpm_alloc_realloc(s->buf, cap);
                 s->cap = cap;
             }
             dst = s->buf + s->len;
@@ -138,31 +130,22 @@ stream_read(stream *s)
                 s->len += (size_t)n;
             continue;
         }
-        if (n == 0) {
-            close(s->fd);
-            s->fd = -1;
-            return 0;
-        }
-        if (errno == EINTR)
+        if (n < 0 && errno == EINTR)
             continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return 0;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        /* End of file, or a read error: either way nothing more comes. */
         close(s->fd);
         s->fd = -1;
-        return 0;
+        return;
     }
 }
 
 static char *
 stream_take(stream *s, size_t *len)
 {
-    char *b = s->buf;
+    char *b = s->buf ? s->buf : vtpm_alloc_calloc(1, 1);
 
-    if (!b) {
-        b = malloc(1);
-        if (!b)
-            return NULL;
-    }
     b[s->len] = '\0';
     *len = s->len;
     s->buf = NULL;
@@ -275,72 +258,79 @@ status_decode(vtpm_command_result *res, int status)
     }
 }
 
-int
-vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
-                 vtpm_command_result *res)
+/* A dry run: the test's handler plays the command. */
+static int
+command_dry_run(const char *const *argv, vtpm_command_result *res, double timeout)
 {
-    double timeout = opts ? opts->timeout : 0;
-    size_t max = opts && opts->output_max ? opts->output_max
-                                          : VTPM_COMMAND_OUTPUT_MAX_DEFAULT;
-    stream streams[2] = {{.fd = -1, .max = max}, {.fd = -1, .max = max}};
+    int rc;
+
+    res->outcome = VTPM_COMMAND_EXITED;
+    rc = dry_run_fn(argv, res, dry_run_opaque);
+    if (!res->out || !res->err)
+        vtpm_command_result_set_output(res, res->out, res->err);
+    if (!res->error[0])
+        describe_end(res, argv, timeout);
+    return rc;
+}
+
+/* Starts @argv with its output on two pipes, whose read ends go to @streams.
+ * -1 with errno set when it cannot. */
+static int
+command_spawn(const char *const *argv, pid_t *pid, stream streams[2])
+{
     int outp[2] = {-1, -1}, errp[2] = {-1, -1};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    bool fa_ok = false, attr_ok = false, exited = false, timed_out = false;
-    double start = vtpm_clock_now(), deadline = start + timeout;
-    pid_t pid = -1;
-    int status = 0, rc;
-    char cmd[160];
-
-    memset(res, 0, sizeof(*res));
-    if (!argv || !argv[0]) {
-        res->outcome = VTPM_COMMAND_SPAWN_FAILED;
-        vtpm_strfmt(res->error, sizeof(res->error), "empty command");
-        return -1;
-    }
-    vtpm_quote(cmd, sizeof(cmd), argv[0]);
-
-    if (dry_run_fn) {
-        res->outcome = VTPM_COMMAND_EXITED;
-        rc = dry_run_fn(argv, res, dry_run_opaque);
-        if ((!res->out || !res->err) &&
-            vtpm_command_result_set_output(res, res->out, res->err) < 0)
-            return -1;
-        if (!res->error[0])
-            describe_end(res, argv, timeout);
-        return rc;
-    }
+    bool fa_ok = false, attr_ok = false;
+    int rc = -1, saved;
 
     if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-        goto spawn_error;
+        goto cleanup;
     if (posix_spawn_file_actions_init(&fa) != 0)
-        goto spawn_error;
+        goto cleanup;
     fa_ok = true;
     if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, outp[1], 1) != 0 ||
         posix_spawn_file_actions_adddup2(&fa, errp[1], 2) != 0)
-        goto spawn_error;
+        goto cleanup;
     spawn_close_others(&fa);
     if (spawn_setup(&attr) < 0)
-        goto spawn_error;
+        goto cleanup;
     attr_ok = true;
-
-    rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+    rc = posix_spawn(pid, argv[0], &fa, &attr, (char *const *)argv, environ);
     if (rc != 0) {
         errno = rc;
-        goto spawn_error;
+        rc = -1;
+        goto cleanup;
     }
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
     streams[0].fd = outp[0];
     streams[1].fd = errp[0];
     outp[0] = errp[0] = -1;
     for (int i = 0; i < 2; i++)
         fcntl(streams[i].fd, F_SETFL, fcntl(streams[i].fd, F_GETFL) | O_NONBLOCK);
 
+cleanup:
+    saved = errno;
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    for (int i = 0; i < 2; i++) {
+        if (outp[i] >= 0)
+            close(outp[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    errno = saved;
+    return rc;
+}
+
+/* Reads the child's output until both pipes close. Returns true when the
+ * deadline (if @timeout) passed first. *@exited says whether the child was
+ * seen to end while a grandchild held its pipes open. */
+static bool
+command_read(stream streams[2], pid_t pid, double timeout, double deadline, bool *exited)
+{
     while (streams[0].fd >= 0 || streams[1].fd >= 0) {
         struct pollfd pfd[2];
         nfds_t n = 0;
@@ -350,10 +340,8 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
         if (timeout > 0) {
             double left = deadline - vtpm_clock_now();
 
-            if (left <= 0) {
-                timed_out = true;
-                break;
-            }
+            if (left <= 0)
+                return true;
             if (left * 1000 < wait_ms)
                 wait_ms = (int)(left * 1000) + 1;
         }
@@ -371,43 +359,40 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
         if (pr == 0) {
             /* Nothing to read for a while: a child that exited while a
              * grandchild keeps its pipes open must not hold us up. */
-            if (!exited && has_ended(pid))
-                exited = true;
-            if (exited)
+            if (!*exited && has_ended(pid))
+                *exited = true;
+            if (*exited)
                 break;
             continue;
         }
-        for (int i = 0; i < 2 && !timed_out; i++) {
-            if (streams[i].fd >= 0 && stream_read(&streams[i]) < 0) {
-                vtpm_strfmt(res->error, sizeof(res->error),
-                            "out of memory reading output of %s", cmd);
-                timed_out = true; /* kill it: we cannot go on */
-            }
+        for (int i = 0; i < 2; i++) {
+            if (streams[i].fd >= 0)
+                stream_read(&streams[i]);
         }
-        if (timed_out)
-            break;
     }
+    return false;
+}
 
-    while (!exited && !timed_out) {
+/* Waits for the child to end, until the deadline. Returns true when it
+ * passed. */
+static bool
+command_wait(pid_t pid, double timeout, double deadline)
+{
+    for (;;) {
         double left = deadline - vtpm_clock_now();
 
         if (has_ended(pid))
-            break;
-        if (timeout > 0 && left <= 0) {
-            timed_out = true;
-            break;
-        }
+            return false;
+        if (timeout > 0 && left <= 0)
+            return true;
         vtpm_clock_sleep(0.0005);
     }
-    if (timed_out) {
-        kill_group(pid, SIGKILL);
-        reap_blocking(pid, &status);
-        res->outcome = VTPM_COMMAND_TIMED_OUT;
-    } else {
-        /* The group may hold leftovers (a daemonised grandchild). */
-        reap_ended(pid, &status);
-        status_decode(res, status);
-    }
+}
+
+/* Moves what the streams hold into @res. */
+static void
+command_take_output(vtpm_command_result *res, stream streams[2])
+{
     for (int i = 0; i < 2; i++) {
         if (streams[i].fd >= 0)
             close(streams[i].fd);
@@ -418,32 +403,55 @@ vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
     res->err_truncated = streams[1].truncated;
     free(streams[0].buf);
     free(streams[1].buf);
-    res->elapsed = vtpm_clock_now() - start;
-    if (!res->out || !res->err) {
-        vtpm_strfmt(res->error, sizeof(res->error), "out of memory");
+}
+
+int
+vtpm_command_run(const char *const *argv, const vtpm_command_opts *opts,
+                 vtpm_command_result *res)
+{
+    double timeout = opts ? opts->timeout : 0;
+    size_t max = opts && opts->output_max ? opts->output_max
+                                          : VTPM_COMMAND_OUTPUT_MAX_DEFAULT;
+    stream streams[2] = {{.fd = -1, .max = max}, {.fd = -1, .max = max}};
+    double start = vtpm_clock_now(), deadline = start + timeout;
+    bool exited = false, timed_out;
+    pid_t pid = -1;
+    int status = 0;
+    char cmd[160];
+
+    memset(res, 0, sizeof(*res));
+    if (!argv || !argv[0]) {
+        res->outcome = VTPM_COMMAND_SPAWN_FAILED;
+        vtpm_strfmt(res->error, sizeof(res->error), "empty command");
         return -1;
     }
-    if (!res->error[0])
-        describe_end(res, argv, timeout);
-    return res->outcome == VTPM_COMMAND_EXITED && res->exit_code == 0 ? 0 : 1;
-
-spawn_error:
-    vtpm_strfmt(res->error, sizeof(res->error), "cannot run %s: %s", cmd,
-                strerror(errno));
-    res->outcome = VTPM_COMMAND_SPAWN_FAILED;
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
+    if (dry_run_fn)
+        return command_dry_run(argv, res, timeout);
+    if (command_spawn(argv, &pid, streams) < 0) {
+        vtpm_strfmt(res->error, sizeof(res->error), "cannot run %s: %s",
+                    vtpm_quote(cmd, sizeof(cmd), argv[0]), strerror(errno));
+        res->outcome = VTPM_COMMAND_SPAWN_FAILED;
+        res->out = vtpm_alloc_calloc(1, 1);
+        res->err = vtpm_alloc_calloc(1, 1);
+        return -1;
     }
-    res->out = calloc(1, 1);
-    res->err = calloc(1, 1);
-    return -1;
+
+    timed_out = command_read(streams, pid, timeout, deadline, &exited);
+    if (!exited && !timed_out)
+        timed_out = command_wait(pid, timeout, deadline);
+    if (timed_out) {
+        kill_group(pid, SIGKILL);
+        reap_blocking(pid, &status);
+        res->outcome = VTPM_COMMAND_TIMED_OUT;
+    } else {
+        /* The group may hold leftovers (a daemonised grandchild). */
+        reap_ended(pid, &status);
+        status_decode(res, status);
+    }
+    command_take_output(res, streams);
+    res->elapsed = vtpm_clock_now() - start;
+    describe_end(res, argv, timeout);
+    return res->outcome == VTPM_COMMAND_EXITED && res->exit_code == 0 ? 0 : 1;
 }
 
 struct vtpm_command_child {
@@ -470,22 +478,12 @@ vtpm_command_child_start(const char *const *argv, const char *log_path,
         vtpm_strfmt(err, errlen, "cannot start %s in dry-run mode", cmd);
         return NULL;
     }
-    child = calloc(1, sizeof(*child));
-    if (!child) {
-        vtpm_strfmt(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (posix_spawn_file_actions_init(&fa) != 0) {
-        free(child);
-        vtpm_strfmt(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (spawn_setup(&attr) < 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        free(child);
-        vtpm_strfmt(err, errlen, "out of memory");
-        return NULL;
-    }
+    child = vtpm_alloc_calloc(1, sizeof(*child));
+    /* Both fail only for want of memory. */
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        vtpm_alloc_abort();
+    if (spawn_setup(&attr) < 0)
+        vtpm_alloc_abort();
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, log_path ? log_path : "/dev/null",
                                      O_WRONLY | O_CREAT | O_APPEND, 0600);

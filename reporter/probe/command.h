@@ -73,7 +73,7 @@ typedef int (*vtpm_command_dry_run_fn)(const char *const *argv,
 void vtpm_command_set_dry_run(vtpm_command_dry_run_fn fn, void *opaque);
 
 /* Copies @out and @err (either may be NULL) into @res; for dry-run handlers. */
-int vtpm_command_result_set_output(vtpm_command_result *res,
+void vtpm_command_result_set_output(vtpm_command_result *res,
                                    const char *out, const char *err);
 
 /*

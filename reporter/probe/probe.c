@@ -179,7 +179,7 @@ probe_libvirt_bounded(const vtpm_conf *conf, vtpm_libvirt_facts *out)
     }
 }
 
-int
+void
 vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
 {
     double t;
@@ -198,22 +198,18 @@ vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts)
                (vtpm_clock_now() - t) * 1e3, facts->libvirt.error[0] ? ": " : "",
                facts->libvirt.error);
     t = vtpm_clock_now();
-    if (vtpm_swtpm_probe(conf, &facts->swtpm) < 0)
-        return -1;
+    vtpm_swtpm_probe(conf, &facts->swtpm);
     VTPM_DEBUG("swtpm probe: %s%s in %.1f ms%s%s", vtpm_probe_status_name(facts->swtpm.status),
                facts->swtpm.from_cache ? " (cached)" : "", (vtpm_clock_now() - t) * 1e3,
                facts->swtpm.error[0] ? ": " : "", facts->swtpm.error);
     t = vtpm_clock_now();
-    if (vtpm_system_probe(conf, &facts->system) < 0)
-        return -1;
+    vtpm_system_probe(conf, &facts->system);
     VTPM_DEBUG("system probe: %s in %.1f ms", vtpm_probe_status_name(facts->system.status),
                (vtpm_clock_now() - t) * 1e3);
     if (deep) {
         t = vtpm_clock_now();
-        if (vtpm_deep_probe(conf, &facts->swtpm, &facts->deep) < 0)
-            return -1;
+        vtpm_deep_probe(conf, &facts->swtpm, &facts->deep);
         VTPM_DEBUG("deep probe: %s in %.1f ms", vtpm_probe_status_name(facts->deep.status),
                    (vtpm_clock_now() - t) * 1e3);
     }
-    return 0;
 }

@@ -14,8 +14,8 @@
  * name. A probe that fails or cannot conclude says so in its part of the
  * facts; that is not an error here. The libvirt probe runs in a child
  * process that is killed after conf->libvirt_timeout seconds (libvirt is
- * then INCONCLUSIVE). Returns 0, or -1 on out-of-memory.
+ * then INCONCLUSIVE). Aborts on out of memory.
  */
-int vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts);
+void vtpm_probe_run(const vtpm_conf *conf, bool deep, vtpm_facts *facts);
 
 #endif /* VTPM_REPORTER_PROBE_H */

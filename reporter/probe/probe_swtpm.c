@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "command.h"
 #include "log.h"
 #include "probe_swtpm-priv.h"
@@ -149,22 +150,20 @@ cache_get(json_t *cache, const char *binary, const struct stat *st, time_t now)
     return out;
 }
 
-static int
+static void
 cache_put(json_t **cache, const char *binary, const struct stat *st,
           const char *output, time_t now)
 {
     json_t *entry;
 
-    if (!*cache) {
-        *cache = json_pack("{s:i,s:{}}", "format", VTPM_SWTPM_CACHE_FORMAT, "entries");
-        if (!*cache)
-            return -1;
-    }
-    entry = json_pack("{s:o,s:I,s:s}", "key", cache_key(st), "stored",
+    if (!*cache)
+        *cache = VTPM_ALLOC_CHECK(json_pack("{s:i,s:{}}", "format", VTPM_SWTPM_CACHE_FORMAT,
+                                            "entries"));
+    /* An output that is not UTF-8 is not kept: it is run again next time. */
+    entry = json_pack("{s:o,s:I,s:s}", "key", VTPM_ALLOC_CHECK(cache_key(st)), "stored",
                       (json_int_t)now, "output", output);
-    if (!entry)
-        return -1;
-    return json_object_set_new(json_object_get(*cache, "entries"), binary, entry);
+    if (entry && json_object_set_new(json_object_get(*cache, "entries"), binary, entry) < 0)
+        vtpm_alloc_abort();
 }
 
 static void
@@ -245,21 +244,19 @@ caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
         return -1;
     }
     if (have_stat) {
-        if (cache_put(cache, binary, &st, res.out, now) < 0) {
-            vtpm_command_result_clear(&res);
-            vtpm_strfmt(err, errlen, "out of memory");
-            return -2;
-        }
+        cache_put(cache, binary, &st, res.out, now);
         *cache_dirty = true;
     }
     vtpm_command_result_clear(&res);
     return 0;
 }
 
-int
-vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
+/* Looks for swtpm, swtpm_setup and swtpm_ioctl; lists those not found in
+ * @missing. */
+static void
+swtpm_find_binaries(const char *const *sp, vtpm_swtpm_facts *out, char *missing,
+                    size_t missing_len)
 {
-    const char *const *sp = (const char *const *)conf->swtpm_search_path;
     struct {
         const char *name;
         vtpm_binary_facts *facts;
@@ -268,10 +265,6 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
         {"swtpm_setup", &out->swtpm_setup},
         {"swtpm_ioctl", &out->swtpm_ioctl},
     };
-    char missing[128] = "", where[512], err[256] = "";
-    bool dirty = false, from_cache = false, setup_from_cache = false;
-    json_t *cache;
-    int rc = 0;
 
     for (size_t i = 0; i < VTPM_N_ELEMENTS(bins); i++) {
         bins[i].facts->found = vtpm_swtpm_find_binary(sp, bins[i].name, bins[i].facts->path,
@@ -279,52 +272,68 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
         if (!bins[i].facts->found) {
             size_t used = strlen(missing);
 
-            vtpm_strfmt(missing + used, sizeof(missing) - used, "%s%s",
+            vtpm_strfmt(missing + used, missing_len - used, "%s%s",
                         used ? ", " : "", bins[i].name);
         }
     }
+}
 
+/* swtpm's capabilities into @out. Returns 0, or -1 with the reason in @err. */
+static int
+swtpm_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache, bool *dirty,
+               bool *from_cache, char *err, size_t errlen)
+{
+    const char *argv[] = {out->swtpm.path, "socket", "--print-capabilities", NULL};
+    vtpm_swtpm_facts caps;
+
+    memset(&caps, 0, sizeof(caps));
+    if (caps_get(conf, out->swtpm.path, argv, cache, dirty, from_cache, &caps,
+                 err, errlen) < 0)
+        return -1;
+    memcpy(out->version, caps.version, sizeof(out->version));
+    memcpy(out->features, caps.features, sizeof(out->features));
+    out->tpm_1_2 = caps.tpm_1_2;
+    out->tpm_2_0 = caps.tpm_2_0;
+    out->pwd_fd = caps.pwd_fd;
+    return 0;
+}
+
+/* swtpm_setup's capabilities into @out; without them it has none. */
+static void
+swtpm_setup_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache,
+                     bool *dirty, bool *from_cache)
+{
+    const char *argv[] = {out->swtpm_setup.path, "--print-capabilities", NULL};
+    vtpm_swtpm_facts caps;
+    char serr[256];
+
+    memset(&caps, 0, sizeof(caps));
+    if (caps_get(conf, out->swtpm_setup.path, argv, cache, dirty, from_cache, &caps,
+                 serr, sizeof(serr)) < 0) {
+        VTPM_DEBUG("%s", serr);
+        return;
+    }
+    out->setup_caps = true;
+    memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
+    memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
+    out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
+}
+
+void
+vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
+{
+    const char *const *sp = (const char *const *)conf->swtpm_search_path;
+    char missing[128] = "", where[512], err[256] = "";
+    bool dirty = false, from_cache = false, setup_from_cache = false;
+    json_t *cache;
+    int rc = 0;
+
+    swtpm_find_binaries(sp, out, missing, sizeof(missing));
     cache = cache_load(conf->cache_dir);
-
-    if (out->swtpm.found) {
-        const char *argv[] = {out->swtpm.path, "socket", "--print-capabilities", NULL};
-        vtpm_swtpm_facts caps;
-
-        memset(&caps, 0, sizeof(caps));
-        rc = caps_get(conf, out->swtpm.path, argv, &cache, &dirty, &from_cache, &caps,
-                      err, sizeof(err));
-        if (rc == -2)
-            goto cleanup;
-        if (rc == 0) {
-            memcpy(out->version, caps.version, sizeof(out->version));
-            memcpy(out->features, caps.features, sizeof(out->features));
-            out->tpm_1_2 = caps.tpm_1_2;
-            out->tpm_2_0 = caps.tpm_2_0;
-            out->pwd_fd = caps.pwd_fd;
-        }
-    }
-    if (out->swtpm_setup.found) {
-        const char *argv[] = {out->swtpm_setup.path, "--print-capabilities", NULL};
-        vtpm_swtpm_facts caps;
-        char serr[256];
-        int src;
-
-        memset(&caps, 0, sizeof(caps));
-        src = caps_get(conf, out->swtpm_setup.path, argv, &cache, &dirty,
-                       &setup_from_cache, &caps, serr, sizeof(serr));
-        if (src == -2) {
-            rc = -2;
-            goto cleanup;
-        }
-        if (src == 0) {
-            out->setup_caps = true;
-            memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
-            memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
-            out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
-        } else {
-            VTPM_DEBUG("%s", serr);
-        }
-    }
+    if (out->swtpm.found)
+        rc = swtpm_get_caps(conf, out, &cache, &dirty, &from_cache, err, sizeof(err));
+    if (out->swtpm_setup.found)
+        swtpm_setup_get_caps(conf, out, &cache, &dirty, &setup_from_cache);
     out->from_cache = from_cache && (!out->swtpm_setup.found || setup_from_cache);
 
     if (missing[0]) {
@@ -338,11 +347,7 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
     } else {
         out->status = VTPM_PROBE_OK;
     }
-    rc = 0;
     if (dirty)
         cache_save(conf->cache_dir, cache);
-
-cleanup:
     json_decref(cache);
-    return rc == -2 ? -1 : 0;
 }

@@ -28,8 +28,8 @@ bool vtpm_swtpm_find_binary(const char *const *search_path, const char *name,
  * @out->status: OK when all three binaries exist and swtpm printed
  * capabilities; FAILED otherwise, with the reason in @out->error (a binary
  * that exits non-zero, prints garbage or hangs has no capabilities, as for
- * libvirt). Returns 0, or -1 on out-of-memory.
+ * libvirt). Aborts on out of memory.
  */
-int vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out);
+void vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out);
 
 #endif /* VTPM_REPORTER_PROBE_SWTPM_H */

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -29,13 +30,9 @@ nss_name_exists(const char *name, bool group)
     for (;;) {
         struct passwd pw, *pw_found = NULL;
         struct group gr, *gr_found = NULL;
-        char *buf = malloc(size);
+        char *buf = vtpm_alloc_calloc(1, size);
         int rc;
 
-        if (!buf) {
-            errno = ENOMEM;
-            return -1;
-        }
         rc = group ? getgrnam_r(name, &gr, buf, size, &gr_found)
                    : getpwnam_r(name, &pw, buf, size, &pw_found);
         free(buf);
@@ -118,7 +115,7 @@ cleanup:
     vtpm_http_free(http);
 }
 
-int
+void
 vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
 {
     const char *user = conf->swtpm_user ? conf->swtpm_user : "tss";
@@ -129,10 +126,10 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
     vtpm_strfmt(out->group, sizeof(out->group), "%s", group);
     u = nss_name_exists(user, false);
     if (u < 0 && errno == ENOMEM)
-        return -1;
+        vtpm_alloc_abort();
     g = nss_name_exists(group, true);
     if (g < 0 && errno == ENOMEM)
-        return -1;
+        vtpm_alloc_abort();
     out->user_exists = u == 1;
     out->group_exists = g == 1;
     if (u < 0 || g < 0) {
@@ -153,5 +150,4 @@ vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out)
     } else {
         out->key_manager_status = VTPM_PROBE_OK;
     }
-    return 0;
 }

@@ -14,9 +14,9 @@
  * (and, with conf->key_manager_check, when a GET of conf->key_manager_url
  * answered 200 or 300 with a JSON versions document), INCONCLUSIVE when
  * the check could not reach it or it answered anything else.
- * Returns 0, or -1 on out-of-memory.
+ * Aborts on out of memory.
  */
-int vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out);
+void vtpm_system_probe(const vtpm_conf *conf, vtpm_system_facts *out);
 
 /*
  * The reachability check alone: GETs @url (CA file @ca_file, may be NULL)

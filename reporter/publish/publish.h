@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The publisher interface: what the run loop calls, what every publisher returns, exit codes. */
+/* The publisher interface: what the run loop calls, what every publisher returns. */
 #ifndef VTPM_REPORTER_PUBLISH_H
 #define VTPM_REPORTER_PUBLISH_H
 
 #include <stddef.h>
 
 #include "conf.h"
+#include "exit.h" /* the exit codes of `vtpm-reporter run` and `probe` */
 #include "report.h"
 
 typedef enum {
@@ -66,16 +67,5 @@ vtpm_publish_status vtpm_publisher_publish(const vtpm_publisher *pub,
 
 /* Closes @pub (NULL, or one never opened and zeroed, is fine). */
 void vtpm_publisher_close(vtpm_publisher *pub);
-
-/* Exit codes of `vtpm-reporter run` (and, where they apply, `probe`). */
-enum {
-    VTPM_EXIT_PUBLISHED = 0,       /* published, traits changed (probe: success) */
-    VTPM_EXIT_FAILURE = 1,         /* unexpected internal failure */
-    VTPM_EXIT_CONFIG = 2,          /* usage or configuration error */
-    VTPM_EXIT_UNCHANGED = 3,       /* published, nothing changed */
-    VTPM_EXIT_INCONCLUSIVE = 4,    /* probe inconclusive, no trait changed */
-    VTPM_EXIT_UNREACHABLE = 5,     /* inventory unreachable after retries */
-    VTPM_EXIT_REFUSED = 6          /* inventory refused the report */
-};
 
 #endif /* VTPM_REPORTER_PUBLISH_H */

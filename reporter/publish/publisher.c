@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "publish.h"
 #include "util.h"
 
@@ -71,10 +72,8 @@ publisher_status_rank(vtpm_publish_status status)
 static void *
 publisher_both_open(const vtpm_conf *conf, char *err, size_t errlen)
 {
-    publisher_both *both = calloc(1, sizeof(*both));
+    publisher_both *both = vtpm_alloc_calloc(1, sizeof(*both));
 
-    if (!both)
-        abort();
     both->postgres.ops = &vtpm_publisher_postgres;
     both->placement.ops = &vtpm_publisher_placement;
     both->postgres.state = vtpm_publisher_postgres.open(conf, err, errlen);

@@ -31,12 +31,12 @@ int
 vtpm_run_exit_code(vtpm_publish_status status)
 {
     switch (status) {
-    case VTPM_PUBLISH_CHANGED: return VTPM_EXIT_PUBLISHED;
+    case VTPM_PUBLISH_CHANGED: return VTPM_EXIT_OK;
     case VTPM_PUBLISH_UNCHANGED: return VTPM_EXIT_UNCHANGED;
     case VTPM_PUBLISH_INCONCLUSIVE: return VTPM_EXIT_INCONCLUSIVE;
     case VTPM_PUBLISH_UNREACHABLE: return VTPM_EXIT_UNREACHABLE;
     case VTPM_PUBLISH_REFUSED: return VTPM_EXIT_REFUSED;
-    case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_CONFIG;
+    case VTPM_PUBLISH_CONFIG: return VTPM_EXIT_USAGE;
     }
     return VTPM_EXIT_FAILURE;
 }
@@ -83,61 +83,16 @@ lock_acquire(const char *path, bool *busy, char *err, size_t errlen)
     return fd;
 }
 
-int
-vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
-         const vtpm_run_options *opts, vtpm_publish_result *out)
+/* Publishes through @pub, retrying an unreachable inventory with a growing
+ * pause. Returns the number of attempts allowed. */
+static unsigned int
+run_publish(const vtpm_conf *conf, const vtpm_report *report, const vtpm_run_options *opts,
+            const vtpm_publisher *pub, vtpm_publish_result *out)
 {
-    static const vtpm_run_options defaults = { 0 };
-    vtpm_publish_result local;
-    vtpm_publisher own = { 0 };
-    const vtpm_publisher *pub;
-    void (*pause_fn)(double);
-    const char *lock_path;
-    double backoff, backoff_max;
-    unsigned int attempts, attempt;
-    char err[512];
-    bool busy;
-    int fd;
-
-    if (!opts)
-        opts = &defaults;
-    if (!out)
-        out = &local;
-    memset(out, 0, sizeof(*out));
-    out->generation = -1;
-
-    pub = opts->publisher;
-    pause_fn = opts->sleep_fn ? opts->sleep_fn : vtpm_clock_sleep;
-    backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
-    backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
-    lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : VTPM_CONF_DEFAULT_LOCK_FILE;
-
-    if (!pub) {
-        if (vtpm_publisher_open(&own, conf, err, sizeof(err)) < 0) {
-            out->status = VTPM_PUBLISH_CONFIG;
-            vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
-            VTPM_ERROR("%s", out->message);
-            return VTPM_EXIT_CONFIG;
-        }
-        pub = &own;
-    }
-
-    fd = lock_acquire(lock_path, &busy, err, sizeof(err));
-    if (fd < 0 && busy) {
-        out->status = VTPM_PUBLISH_UNCHANGED;
-        vtpm_strfmt(out->message, sizeof(out->message),
-                    "another run holds lock '%s': not publishing", lock_path);
-        VTPM_INFO("%s", out->message);
-        vtpm_publisher_close(&own);
-        return VTPM_EXIT_UNCHANGED;
-    }
-    if (fd < 0) {
-        out->status = VTPM_PUBLISH_CONFIG;
-        vtpm_strfmt(out->message, sizeof(out->message), "%s", err);
-        VTPM_ERROR("%s", out->message);
-        vtpm_publisher_close(&own);
-        return VTPM_EXIT_CONFIG;
-    }
+    void (*pause_fn)(double) = opts->sleep_fn ? opts->sleep_fn : vtpm_clock_sleep;
+    double backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
+    double backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
+    unsigned int attempts = conf->retries + 1, attempt;
 
     if (!opts->no_delay && conf->start_delay_max > 0) {
         double delay = random_unit() * conf->start_delay_max;
@@ -145,8 +100,6 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         VTPM_DEBUG("waiting %.1f s before publishing", delay);
         pause_fn(delay);
     }
-
-    attempts = conf->retries + 1;
     for (attempt = 1;; attempt++) {
         vtpm_publisher_publish(pub, report, out);
         if (out->status != VTPM_PUBLISH_UNREACHABLE || attempt >= attempts)
@@ -156,9 +109,13 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         pause_fn(backoff);
         backoff = backoff * 2 > backoff_max ? backoff_max : backoff * 2;
     }
-    close(fd);
-    vtpm_publisher_close(&own);
+    return attempts;
+}
 
+/* Logs the outcome of a run of @attempts attempts at most. */
+static void
+run_log(const vtpm_report *report, const vtpm_publish_result *out, unsigned int attempts)
+{
     switch (out->status) {
     case VTPM_PUBLISH_CHANGED:
     case VTPM_PUBLISH_UNCHANGED:
@@ -176,5 +133,63 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
         VTPM_ERROR("%s: %s", status_names[out->status], out->message);
         break;
     }
+}
+
+/* A run that publishes nothing: @status with @message (already logged). */
+static int
+run_stop(vtpm_publish_result *out, vtpm_publish_status status, const char *message,
+         vtpm_publisher *own)
+{
+    out->status = status;
+    vtpm_strfmt(out->message, sizeof(out->message), "%s", message);
+    if (status == VTPM_PUBLISH_UNCHANGED)
+        VTPM_INFO("%s", out->message);
+    else
+        VTPM_ERROR("%s", out->message);
+    vtpm_publisher_close(own);
+    return vtpm_run_exit_code(status);
+}
+
+int
+vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
+         const vtpm_run_options *opts, vtpm_publish_result *out)
+{
+    static const vtpm_run_options defaults = { 0 };
+    vtpm_publish_result local;
+    vtpm_publisher own = { 0 };
+    const vtpm_publisher *pub;
+    const char *lock_path;
+    unsigned int attempts;
+    char err[512];
+    bool busy;
+    int fd;
+
+    if (!opts)
+        opts = &defaults;
+    if (!out)
+        out = &local;
+    memset(out, 0, sizeof(*out));
+    out->generation = -1;
+    lock_path = conf->lock_file && conf->lock_file[0] ? conf->lock_file : VTPM_CONF_DEFAULT_LOCK_FILE;
+
+    pub = opts->publisher;
+    if (!pub) {
+        if (vtpm_publisher_open(&own, conf, err, sizeof(err)) < 0)
+            return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);
+        pub = &own;
+    }
+    fd = lock_acquire(lock_path, &busy, err, sizeof(err));
+    if (fd < 0 && busy) {
+        vtpm_strfmt(err, sizeof(err), "another run holds lock '%s': not publishing",
+                    lock_path);
+        return run_stop(out, VTPM_PUBLISH_UNCHANGED, err, &own);
+    }
+    if (fd < 0)
+        return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);
+
+    attempts = run_publish(conf, report, opts, pub, out);
+    close(fd);
+    vtpm_publisher_close(&own);
+    run_log(report, out, attempts);
     return vtpm_run_exit_code(out->status);
 }

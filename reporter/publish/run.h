@@ -35,11 +35,11 @@ typedef struct {
  *   4. releases the lock.
  * @opts may be NULL. @out may be NULL; when given it holds the last result.
  * Returns a VTPM_EXIT_* code from publish.h:
- *   CHANGED -> VTPM_EXIT_PUBLISHED, UNCHANGED -> VTPM_EXIT_UNCHANGED,
+ *   CHANGED -> VTPM_EXIT_OK, UNCHANGED -> VTPM_EXIT_UNCHANGED,
  *   INCONCLUSIVE -> VTPM_EXIT_INCONCLUSIVE (report recorded, nothing changed),
  *   UNREACHABLE (after the retries) -> VTPM_EXIT_UNREACHABLE,
  *   REFUSED -> VTPM_EXIT_REFUSED, CONFIG (or an unusable lock file) ->
- *   VTPM_EXIT_CONFIG (as is a publisher whose configuration is unusable).
+ *   VTPM_EXIT_USAGE (as is a publisher whose configuration is unusable).
  * Logs one line per attempt through common/log/log.h; never logs a password.
  */
 int vtpm_run(const vtpm_conf *conf, const vtpm_report *report,

@@ -11,8 +11,10 @@
 
 #include <vtpm/filter.h>
 
+#include "alloc.h"
 #include "cli.h"
 #include "cli_inventory.h"
+#include "exit.h"
 #include "file.h"
 #include "request_json-priv.h"
 #include "trait.h"
@@ -21,13 +23,6 @@
 
 /* Whole-document input larger than this is refused rather than buffered. */
 #define CLI_INPUT_MAX ((size_t)64 << 20)
-
-enum {
-    CLI_EXIT_OK = 0,
-    CLI_EXIT_REJECTED = 1,
-    CLI_EXIT_USAGE = 2,
-    CLI_EXIT_INVENTORY = 3,
-};
 
 /* candidates: how many uuids a result lists by default (Nova's
  * max_placement_results). */
@@ -60,25 +55,21 @@ typedef struct {
     bool max_given;
     vtpm_cli_inventory *inventory;
     bool inventory_failed;
-    char inventory_error[512];
+    vtpm_error inventory_error;
 } cli_ctx;
 
 typedef cli_outcome (*cli_handler)(cli_ctx *ctx, json_t *doc, json_t **out);
 
-static const char usage_text[] =
+static const char usage_head[] =
     "Usage: %s COMMAND [OPTIONS] [FILE]\n"
     "\n"
     "Translate vTPM requests (flavor extra specs + image properties) the way\n"
     "OpenStack Nova does, check hosts against them, and guard operations.\n"
     "FILE is read, or standard input when FILE is absent or '-'.\n"
     "\n"
-    "Commands:\n"
-    "  check   print what a request asks for, or why it is refused\n"
-    "  host    check host traits against a request\n"
-    "  guard   decide whether an operation on a vTPM server may run\n"
-    "  candidates\n"
-    "          the hosts of the inventory that can take a request, from the\n"
-    "          scheduler's in-memory copy (libvtpm-inventory)\n"
+    "Commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "Options:\n"
     "  --profile current|legacy  current (default): version, model and\n"
@@ -116,18 +107,7 @@ static const char usage_text[] =
     "        \"operation\":\"live-migrate\",\"requester\":{\"user\":\"alice\"}}' "
     "| %s guard\n"
     "  {\"result\":\"refuse\",\"code\":\"live_migration_unsupported\",...}\n"
-    "\n"
-    "Exit status: 0 all accepted (host: a host passes; guard: allowed;\n"
-    "candidates: every request has a candidate), 1 some rejected (host: none\n"
-    "passes; guard: refused; candidates: a request is refused or no host can\n"
-    "take it), 2 usage error or unreadable input, 3 the inventory cannot be\n"
-    "read (unreachable, not migrated, no rights).\n";
-
-static void
-cli_usage(cli_ctx *ctx, FILE *to)
-{
-    fprintf(to, usage_text, ctx->prog, ctx->prog, ctx->prog, ctx->prog);
-}
+    "\n";
 
 static void VTPM_PRINTF(2, 3)
 cli_fail(cli_ctx *ctx, const char *fmt, ...)
@@ -144,12 +124,14 @@ cli_fail(cli_ctx *ctx, const char *fmt, ...)
 static json_t *
 traits_to_json(vtpm_traitset set)
 {
-    json_t *arr = json_array();
+    json_t *arr = VTPM_ALLOC_CHECK(json_array());
     int t;
 
-    for (t = 0; arr && t < VTPM_TRAIT_COUNT; t++) {
-        if (set & VTPM_TRAITSET_BIT(t))
-            json_array_append_new(arr, json_string(vtpm_trait_name((vtpm_trait)t)));
+    for (t = 0; t < VTPM_TRAIT_COUNT; t++) {
+        if ((set & VTPM_TRAITSET_BIT(t)) &&
+            json_array_append_new(arr, VTPM_ALLOC_CHECK(json_string(
+                                      vtpm_trait_name((vtpm_trait)t)))) < 0)
+            vtpm_alloc_abort();
     }
     return arr;
 }
@@ -157,15 +139,15 @@ traits_to_json(vtpm_traitset set)
 static json_t *
 str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return VTPM_ALLOC_CHECK(s ? json_string(s) : json_null());
 }
 
 /* {"result":"reject","code":..,"message":..} */
 static json_t *
 reject_json(const char *code, const char *message)
 {
-    return json_pack("{s:s, s:s, s:s}", "result", "reject", "code", code,
-                     "message", message);
+    return VTPM_ALLOC_CHECK(json_pack("{s:s, s:s, s:s}", "result", "reject", "code", code,
+                                      "message", message));
 }
 
 static json_t *
@@ -179,15 +161,16 @@ result_to_json(const vtpm_result *res)
     if (vtpm_result_version(res) == VTPM_VERSION_NONE) {
         vtpm = json_null();
     } else {
-        vtpm = json_pack("{s:o, s:o, s:o}",
-                         "version", str_or_null(vtpm_version_name(vtpm_result_version(res))),
-                         "model", str_or_null(vtpm_model_name(vtpm_result_model(res))),
-                         "secret_security",
-                         str_or_null(vtpm_secret_security_name(
-                             vtpm_result_secret_security(res))));
+        vtpm = VTPM_ALLOC_CHECK(json_pack(
+            "{s:o, s:o, s:o}",
+            "version", str_or_null(vtpm_version_name(vtpm_result_version(res))),
+            "model", str_or_null(vtpm_model_name(vtpm_result_model(res))),
+            "secret_security",
+            str_or_null(vtpm_secret_security_name(vtpm_result_secret_security(res)))));
     }
-    return json_pack("{s:s, s:o, s:o}", "result", "accept", "vtpm", vtpm,
-                     "required_traits", traits_to_json(vtpm_result_required_traits(res)));
+    return VTPM_ALLOC_CHECK(json_pack(
+        "{s:s, s:o, s:o}", "result", "accept", "vtpm", vtpm,
+        "required_traits", traits_to_json(vtpm_result_required_traits(res))));
 }
 
 static cli_outcome
@@ -249,18 +232,27 @@ traits_from_json(json_t *arr, vtpm_traitset *set, char *why, size_t whylen)
     return true;
 }
 
+/* Sets @key of @obj to @value (a new reference), or aborts: jansson fails only
+ * when memory runs out here. */
+static void
+cli_object_set(json_t *obj, const char *key, json_t *value)
+{
+    if (json_object_set_new(obj, key, value) < 0)
+        vtpm_alloc_abort();
+}
+
 static json_t *
 host_verdict_json(const char *name, vtpm_traitset required, vtpm_traitset host)
 {
     vtpm_traitset missing;
     bool pass = vtpm_host_passes(required, host, &missing);
-    json_t *o = json_object();
+    json_t *o = VTPM_ALLOC_CHECK(json_object());
 
     if (name)
-        json_object_set_new(o, "host", json_string(name));
-    json_object_set_new(o, "result", json_string(pass ? "pass" : "fail"));
-    json_object_set_new(o, "required_traits", traits_to_json(required));
-    json_object_set_new(o, "missing_traits", traits_to_json(missing));
+        cli_object_set(o, "host", VTPM_ALLOC_CHECK(json_string(name)));
+    cli_object_set(o, "result", VTPM_ALLOC_CHECK(json_string(pass ? "pass" : "fail")));
+    cli_object_set(o, "required_traits", traits_to_json(required));
+    cli_object_set(o, "missing_traits", traits_to_json(missing));
     return o;
 }
 
@@ -310,8 +302,9 @@ static cli_outcome
 inventory_error(cli_ctx *ctx, json_t **out)
 {
     json_decref(*out);
-    *out = json_pack("{s:s, s:s, s:s}", "result", "error", "code", "inventory_unavailable",
-                     "message", ctx->inventory_error);
+    *out = VTPM_ALLOC_CHECK(json_pack("{s:s, s:s, s:s}", "result", "error",
+                                      "code", "inventory_unavailable",
+                                      "message", ctx->inventory_error.message));
     return OUTCOME_REJECT;
 }
 
@@ -325,28 +318,27 @@ handle_candidates(cli_ctx *ctx, json_t *doc, json_t **out)
     if (o == OUTCOME_BAD_INPUT)
         return o;
     *out = result_to_json(ctx->res);
-    if (o == OUTCOME_REJECT || !*out)
+    if (o == OUTCOME_REJECT)
         return o;
     if (ctx->inventory_failed)
         return inventory_error(ctx, out);
     if (!ctx->inventory) {
-        ctx->inventory = vtpm_cli_inventory_open(ctx->dsn, ctx->inventory_error,
-                                                 sizeof(ctx->inventory_error));
+        ctx->inventory = vtpm_cli_inventory_open(ctx->dsn, &ctx->inventory_error);
         if (!ctx->inventory) {
             ctx->inventory_failed = true;
-            cli_fail(ctx, "candidates: %s", ctx->inventory_error);
+            cli_fail(ctx, "candidates: %s", ctx->inventory_error.message);
             return inventory_error(ctx, out);
         }
     }
     found = vtpm_cli_inventory_candidates(ctx->inventory, vtpm_result_required_traits(ctx->res),
-                                          ctx->max_candidates, ctx->inventory_error,
-                                          sizeof(ctx->inventory_error));
+                                          ctx->max_candidates, &ctx->inventory_error);
     if (!found) {
         ctx->inventory_failed = true;
-        cli_fail(ctx, "candidates: %s", ctx->inventory_error);
+        cli_fail(ctx, "candidates: %s", ctx->inventory_error.message);
         return inventory_error(ctx, out);
     }
-    json_object_update(*out, found);
+    if (json_object_update(*out, found) < 0)
+        vtpm_alloc_abort();
     o = json_integer_value(json_object_get(found, "count")) > 0 ? OUTCOME_ACCEPT : OUTCOME_REJECT;
     json_decref(found);
     return o;
@@ -366,17 +358,75 @@ json_opt_string(json_t *obj, const char *key, const char **value)
     return true;
 }
 
+/* Parses {"flavor": @flavor, "image": @image} into @req. */
+static bool
+guard_parse_request(vtpm_request *req, json_t *flavor, json_t *image, vtpm_error *verr)
+{
+    json_t *request = VTPM_ALLOC_CHECK(json_pack("{s:O?, s:O?}", "flavor", flavor,
+                                                 "image", image));
+    vtpm_status st = vtpm_request_parse_json_value(req, request, verr);
+
+    json_decref(request);
+    return st == VTPM_OK;
+}
+
+/* Fills the requester of @greq from @requester (may be NULL); the roles point
+ * into @roles_buf. Returns why @requester is malformed, or NULL. */
+static const char *
+guard_parse_requester(json_t *requester, vtpm_guard_request *greq, const char **roles_buf,
+                      size_t roles_max)
+{
+    json_t *roles, *v;
+    size_t i;
+
+    if (!requester)
+        return NULL;
+    if (!json_is_object(requester))
+        return "'requester' must be an object with 'user' and 'roles'";
+    if (!json_opt_string(requester, "user", &greq->requester))
+        return "'requester.user' must be a string";
+    roles = json_object_get(requester, "roles");
+    if (roles && !json_is_array(roles))
+        return "'requester.roles' must be an array of strings";
+    if (json_array_size(roles) > roles_max)
+        return "'requester.roles' has too many entries";
+    json_array_foreach(roles, i, v) {
+        if (!json_is_string(v))
+            return "'requester.roles' must be an array of strings";
+        roles_buf[i] = json_string_value(v);
+    }
+    greq->roles = roles_buf;
+    greq->n_roles = json_array_size(roles);
+    return NULL;
+}
+
+/* Runs the guard on @greq and says allow or refuse. */
+static cli_outcome
+guard_decide(cli_ctx *ctx, const vtpm_guard_request *greq, json_t **out)
+{
+    vtpm_status st = vtpm_filter_guard(ctx->filter, greq, ctx->res);
+
+    if (st != VTPM_OK)
+        return bad_input(out, vtpm_status_name(st));
+    if (vtpm_result_accepted(ctx->res)) {
+        *out = VTPM_ALLOC_CHECK(json_pack("{s:s, s:s}", "result", "allow", "operation",
+                                          vtpm_operation_name(greq->operation)));
+        return OUTCOME_ACCEPT;
+    }
+    *out = VTPM_ALLOC_CHECK(json_pack("{s:s, s:s, s:s}", "result", "refuse", "code",
+                                      vtpm_code_name(vtpm_result_code(ctx->res)), "message",
+                                      vtpm_result_message(ctx->res)));
+    return OUTCOME_REJECT;
+}
+
 static cli_outcome
 handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
 {
     vtpm_guard_request greq = { 0 };
     const char *roles_buf[64];
-    json_t *instance, *requester, *roles, *new_flavor, *request;
-    const char *op_name;
+    json_t *instance, *image, *new_flavor;
+    const char *op_name, *why;
     vtpm_error verr = { 0 };
-    vtpm_status st;
-    size_t i;
-    json_t *v;
 
     if (!json_is_object(doc))
         return bad_input(out, "a guard request must be a JSON object");
@@ -389,13 +439,8 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
         return bad_input(out, "'instance.owner' must be a string");
 
     /* The instance's own request: its flavor and image. */
-    request = json_pack("{s:O?, s:O?}", "flavor", json_object_get(instance, "flavor"),
-                        "image", json_object_get(instance, "image"));
-    if (!request)
-        return bad_input(out, "out of memory");
-    st = vtpm_request_parse_json_value(ctx->req, request, &verr);
-    json_decref(request);
-    if (st != VTPM_OK)
+    image = json_object_get(instance, "image");
+    if (!guard_parse_request(ctx->req, json_object_get(instance, "flavor"), image, &verr))
         return bad_input(out, verr.message);
     greq.instance = ctx->req;
 
@@ -405,66 +450,27 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
         if (!json_is_object(new_flavor))
             return bad_input(out, "operation 'resize' needs 'new_flavor', an object");
         /* A resize keeps the image and changes the flavor. */
-        request = json_pack("{s:O, s:O?}", "flavor", new_flavor,
-                            "image", json_object_get(instance, "image"));
-        if (!request)
-            return bad_input(out, "out of memory");
-        st = vtpm_request_parse_json_value(ctx->req2, request, &verr);
-        json_decref(request);
-        if (st != VTPM_OK)
+        if (!guard_parse_request(ctx->req2, new_flavor, image, &verr))
             return bad_input(out, verr.message);
         greq.new_flavor = ctx->req2;
     }
 
-    requester = json_object_get(doc, "requester");
-    if (requester && !json_is_object(requester))
-        return bad_input(out, "'requester' must be an object with 'user' and 'roles'");
-    if (requester) {
-        if (!json_opt_string(requester, "user", &greq.requester))
-            return bad_input(out, "'requester.user' must be a string");
-        roles = json_object_get(requester, "roles");
-        if (roles && !json_is_array(roles))
-            return bad_input(out, "'requester.roles' must be an array of strings");
-        if (json_array_size(roles) > VTPM_N_ELEMENTS(roles_buf))
-            return bad_input(out, "'requester.roles' has too many entries");
-        json_array_foreach(roles, i, v) {
-            if (!json_is_string(v))
-                return bad_input(out, "'requester.roles' must be an array of strings");
-            roles_buf[i] = json_string_value(v);
-        }
-        greq.roles = roles_buf;
-        greq.n_roles = json_array_size(roles);
-    }
-
-    st = vtpm_filter_guard(ctx->filter, &greq, ctx->res);
-    if (st != VTPM_OK)
-        return bad_input(out, vtpm_status_name(st));
-    if (vtpm_result_accepted(ctx->res)) {
-        *out = json_pack("{s:s, s:s}", "result", "allow", "operation",
-                         vtpm_operation_name(greq.operation));
-        return OUTCOME_ACCEPT;
-    }
-    *out = json_pack("{s:s, s:s, s:s}", "result", "refuse", "code",
-                     vtpm_code_name(vtpm_result_code(ctx->res)), "message",
-                     vtpm_result_message(ctx->res));
-    return OUTCOME_REJECT;
+    why = guard_parse_requester(json_object_get(doc, "requester"), &greq, roles_buf,
+                                VTPM_N_ELEMENTS(roles_buf));
+    if (why)
+        return bad_input(out, why);
+    return guard_decide(ctx, &greq, out);
 }
 
 /* Prints @obj compactly on one line (the contract's format). */
-static bool
+static void
 cli_print(cli_ctx *ctx, json_t *obj)
 {
-    char *text;
+    char *text = VTPM_ALLOC_CHECK(json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII));
 
-    if (!obj)
-        return false;
-    text = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!text)
-        return false;
     fputs(text, ctx->out);
     fputc('\n', ctx->out);
     free(text);
-    return true;
 }
 
 /* Carries the "id" of the input, if any, into the output. */
@@ -474,13 +480,11 @@ cli_with_id(json_t *doc, json_t *result)
     json_t *id = json_is_object(doc) ? json_object_get(doc, "id") : NULL;
     json_t *o;
 
-    if (!id || !result)
+    if (!id)
         return result;
-    o = json_object();
-    if (!o)
-        return result;
-    json_object_set(o, "id", id);
-    json_object_update(o, result);
+    o = VTPM_ALLOC_CHECK(json_object());
+    if (json_object_set(o, "id", id) < 0 || json_object_update(o, result) < 0)
+        vtpm_alloc_abort();
     json_decref(result);
     return o;
 }
@@ -488,8 +492,8 @@ cli_with_id(json_t *doc, json_t *result)
 static int
 worst(int a, cli_outcome o)
 {
-    int b = o == OUTCOME_ACCEPT ? CLI_EXIT_OK
-          : o == OUTCOME_REJECT ? CLI_EXIT_REJECTED : CLI_EXIT_USAGE;
+    int b = o == OUTCOME_ACCEPT ? VTPM_EXIT_OK
+          : o == OUTCOME_REJECT ? VTPM_EXIT_REJECTED : VTPM_EXIT_USAGE;
 
     return a > b ? a : b;
 }
@@ -523,8 +527,8 @@ cli_slurp(cli_ctx *ctx, FILE *f, const char *path, size_t *len)
     if (vtpm_file_read_stream(f, CLI_INPUT_MAX, &buf, len) == 0)
         return buf;
     if (errno == ENOMEM)
-        cli_fail(ctx, "out of memory");
-    else if (errno == EFBIG)
+        vtpm_alloc_abort();
+    if (errno == EFBIG)
         cli_fail(ctx, "input '%s' is larger than %zu MiB", path ? path : "-",
                  CLI_INPUT_MAX >> 20);
     else
@@ -568,20 +572,17 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     } else {
         o = handler(ctx, doc, &out);
         out = cli_with_id(doc, out);
-        if (o == OUTCOME_BAD_INPUT && out && lineno > 0) {
+        if (o == OUTCOME_BAD_INPUT && lineno > 0) {
             /* Say where the bad line was. */
             vtpm_strfmt(msg, sizeof(msg), "line %ld: %s", lineno,
                         json_string_value(json_object_get(out, "message")));
-            json_object_set_new(out, "message", json_string(msg));
+            cli_object_set(out, "message", VTPM_ALLOC_CHECK(json_string(msg)));
         }
     }
-    if (o == OUTCOME_BAD_INPUT && out)
+    if (o == OUTCOME_BAD_INPUT)
         fprintf(ctx->err, "%s: %s\n", ctx->prog,
                 json_string_value(json_object_get(out, "message")));
-    if (!cli_print(ctx, out)) {
-        cli_fail(ctx, "cannot format result: out of memory");
-        o = OUTCOME_BAD_INPUT;
-    }
+    cli_print(ctx, out);
     json_decref(out);
     json_decref(doc);
     return o;
@@ -594,18 +595,18 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
 {
     /* What an empty input lacks: the host command's --hosts file holds hosts. */
     const char *noun = handler == handle_host_line ? "host" : "request";
-    int rc = CLI_EXIT_OK;
+    int rc = VTPM_EXIT_OK;
 
     if (!jsonl) {
         size_t len;
         char *text = cli_slurp(ctx, f, path, &len);
 
         if (!text)
-            return CLI_EXIT_USAGE;
+            return VTPM_EXIT_USAGE;
         if (blank(text, len)) {
             cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
             free(text);
-            return CLI_EXIT_USAGE;
+            return VTPM_EXIT_USAGE;
         }
         rc = worst(rc, cli_run_one(ctx, handler, text, len, 0));
         free(text);
@@ -626,25 +627,21 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
         }
         if (ferror(f)) {
             cli_fail(ctx, "cannot read '%s': %s", path ? path : "-", strerror(errno));
-            rc = CLI_EXIT_USAGE;
+            rc = VTPM_EXIT_USAGE;
         } else if (docs == 0) {
             cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
-            rc = CLI_EXIT_USAGE;
+            rc = VTPM_EXIT_USAGE;
         }
         free(line);
         return rc;
     }
 }
 
-static bool
+static void
 cli_parse_traits(cli_ctx *ctx, const char *list)
 {
-    char *copy = strdup(list), *save = NULL, *tok;
+    char *copy = vtpm_alloc_strdup(list), *save = NULL, *tok;
 
-    if (!copy) {
-        cli_fail(ctx, "out of memory");
-        return false;
-    }
     ctx->host_traits = 0;
     for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int t;
@@ -657,11 +654,161 @@ cli_parse_traits(cli_ctx *ctx, const char *list)
     }
     free(copy);
     ctx->have_host_traits = true;
+}
+
+/* The options that only some commands take. */
+enum {
+    CLI_OPT_JSONL = 1 << 0,         /* --jsonl */
+    CLI_OPT_HOST = 1 << 1,          /* --traits, --hosts */
+    CLI_OPT_OVERRIDE_ROLE = 1 << 2, /* --override-role */
+    CLI_OPT_INVENTORY = 1 << 3,     /* --dsn, --max */
+};
+
+/* One vtpm-filter command: its name, its help line, what runs each input
+ * document, and the options it takes. */
+typedef struct {
+    const char *name;
+    const char *summary;
+    cli_handler handler;
+    unsigned int options;
+} cli_command;
+
+static const cli_command cli_commands[] = {
+    { "check", "print what a request asks for, or why it is refused",
+      handle_check, CLI_OPT_JSONL },
+    { "host", "check host traits against a request",
+      handle_host, CLI_OPT_HOST },
+    { "guard", "decide whether an operation on a vTPM server may run",
+      handle_guard, CLI_OPT_JSONL | CLI_OPT_OVERRIDE_ROLE },
+    { "candidates", "the hosts of the inventory that can take a request, from the\n"
+                    "          scheduler's in-memory copy (libvtpm-inventory)",
+      handle_candidates, CLI_OPT_JSONL | CLI_OPT_INVENTORY },
+};
+
+/* What the command line asked for, besides the command. */
+typedef struct {
+    vtpm_profile profile;
+    unsigned int flags;
+    const char *roles[32];
+    size_t n_roles;
+    const char *path;
+} cli_options;
+
+static void
+cli_usage(cli_ctx *ctx, FILE *to)
+{
+    size_t i;
+
+    fprintf(to, usage_head, ctx->prog);
+    for (i = 0; i < VTPM_N_ELEMENTS(cli_commands); i++) {
+        const cli_command *cmd = &cli_commands[i];
+
+        /* Names that do not fit the column get a line of their own. */
+        if (strlen(cmd->name) <= 6)
+            fprintf(to, "  %-6s  %s\n", cmd->name, cmd->summary);
+        else
+            fprintf(to, "  %s\n          %s\n", cmd->name, cmd->summary);
+    }
+    fprintf(to, usage_tail, ctx->prog, ctx->prog, ctx->prog);
+    vtpm_exit_print_help(to, VTPM_EXIT_FOR_FILTER);
+}
+
+static const cli_command *
+cli_command_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < VTPM_N_ELEMENTS(cli_commands); i++) {
+        if (strcmp(cli_commands[i].name, name) == 0)
+            return &cli_commands[i];
+    }
+    return NULL;
+}
+
+/* --max N: a number of hosts. */
+static bool
+cli_parse_max(cli_ctx *ctx, const char *arg)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(arg, &end, 10);
+    if (*arg < '0' || *arg > '9' || *end || errno || v > SIZE_MAX) {
+        cli_fail(ctx, "invalid --max '%s' (expected a number of hosts)", arg);
+        return false;
+    }
+    ctx->max_candidates = (size_t)v;
+    ctx->max_given = true;
     return true;
 }
 
-int
-vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
+/* Says what is wrong with the option getopt_long just refused. */
+static void
+cli_bad_option(cli_ctx *ctx, int opt, char **argv)
+{
+    if (opt == ':')
+        cli_fail(ctx, "option '%s' needs a value", argv[optind - 1]);
+    /* Inside a cluster of short options argv[optind - 1] is not the
+     * culprit; optopt is. */
+    else if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+        cli_fail(ctx, "unknown option '-%c' (see --help)", optopt);
+    else
+        cli_fail(ctx, "unknown option '%s' (see --help)", argv[optind - 1]);
+}
+
+/* Takes one option into @ctx and @opts. Returns -1 to go on, else the exit
+ * code to end with (after --help, --version or an error). */
+static int
+cli_take_option(cli_ctx *ctx, cli_options *opts, int opt, char **argv)
+{
+    switch (opt) {
+    case 'p':
+        if (vtpm_profile_from_name(optarg, &opts->profile) != VTPM_OK) {
+            cli_fail(ctx, "unknown profile '%s' (expected current or legacy)", optarg);
+            return VTPM_EXIT_USAGE;
+        }
+        return -1;
+    case 's':
+        opts->flags |= VTPM_FILTER_STRICT;
+        return -1;
+    case 'j':
+        ctx->jsonl = true;
+        return -1;
+    case 't':
+        cli_parse_traits(ctx, optarg);
+        return -1;
+    case 'H':
+        ctx->hosts_path = optarg;
+        return -1;
+    case 'r':
+        if (opts->n_roles == VTPM_N_ELEMENTS(opts->roles)) {
+            cli_fail(ctx, "too many --override-role options");
+            return VTPM_EXIT_USAGE;
+        }
+        opts->roles[opts->n_roles++] = optarg;
+        return -1;
+    case 'd':
+        ctx->dsn = optarg;
+        return -1;
+    case 'm':
+        return cli_parse_max(ctx, optarg) ? -1 : VTPM_EXIT_USAGE;
+    case 'h':
+        cli_usage(ctx, ctx->out);
+        return VTPM_EXIT_OK;
+    case 'V':
+        fprintf(ctx->out, "vtpm-filter %s\n", VTPM_VERSION);
+        return VTPM_EXIT_OK;
+    default:
+        cli_bad_option(ctx, opt, argv);
+        return VTPM_EXIT_USAGE;
+    }
+}
+
+/* Parses the options after the command. Returns -1 to go on, else the exit
+ * code to end with. */
+static int
+cli_parse_options(cli_ctx *ctx, cli_options *opts, int argc, char **argv)
 {
     static const struct option options[] = {
         { "profile", required_argument, NULL, 'p' },
@@ -676,224 +823,205 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter",
-                    .max_candidates = CLI_CANDIDATES_MAX_DEFAULT };
-    vtpm_profile profile = VTPM_PROFILE_CURRENT;
-    unsigned int flags = 0;
-    const char *roles[32];
-    size_t n_roles = 0, i;
-    const char *command, *path = NULL;
-    vtpm_error verr = { 0 };
-    cli_handler handler;
-    FILE *in = NULL;
-    int opt, rc = CLI_EXIT_USAGE;
-
-    if (argc < 2) {
-        cli_usage(&ctx, err);
-        return CLI_EXIT_USAGE;
-    }
-    command = argv[1];
-    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
-        strcmp(command, "help") == 0) {
-        cli_usage(&ctx, out);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(command, "-V") == 0 || strcmp(command, "--version") == 0) {
-        fprintf(out, "vtpm-filter %s\n", VTPM_VERSION);
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(command, "check") == 0) {
-        handler = handle_check;
-    } else if (strcmp(command, "host") == 0) {
-        handler = handle_host;
-    } else if (strcmp(command, "guard") == 0) {
-        handler = handle_guard;
-    } else if (strcmp(command, "candidates") == 0) {
-        handler = handle_candidates;
-    } else {
-        cli_fail(&ctx, "unknown command '%s' (expected check, host, guard or candidates; "
-                 "see --help)", command);
-        return CLI_EXIT_USAGE;
-    }
+    int opt, rc;
 
     /* getopt sees the command as its program name. optind = 0 makes glibc
      * reinitialise completely, so a run that stopped inside an option
      * cluster ("-xh") leaves nothing behind for the next in-process run. */
-    argc--;
-    argv++;
     optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            if (vtpm_profile_from_name(optarg, &profile) != VTPM_OK) {
-                cli_fail(&ctx, "unknown profile '%s' (expected current or legacy)", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 's':
-            flags |= VTPM_FILTER_STRICT;
-            break;
-        case 'j':
-            ctx.jsonl = true;
-            break;
-        case 't':
-            if (!cli_parse_traits(&ctx, optarg))
-                return CLI_EXIT_USAGE;
-            break;
-        case 'H':
-            ctx.hosts_path = optarg;
-            break;
-        case 'r':
-            if (n_roles == VTPM_N_ELEMENTS(roles)) {
-                cli_fail(&ctx, "too many --override-role options");
-                return CLI_EXIT_USAGE;
-            }
-            roles[n_roles++] = optarg;
-            break;
-        case 'd':
-            ctx.dsn = optarg;
-            break;
-        case 'm': {
-            char *end;
-            unsigned long long v;
-
-            errno = 0;
-            v = strtoull(optarg, &end, 10);
-            if (*optarg < '0' || *optarg > '9' || *end || errno || v > SIZE_MAX) {
-                cli_fail(&ctx, "invalid --max '%s' (expected a number of hosts)", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            ctx.max_candidates = (size_t)v;
-            ctx.max_given = true;
-            break;
-        }
-        case 'h':
-            cli_usage(&ctx, out);
-            return CLI_EXIT_OK;
-        case 'V':
-            fprintf(out, "vtpm-filter %s\n", VTPM_VERSION);
-            return CLI_EXIT_OK;
-        case ':':
-            cli_fail(&ctx, "option '%s' needs a value", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        default:
-            /* Inside a cluster of short options argv[optind - 1] is not
-             * the culprit; optopt is. */
-            if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
-                cli_fail(&ctx, "unknown option '-%c' (see --help)", optopt);
-            else
-                cli_fail(&ctx, "unknown option '%s' (see --help)", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
-        }
+        if ((rc = cli_take_option(ctx, opts, opt, argv)) >= 0)
+            return rc;
     }
     if (optind < argc)
-        path = argv[optind++];
+        opts->path = argv[optind++];
     if (optind < argc) {
-        cli_fail(&ctx, "too many arguments (one FILE at most)");
-        return CLI_EXIT_USAGE;
+        cli_fail(ctx, "too many arguments (one FILE at most)");
+        return VTPM_EXIT_USAGE;
     }
-    if (handler == handle_host) {
-        if (ctx.have_host_traits == (ctx.hosts_path != NULL)) {
-            cli_fail(&ctx, "host: give exactly one of --traits LIST or --hosts FILE");
-            return CLI_EXIT_USAGE;
+    return -1;
+}
+
+/* Refuses options that @cmd does not take. */
+static bool
+cli_check_options(cli_ctx *ctx, const cli_command *cmd, const cli_options *opts)
+{
+    if (cmd->options & CLI_OPT_HOST) {
+        if (ctx->have_host_traits == (ctx->hosts_path != NULL)) {
+            cli_fail(ctx, "host: give exactly one of --traits LIST or --hosts FILE");
+            return false;
         }
-        if (ctx.jsonl) {
-            cli_fail(&ctx, "host: --jsonl does not apply; use --hosts for many hosts");
-            return CLI_EXIT_USAGE;
+    } else if (ctx->have_host_traits || ctx->hosts_path) {
+        cli_fail(ctx, "--traits and --hosts apply to the host command only");
+        return false;
+    }
+    if (ctx->jsonl && !(cmd->options & CLI_OPT_JSONL)) {
+        cli_fail(ctx, "host: --jsonl does not apply; use --hosts for many hosts");
+        return false;
+    }
+    if (opts->n_roles && !(cmd->options & CLI_OPT_OVERRIDE_ROLE)) {
+        cli_fail(ctx, "--override-role applies to the guard command only");
+        return false;
+    }
+    if ((ctx->dsn || ctx->max_given) && !(cmd->options & CLI_OPT_INVENTORY)) {
+        cli_fail(ctx, "--dsn and --max apply to the candidates command only");
+        return false;
+    }
+    return true;
+}
+
+/* Creates the filter, its request and result objects. */
+static bool
+cli_setup(cli_ctx *ctx, const cli_options *opts)
+{
+    vtpm_error verr = { 0 };
+    size_t i;
+
+    ctx->filter = vtpm_filter_new(opts->profile, opts->flags, &verr);
+    if (!ctx->filter) {
+        if (verr.status == VTPM_ERR_NO_MEMORY)
+            vtpm_alloc_abort();
+        cli_fail(ctx, "cannot set up the filter: %s", verr.message);
+        return false;
+    }
+    ctx->req = VTPM_ALLOC_CHECK(vtpm_request_new());
+    ctx->req2 = VTPM_ALLOC_CHECK(vtpm_request_new());
+    ctx->res = VTPM_ALLOC_CHECK(vtpm_result_new());
+    for (i = 0; i < opts->n_roles; i++) {
+        vtpm_status st = vtpm_filter_add_owner_override_role(ctx->filter, opts->roles[i]);
+
+        if (st == VTPM_ERR_NO_MEMORY)
+            vtpm_alloc_abort();
+        if (st != VTPM_OK) {
+            cli_fail(ctx, "invalid --override-role '%s'", opts->roles[i]);
+            return false;
         }
-    } else if (ctx.have_host_traits || ctx.hosts_path) {
-        cli_fail(&ctx, "--traits and --hosts apply to the host command only");
-        return CLI_EXIT_USAGE;
     }
-    if (n_roles && handler != handle_guard) {
-        cli_fail(&ctx, "--override-role applies to the guard command only");
-        return CLI_EXIT_USAGE;
+    return true;
+}
+
+/* host --hosts: translates the request in @in once, then checks every host
+ * line against it. 0 when some host passes, 1 when none does. */
+static int
+cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
+{
+    json_t *out_json = NULL, *doc;
+    size_t len;
+    char *text = cli_slurp(ctx, in, path, &len);
+    FILE *hosts;
+    json_error_t jerr;
+    cli_outcome o;
+    char jtext[JSON_ERROR_TEXT_LENGTH * 4];
+    int rc;
+
+    if (!text)
+        return VTPM_EXIT_USAGE;
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!doc) {
+        cli_fail(ctx, "request: line %d, column %d: invalid JSON: %s", jerr.line, jerr.column,
+                 vtpm_json_error_text(jtext, sizeof(jtext), jerr.text));
+        return VTPM_EXIT_USAGE;
     }
-    if (handler != handle_candidates && (ctx.dsn || ctx.max_given)) {
-        cli_fail(&ctx, "--dsn and --max apply to the candidates command only");
-        return CLI_EXIT_USAGE;
+    o = cli_translate(ctx, doc, &out_json);
+    json_decref(doc);
+    if (o != OUTCOME_ACCEPT) {
+        if (o == OUTCOME_REJECT)
+            out_json = result_to_json(ctx->res);
+        else
+            fprintf(ctx->err, "%s: request: %s\n", ctx->prog,
+                    json_string_value(json_object_get(out_json, "message")));
+        cli_print(ctx, out_json);
+        json_decref(out_json);
+        return o == OUTCOME_REJECT ? VTPM_EXIT_REJECTED : VTPM_EXIT_USAGE;
     }
-    if (handler == handle_candidates)
+    hosts = cli_open(ctx, ctx->hosts_path);
+    if (!hosts)
+        return VTPM_EXIT_USAGE;
+    rc = cli_run_input(ctx, handle_host_line, hosts, ctx->hosts_path, true);
+    cli_close(hosts);
+    if (rc != VTPM_EXIT_USAGE)
+        rc = ctx->hosts_passed ? VTPM_EXIT_OK : VTPM_EXIT_REJECTED;
+    return rc;
+}
+
+/* candidates: the inventory could not answer. A DSN that libpq cannot parse
+ * is a usage error, like a build without libpq. */
+static int
+cli_inventory_exit(const vtpm_error *err)
+{
+    switch (err->status) {
+    case VTPM_ERR_UNREACHABLE:
+        return VTPM_EXIT_UNREACHABLE;
+    case VTPM_ERR_DATABASE:
+        return VTPM_EXIT_REFUSED;
+    default:
+        return VTPM_EXIT_USAGE;
+    }
+}
+
+/* Runs @cmd over the input at @path. */
+static int
+cli_run_command(cli_ctx *ctx, const cli_command *cmd, const char *path)
+{
+    FILE *in = cli_open(ctx, path);
+    int rc;
+
+    if (!in)
+        return VTPM_EXIT_USAGE;
+    if (ctx->hosts_path)
+        rc = cli_run_hosts(ctx, in, path);
+    else
+        rc = cli_run_input(ctx, cmd->handler, in, path, ctx->jsonl);
+    if (ctx->inventory_failed)
+        rc = cli_inventory_exit(&ctx->inventory_error);
+    cli_close(in);
+    return rc;
+}
+
+int
+vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
+{
+    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter",
+                    .max_candidates = CLI_CANDIDATES_MAX_DEFAULT };
+    cli_options opts = { .profile = VTPM_PROFILE_CURRENT };
+    const cli_command *cmd;
+    int rc;
+
+    if (argc < 2) {
+        cli_usage(&ctx, err);
+        return VTPM_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        cli_usage(&ctx, out);
+        return VTPM_EXIT_OK;
+    }
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+        fprintf(out, "vtpm-filter %s\n", VTPM_VERSION);
+        return VTPM_EXIT_OK;
+    }
+    if (!(cmd = cli_command_find(argv[1]))) {
+        cli_fail(&ctx, "unknown command '%s' (expected check, host, guard or candidates; "
+                 "see --help)", argv[1]);
+        return VTPM_EXIT_USAGE;
+    }
+    if ((rc = cli_parse_options(&ctx, &opts, argc - 1, argv + 1)) >= 0)
+        return rc;
+    if (!cli_check_options(&ctx, cmd, &opts))
+        return VTPM_EXIT_USAGE;
+    if (cmd->options & CLI_OPT_INVENTORY)
         ctx.dsn = vtpm_dsn_lookup(ctx.dsn);
 
-    ctx.filter = vtpm_filter_new(profile, flags, &verr);
-    ctx.req = vtpm_request_new();
-    ctx.req2 = vtpm_request_new();
-    ctx.res = vtpm_result_new();
-    if (!ctx.filter || !ctx.req || !ctx.req2 || !ctx.res) {
-        cli_fail(&ctx, "cannot set up the filter: %s",
-                 ctx.filter ? "out of memory" : verr.message);
-        goto cleanup;
-    }
-    for (i = 0; i < n_roles; i++) {
-        if (vtpm_filter_add_owner_override_role(ctx.filter, roles[i]) != VTPM_OK) {
-            cli_fail(&ctx, "invalid --override-role '%s'", roles[i]);
-            goto cleanup;
-        }
-    }
+    rc = cli_setup(&ctx, &opts) ? cli_run_command(&ctx, cmd, opts.path) : VTPM_EXIT_USAGE;
 
-    in = cli_open(&ctx, path);
-    if (!in)
-        goto cleanup;
-
-    if (handler == handle_host && ctx.hosts_path) {
-        /* The request once, then every host line against it. */
-        json_t *out_json = NULL;
-        size_t len;
-        char *text = cli_slurp(&ctx, in, path, &len);
-        FILE *hosts;
-        json_error_t jerr;
-        json_t *doc;
-        cli_outcome o;
-        char jtext[JSON_ERROR_TEXT_LENGTH * 4];
-
-        if (!text)
-            goto cleanup;
-        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        free(text);
-        if (!doc) {
-            cli_fail(&ctx, "request: line %d, column %d: invalid JSON: %s",
-                     jerr.line, jerr.column,
-                     vtpm_json_error_text(jtext, sizeof(jtext), jerr.text));
-            goto cleanup;
-        }
-        o = cli_translate(&ctx, doc, &out_json);
-        json_decref(doc);
-        if (o != OUTCOME_ACCEPT) {
-            if (o == OUTCOME_REJECT)
-                out_json = result_to_json(ctx.res);
-            else
-                fprintf(err, "%s: request: %s\n", ctx.prog,
-                        json_string_value(json_object_get(out_json, "message")));
-            cli_print(&ctx, out_json);
-            json_decref(out_json);
-            rc = o == OUTCOME_REJECT ? CLI_EXIT_REJECTED : CLI_EXIT_USAGE;
-            goto cleanup;
-        }
-        hosts = cli_open(&ctx, ctx.hosts_path);
-        if (!hosts)
-            goto cleanup;
-        rc = cli_run_input(&ctx, handle_host_line, hosts, ctx.hosts_path, true);
-        cli_close(hosts);
-        /* host --hosts: 0 when some host passes, 1 when none does. */
-        if (rc != CLI_EXIT_USAGE)
-            rc = ctx.hosts_passed ? CLI_EXIT_OK : CLI_EXIT_REJECTED;
-        goto cleanup;
-    }
-
-    rc = cli_run_input(&ctx, handler, in, path, ctx.jsonl);
-    if (ctx.inventory_failed)
-        rc = CLI_EXIT_INVENTORY;
-
-cleanup:
-    cli_close(in);
     vtpm_cli_inventory_close(ctx.inventory);
     vtpm_result_free(ctx.res);
     vtpm_request_free(ctx.req2);
     vtpm_request_free(ctx.req);
     vtpm_filter_free(ctx.filter);
-    if (fflush(out) != 0 && rc == CLI_EXIT_OK)
-        rc = CLI_EXIT_USAGE;
+    if (fflush(out) != 0 && rc == VTPM_EXIT_OK)
+        rc = VTPM_EXIT_USAGE;
     return rc;
 }

@@ -4,11 +4,13 @@
 #include "util.h"
 
 vtpm_cli_inventory *
-vtpm_cli_inventory_open(const char *dsn, char *msg, size_t msglen)
+vtpm_cli_inventory_open(const char *dsn, vtpm_error *err)
 {
     (void)dsn;
-    vtpm_strfmt(msg, msglen, "this vtpm-filter was built without libpq: "
-                             "the candidates command is not available");
+    err->status = VTPM_ERR_INVALID_ARG;
+    vtpm_strfmt(err->message, sizeof(err->message),
+                "this vtpm-filter was built without libpq: "
+                "the candidates command is not available");
     return NULL;
 }
 
@@ -20,11 +22,12 @@ vtpm_cli_inventory_close(vtpm_cli_inventory *ci)
 
 json_t *
 vtpm_cli_inventory_candidates(vtpm_cli_inventory *ci, vtpm_traitset required, size_t max,
-                              char *msg, size_t msglen)
+                              vtpm_error *err)
 {
     (void)ci;
     (void)required;
     (void)max;
-    vtpm_strfmt(msg, msglen, "the candidates command is not available");
+    err->status = VTPM_ERR_INVALID_ARG;
+    vtpm_strfmt(err->message, sizeof(err->message), "the candidates command is not available");
     return NULL;
 }

@@ -8,19 +8,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "exit.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
 #include "secret_file.h"
 #include "util.h"
 #include "vtpm-config.h"
-
-enum {
-    EXIT_OK = 0,
-    EXIT_FAIL = 1,
-    EXIT_USAGE = 2,
-    EXIT_UNREACHABLE = 5
-};
 
 static void
 usage(FILE *out)
@@ -48,9 +43,10 @@ usage(FILE *out)
             "  -V, --version  print the version\n"
             "\n"
             "Run migrate and bind-reporter as a superuser (or the owner of the vtpm\n"
-            "roles with CREATEROLE). Exit status: 0 done, 1 failed (a refused login\n"
-            "included), 2 usage error, 5 database unreachable (worth a retry).\n",
+            "roles with CREATEROLE).\n"
+            "\n",
             VTPM_DATADIR);
+    vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
 }
 
 static PGconn *
@@ -59,25 +55,25 @@ connect_db(const char *dsn, int *rc)
     PGconn *conn;
     char what[512], msg[512];
 
-    *rc = EXIT_UNREACHABLE;
+    *rc = VTPM_EXIT_UNREACHABLE;
     /* libpq's parse errors quote pieces of the DSN, a password's among them. */
     if (vtpm_pg_dsn_check(dsn) < 0) {
         VTPM_ERROR("cannot parse the DSN (not shown: it may hold a password): expected "
                    "key=value pairs or a postgresql:// URI");
-        *rc = EXIT_USAGE;
+        *rc = VTPM_EXIT_USAGE;
         return NULL;
     }
     conn = vtpm_pg_connect(dsn, NULL);
     if (!conn) {
         VTPM_ERROR("out of memory");
-        *rc = EXIT_FAIL;
+        *rc = VTPM_EXIT_FAILURE;
         return NULL;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
         /* Only what waiting may cure is "unreachable" (5): a refused login
          * or a database that does not exist is a failure (1). */
         if (vtpm_pg_classify(conn, NULL) != VTPM_PG_UNREACHABLE)
-            *rc = EXIT_FAIL;
+            *rc = VTPM_EXIT_FAILURE;
         VTPM_ERROR("cannot connect to %s: %s", vtpm_pgconn_describe(conn, what, sizeof(what)),
                    vtpm_pg_message(NULL, conn, msg, sizeof(msg)));
         PQfinish(conn);
@@ -120,7 +116,7 @@ read_password(const char *path)
         VTPM_ERROR("password file '%s' is empty", path);
         return NULL;
     }
-    password = strdup(buf);
+    password = vtpm_alloc_strdup(buf);
     explicit_bzero(buf, sizeof(buf));
     return password;
 }
@@ -137,11 +133,11 @@ cmd_status(PGconn *conn, const char *dir)
 {
     vtpm_migration_list list = { 0 };
     char err[1024];
-    int rc = EXIT_OK;
+    int rc = VTPM_EXIT_OK;
 
     if (vtpm_migrate_status(conn, dir, &list, err, sizeof(err)) < 0) {
         VTPM_ERROR("%s", err);
-        return EXIT_FAIL;
+        return VTPM_EXIT_FAILURE;
     }
     for (size_t i = 0; i < list.n; i++) {
         const vtpm_migration *m = &list.items[i];
@@ -149,14 +145,66 @@ cmd_status(PGconn *conn, const char *dir)
         printf("%-32s %s%s%s\n", m->name, state_names[m->state],
                m->applied_at[0] ? " " : "", m->applied_at);
         if (m->state == VTPM_MIGRATION_EDITED || m->state == VTPM_MIGRATION_MISSING)
-            rc = EXIT_FAIL;
+            rc = VTPM_EXIT_FAILURE;
     }
     vtpm_migration_list_clear(&list);
     return rc;
 }
 
-int
-main(int argc, char **argv)
+static int
+cmd_migrate(PGconn *conn, const char *dir, const char *what)
+{
+    unsigned int applied = 0;
+    char err[1024];
+
+    if (vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        return PQstatus(conn) == CONNECTION_OK ? VTPM_EXIT_FAILURE : VTPM_EXIT_UNREACHABLE;
+    }
+    if (applied)
+        printf("%s: applied %u migration%s\n", what, applied, applied == 1 ? "" : "s");
+    else
+        printf("%s: already up to date\n", what);
+    return VTPM_EXIT_OK;
+}
+
+static int
+cmd_bind_reporter(PGconn *conn, const char *login, const char *host,
+                  const char *password_file, const char *uuid)
+{
+    char *password = NULL;
+    bool created = false;
+    char err[1024], qlogin[160], qhost[160];
+    int rc;
+
+    if (password_file && !(password = read_password(password_file)))
+        return VTPM_EXIT_FAILURE;
+    rc = vtpm_reporter_bind(conn, login, host, password, uuid, &created, err, sizeof(err));
+    vtpm_free_secret(password);
+    if (rc < 0) {
+        VTPM_ERROR("%s", err);
+        return VTPM_EXIT_FAILURE;
+    }
+    printf("login %s %s host %s\n", vtpm_quote(qlogin, sizeof(qlogin), login),
+           created ? "is now bound to" : "was already bound to",
+           vtpm_quote(qhost, sizeof(qhost), host));
+    return VTPM_EXIT_OK;
+}
+
+/* What the command line asked for. */
+typedef struct {
+    const char *dsn;
+    const char *dir;
+    const char *password_file;
+    const char *uuid;
+    const char *cmd;
+    char **args; /* the command's arguments */
+} inventory_options;
+
+/* Parses the command line into @opts. Returns -1 to go on, else the exit
+ * code to end with. */
+static int
+parse_options(int argc, char **argv, inventory_options *opts)
 {
     static const struct option options[] = {
         { "dsn", required_argument, NULL, 'd' },
@@ -168,90 +216,67 @@ main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *dsn = NULL;
-    const char *dir = VTPM_DATADIR "/migrations";
-    const char *password_file = NULL;
-    const char *uuid = NULL;
-    const char *cmd;
-    char err[1024], what[512];
-    PGconn *conn;
-    int opt, rc;
+    /* Each command with the number of its arguments, itself included. */
+    static const struct {
+        const char *name;
+        int argc;
+    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 } };
+    int opt;
 
-    vtpm_log_init("vtpm-inventory", VTPM_LOG_INFO);
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
         switch (opt) {
-        case 'd': dsn = optarg; break;
-        case 'D': dir = optarg; break;
-        case 'p': password_file = optarg; break;
-        case 'u': uuid = optarg; break;
+        case 'd': opts->dsn = optarg; break;
+        case 'D': opts->dir = optarg; break;
+        case 'p': opts->password_file = optarg; break;
+        case 'u': opts->uuid = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'h': usage(stdout); return VTPM_EXIT_OK;
+        case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return VTPM_EXIT_OK;
+        default: usage(stderr); return VTPM_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
         usage(stderr);
-        return EXIT_USAGE;
+        return VTPM_EXIT_USAGE;
     }
-    cmd = argv[optind];
-    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "status") == 0) {
-        if (argc - optind != 1) {
+    opts->cmd = argv[optind];
+    opts->args = argv + optind + 1;
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(commands); i++) {
+        if (strcmp(opts->cmd, commands[i].name) != 0)
+            continue;
+        if (argc - optind != commands[i].argc) {
             usage(stderr);
-            return EXIT_USAGE;
+            return VTPM_EXIT_USAGE;
         }
-    } else if (strcmp(cmd, "bind-reporter") == 0) {
-        if (argc - optind != 3) {
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    } else {
-        VTPM_ERROR("unknown command '%s'", cmd);
-        usage(stderr);
-        return EXIT_USAGE;
+        return -1;
     }
+    VTPM_ERROR("unknown command '%s'", opts->cmd);
+    usage(stderr);
+    return VTPM_EXIT_USAGE;
+}
 
-    if (!(conn = connect_db(vtpm_dsn_lookup(dsn), &rc)))
+int
+main(int argc, char **argv)
+{
+    inventory_options opts = { .dir = VTPM_DATADIR "/migrations" };
+    char what[512];
+    PGconn *conn;
+    int rc;
+
+    vtpm_log_init("vtpm-inventory", VTPM_LOG_INFO);
+    if ((rc = parse_options(argc, argv, &opts)) >= 0)
+        return rc;
+    if (!(conn = connect_db(vtpm_dsn_lookup(opts.dsn), &rc)))
         return rc;
     vtpm_pgconn_describe(conn, what, sizeof(what));
 
-    if (strcmp(cmd, "migrate") == 0) {
-        unsigned int applied = 0;
-
-        if (vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)) < 0) {
-            VTPM_ERROR("%s", err);
-            rc = PQstatus(conn) == CONNECTION_OK ? EXIT_FAIL : EXIT_UNREACHABLE;
-        } else {
-            if (applied)
-                printf("%s: applied %u migration%s\n", what, applied, applied == 1 ? "" : "s");
-            else
-                printf("%s: already up to date\n", what);
-            rc = EXIT_OK;
-        }
-    } else if (strcmp(cmd, "status") == 0) {
-        rc = cmd_status(conn, dir);
-    } else {
-        char *password = NULL;
-        bool created = false;
-
-        rc = EXIT_OK;
-        if (password_file && !(password = read_password(password_file)))
-            rc = EXIT_FAIL;
-        if (rc == EXIT_OK &&
-            vtpm_reporter_bind(conn, argv[optind + 1], argv[optind + 2], password, uuid,
-                               &created, err, sizeof(err)) < 0) {
-            VTPM_ERROR("%s", err);
-            rc = EXIT_FAIL;
-        }
-        vtpm_free_secret(password);
-        if (rc == EXIT_OK) {
-            char qlogin[160], qhost[160];
-
-            printf("login %s %s host %s\n", vtpm_quote(qlogin, sizeof(qlogin), argv[optind + 1]),
-                   created ? "is now bound to" : "was already bound to",
-                   vtpm_quote(qhost, sizeof(qhost), argv[optind + 2]));
-        }
-    }
+    if (strcmp(opts.cmd, "migrate") == 0)
+        rc = cmd_migrate(conn, opts.dir, what);
+    else if (strcmp(opts.cmd, "status") == 0)
+        rc = cmd_status(conn, opts.dir);
+    else
+        rc = cmd_bind_reporter(conn, opts.args[0], opts.args[1], opts.password_file,
+                               opts.uuid);
     PQfinish(conn);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "file.h"
 #include "migrate.h"
 #include "pg.h"
@@ -54,10 +55,8 @@ vtpm_migration_list_clear(vtpm_migration_list *list)
 static vtpm_migration *
 list_add(vtpm_migration_list *list)
 {
-    vtpm_migration *items = realloc(list->items, (list->n + 1) * sizeof(*items));
+    vtpm_migration *items = vtpm_alloc_realloc(list->items, (list->n + 1) * sizeof(*items));
 
-    if (!items)
-        return NULL;
     list->items = items;
     memset(&items[list->n], 0, sizeof(*items));
     return &items[list->n++];
@@ -129,7 +128,7 @@ read_file(const char *path, size_t *len, char *err, size_t errlen)
                         path);
         else
             vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
-                        errno == ENOMEM ? "out of memory" : strerror(errno));
+                        errno == ENOMEM ? (vtpm_alloc_abort(), "") : strerror(errno));
     }
     fclose(f);
     return buf;
@@ -193,11 +192,7 @@ list_files(PGconn *conn, const char *dir, vtpm_migration_list *list,
             rc = -1;
             break;
         }
-        if (!(m = list_add(list))) {
-            vtpm_strfmt(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
+        m = list_add(list);
         m->version = version;
         m->state = VTPM_MIGRATION_PENDING;
         vtpm_strfmt(m->name, sizeof(m->name), "%s", e->d_name);
@@ -269,11 +264,7 @@ list_merge_applied(PGconn *conn, vtpm_migration_list *list, char *err, size_t er
         }
         m = list_find(list, (int)version);
         if (!m) {
-            if (!(m = list_add(list))) {
-                vtpm_strfmt(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
+            m = list_add(list);
             m->version = (int)version;
             vtpm_strfmt(m->name, sizeof(m->name), "%s", PQgetvalue(res, r, 1));
             m->state = VTPM_MIGRATION_MISSING;

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "alloc.h"
 #include "log.h"
 #include "pg.h"
 #include "publish_pg.h"
@@ -207,24 +208,19 @@ result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fm
 static char *
 traits_json(const vtpm_report *report)
 {
-    json_t *doc = json_object();
-    char *text = NULL;
+    json_t *doc = VTPM_ALLOC_CHECK(json_object());
+    char *text;
 
-    if (!doc)
-        return NULL;
     for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
-        json_t *item = json_pack("{s:b, s:s, s:s}",
-                                 "present", d->state == VTPM_TRAIT_STATE_PRESENT,
-                                 "code", d->reason_code ? d->reason_code : "",
-                                 "reason", d->reason);
+        json_t *item = VTPM_ALLOC_CHECK(json_pack(
+            "{s:b, s:s, s:s}", "present", d->state == VTPM_TRAIT_STATE_PRESENT,
+            "code", d->reason_code ? d->reason_code : "", "reason", d->reason));
 
-        if (!item || json_object_set_new(doc, vtpm_trait_name((vtpm_trait)t), item) < 0)
-            goto cleanup;
+        if (json_object_set_new(doc, vtpm_trait_name((vtpm_trait)t), item) < 0)
+            vtpm_alloc_abort();
     }
-    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-
-cleanup:
+    text = VTPM_ALLOC_CHECK(json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS));
     json_decref(doc);
     return text;
 }
@@ -260,8 +256,8 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
     out->generation = -1;
     if (!report || !report->host[0])
         return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
-    if (!report->inconclusive && !(traits = traits_json(report)))
-        return result_fail(out, VTPM_PUBLISH_CONFIG, "out of memory");
+    if (!report->inconclusive)
+        traits = traits_json(report);
     vtpm_pgconn_describe(conn, what, sizeof(what));
 
     values[0] = report->host;
@@ -346,9 +342,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         PQsetSSLKeyPassHook_OpenSSL(PQdefaultSSLKeyPassHook_OpenSSL);
     if (vtpm_log_enabled(VTPM_LOG_DEBUG))
         VTPM_DEBUG("connecting with DSN '%s'", vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
-    conn = vtpm_pg_connect(dsn, &opts);
-    if (!conn)
-        return result_fail(out, VTPM_PUBLISH_UNREACHABLE, "out of memory");
+    conn = VTPM_ALLOC_CHECK(vtpm_pg_connect(dsn, &opts));
     if (PQstatus(conn) != CONNECTION_OK) {
         vtpm_pg_message(NULL, conn, msg, sizeof(msg));
         status = publish_status_of(vtpm_pg_classify(conn, NULL));

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "keystone.h"
 #include "log.h"
 #include "util.h"
@@ -23,10 +24,8 @@ struct vtpm_keystone {
 vtpm_keystone *
 vtpm_keystone_new(const vtpm_keystone_conf *conf, vtpm_http *http)
 {
-    vtpm_keystone *ks = calloc(1, sizeof(*ks));
+    vtpm_keystone *ks = vtpm_alloc_calloc(1, sizeof(*ks));
 
-    if (!ks)
-        return NULL;
     ks->conf = *conf;
     ks->http = http;
     return ks;
@@ -120,20 +119,22 @@ keystone_auth_body(const vtpm_keystone_conf *c)
         /* An application credential carries its own scope. */
         return json_pack("{s:{s:o}}", "auth", "identity", identity);
     }
-    identity = json_pack("{s:[s], s:{s:o}}", "methods", "password", "password", "user",
-                         keystone_name_or_id(c->username, c->user_id,
-                                             c->user_domain_name));
-    if (identity) {
-        json_t *user = json_object_get(json_object_get(identity, "password"), "user");
-
-        json_object_set_new(user, "password", json_string(c->password ? c->password : ""));
-    }
-    auth = json_pack("{s:o}", "identity", identity);
-    if (auth && ((c->project_name && *c->project_name) || (c->project_id && *c->project_id)))
+    identity = VTPM_ALLOC_CHECK(json_pack("{s:[s], s:{s:o}}", "methods", "password",
+                                          "password", "user",
+                                          keystone_name_or_id(c->username, c->user_id,
+                                                              c->user_domain_name)));
+    if (json_object_set_new(json_object_get(json_object_get(identity, "password"), "user"),
+                            "password",
+                            VTPM_ALLOC_CHECK(json_string(c->password ? c->password : ""))) < 0)
+        vtpm_alloc_abort();
+    auth = VTPM_ALLOC_CHECK(json_pack("{s:o}", "identity", identity));
+    if (((c->project_name && *c->project_name) || (c->project_id && *c->project_id)) &&
         json_object_set_new(auth, "scope",
-                            json_pack("{s:o}", "project",
-                                      keystone_name_or_id(c->project_name, c->project_id,
-                                                          c->project_domain_name)));
+                            VTPM_ALLOC_CHECK(json_pack(
+                                "{s:o}", "project",
+                                keystone_name_or_id(c->project_name, c->project_id,
+                                                    c->project_domain_name)))) < 0)
+        vtpm_alloc_abort();
     return json_pack("{s:o}", "auth", auth);
 }
 
@@ -168,7 +169,56 @@ keystone_tokens_url(const char *auth_url)
         snprintf(buf, sizeof(buf), "%.*s/auth/tokens", (int)n, auth_url);
     else
         snprintf(buf, sizeof(buf), "%.*s/v3/auth/tokens", (int)n, auth_url);
-    return strdup(buf);
+    return vtpm_alloc_strdup(buf);
+}
+
+/* Why the token request to @url got no token. Returns false when it got one. */
+static bool
+keystone_answer_failed(int rc, const vtpm_http_response *resp, const char *url,
+                       vtpm_publish_status *status, char *err, size_t errlen)
+{
+    char detail[384];
+
+    if (rc < 0 && resp->client_key_error) {
+        *status = VTPM_PUBLISH_CONFIG;
+        vtpm_strfmt(err, errlen, "keystone '%s': %s", url, resp->error);
+    } else if (rc < 0) {
+        *status = VTPM_PUBLISH_UNREACHABLE;
+        vtpm_strfmt(err, errlen, "cannot reach keystone '%s': %s", url, resp->error);
+    } else if (resp->status != 201 && resp->status != 200) {
+        keystone_error_text(resp, detail, sizeof(detail));
+        *status = resp->status >= 500 ? VTPM_PUBLISH_UNREACHABLE : VTPM_PUBLISH_REFUSED;
+        vtpm_strfmt(err, errlen, "keystone '%s' refused the credentials: %s", url, detail);
+    } else if (!resp->subject_token || !*resp->subject_token) {
+        *status = VTPM_PUBLISH_UNREACHABLE;
+        vtpm_strfmt(err, errlen, "keystone '%s' answered without an X-Subject-Token", url);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Keeps the token of @resp, its expiry and the service catalog. */
+static void
+keystone_take_token(vtpm_keystone *ks, vtpm_http_response *resp)
+{
+    json_t *root = json_loads(resp->body, 0, NULL);
+    json_t *token = json_object_get(root, "token");
+    const char *expires = json_string_value(json_object_get(token, "expires_at"));
+
+    ks->expires = 0;
+    if (expires) {
+        time_t t = vtpm_keystone_parse_time(expires);
+
+        if (t > 0)
+            ks->expires = t;
+        else
+            VTPM_WARN("keystone token expiry '%s' not understood: "
+                      "token kept until rejected", expires);
+    }
+    ks->catalog = json_incref(json_object_get(token, "catalog"));
+    ks->token = vtpm_steal_pointer(&resp->subject_token);
+    json_decref(root);
 }
 
 const char *
@@ -179,12 +229,10 @@ vtpm_keystone_token(vtpm_keystone *ks, bool renew, vtpm_publish_status *status,
         "Content-Type: application/json", "Accept: application/json", NULL
     };
     vtpm_http_response resp = { 0 };
-    json_t *body = NULL;
-    json_t *root = NULL;
-    char *text = NULL;
-    char *url = NULL;
-    const char *result = NULL;
+    json_t *body;
+    char *text, *url;
     time_t now = time(NULL);
+    int rc;
 
     if (ks->token && !renew &&
         (ks->expires == 0 || now + VTPM_KEYSTONE_EXPIRY_MARGIN < ks->expires))
@@ -196,67 +244,20 @@ vtpm_keystone_token(vtpm_keystone *ks, bool renew, vtpm_publish_status *status,
         vtpm_strfmt(err, errlen, "keystone authentication needs an auth_url");
         return NULL;
     }
-    body = keystone_auth_body(&ks->conf);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    body = VTPM_ALLOC_CHECK(keystone_auth_body(&ks->conf));
+    text = VTPM_ALLOC_CHECK(json_dumps(body, JSON_COMPACT));
     url = keystone_tokens_url(ks->conf.auth_url);
-    if (!text || !url) {
-        *status = VTPM_PUBLISH_CONFIG;
-        vtpm_strfmt(err, errlen, "cannot build a keystone request: out of memory");
-        goto cleanup;
-    }
     ks->requests++;
     VTPM_DEBUG("requesting a token from keystone '%s'", url);
-    if (vtpm_http_request(ks->http, "POST", url, headers, text, &resp) < 0) {
-        if (resp.client_key_error) {
-            *status = VTPM_PUBLISH_CONFIG;
-            vtpm_strfmt(err, errlen, "keystone '%s': %s", url, resp.error);
-        } else {
-            *status = VTPM_PUBLISH_UNREACHABLE;
-            vtpm_strfmt(err, errlen, "cannot reach keystone '%s': %s", url, resp.error);
-        }
-        goto cleanup;
-    }
-    if (resp.status != 201 && resp.status != 200) {
-        char detail[384];
-
-        keystone_error_text(&resp, detail, sizeof(detail));
-        *status = resp.status >= 500 ? VTPM_PUBLISH_UNREACHABLE : VTPM_PUBLISH_REFUSED;
-        vtpm_strfmt(err, errlen, "keystone '%s' refused the credentials: %s", url, detail);
-        goto cleanup;
-    }
-    if (!resp.subject_token || !*resp.subject_token) {
-        *status = VTPM_PUBLISH_UNREACHABLE;
-        vtpm_strfmt(err, errlen, "keystone '%s' answered without an X-Subject-Token", url);
-        goto cleanup;
-    }
-    root = json_loads(resp.body, 0, NULL);
-    {
-        json_t *token = json_object_get(root, "token");
-        const char *expires = json_string_value(json_object_get(token, "expires_at"));
-
-        ks->expires = 0;
-        if (expires) {
-            time_t t = vtpm_keystone_parse_time(expires);
-
-            if (t > 0)
-                ks->expires = t;
-            else
-                VTPM_WARN("keystone token expiry '%s' not understood: "
-                          "token kept until rejected", expires);
-        }
-        ks->catalog = json_incref(json_object_get(token, "catalog"));
-    }
-    ks->token = vtpm_steal_pointer(&resp.subject_token);
-    result = ks->token;
-
-cleanup:
+    rc = vtpm_http_request(ks->http, "POST", url, headers, text, &resp);
+    if (!keystone_answer_failed(rc, &resp, url, status, err, errlen))
+        keystone_take_token(ks, &resp);
     /* The body holds the password or the secret. */
     vtpm_free_secret(text);
     json_decref(body);
-    json_decref(root);
     free(url);
     vtpm_http_response_clear(&resp);
-    return result;
+    return ks->token;
 }
 
 const char *

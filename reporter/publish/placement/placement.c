@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "http.h"
 #include "keystone.h"
@@ -65,17 +66,13 @@ typedef struct {
     char message[sizeof(((vtpm_publish_result *)0)->message)];
 } placement_failure;
 
-static int
+static void
 placement_conf_copy(vtpm_placement_conf *dst, const vtpm_placement_conf *src)
 {
     *dst = *src;
-#define X(m) dst->m = NULL;
+#define X(m) dst->m = src->m ? vtpm_alloc_strdup(src->m) : NULL;
     VTPM_PLACEMENT_CONF_STRINGS(X)
 #undef X
-#define X(m) if (src->m && !(dst->m = strdup(src->m))) return -1;
-    VTPM_PLACEMENT_CONF_STRINGS(X)
-#undef X
-    return 0;
 }
 
 int
@@ -193,14 +190,8 @@ vtpm_placement_client_new(const vtpm_placement_conf *conf, char *err, size_t err
 
     if (placement_conf_check(conf, err, errlen) < 0)
         return NULL;
-    client = calloc(1, sizeof(*client));
-    if (!client || placement_conf_copy(&client->conf, conf) < 0) {
-        vtpm_strfmt(err, errlen, "cannot create a placement client: out of memory");
-        if (client)
-            vtpm_placement_conf_clear(&client->conf);
-        free(client);
-        return NULL;
-    }
+    client = vtpm_alloc_calloc(1, sizeof(*client));
+    placement_conf_copy(&client->conf, conf);
     hc = (vtpm_http_conf){
         .ca_file = conf->ca_file,
         .cert_file = conf->cert_file,
@@ -234,10 +225,6 @@ vtpm_placement_client_new(const vtpm_placement_conf *conf, char *err, size_t err
         };
 
         client->ks = vtpm_keystone_new(&kc, client->http);
-        if (!client->ks) {
-            vtpm_strfmt(err, errlen, "cannot create a placement client: out of memory");
-            goto error;
-        }
     }
     if (placement_conf_has(conf->url))
         placement_set_url(client, conf->url);
@@ -406,6 +393,45 @@ placement_ensure_url(vtpm_placement_client *client, placement_failure *fail)
     return 0;
 }
 
+/* The "X-Auth-Token: ..." header for this attempt (a new Keystone token
+ * after a 401), or NULL without authentication. -1 with @fail filled when
+ * Keystone gives no token. */
+static int
+placement_auth_header(vtpm_placement_client *client, int attempt, char **header,
+                      placement_failure *fail)
+{
+    const char *token = NULL;
+
+    *header = NULL;
+    if (client->conf.auth == VTPM_PLACEMENT_AUTH_TOKEN) {
+        token = client->conf.token;
+    } else if (client->ks) {
+        token = vtpm_keystone_token(client->ks, attempt > 0, &fail->status,
+                                    fail->message, sizeof(fail->message));
+        if (!token)
+            return -1;
+    }
+    if (token && asprintf(header, "X-Auth-Token: %s", token) < 0)
+        vtpm_alloc_abort();
+    return 0;
+}
+
+/* A request that got no answer. */
+static void
+placement_fail_transport(vtpm_placement_client *client, const char *method, const char *path,
+                         const vtpm_http_response *resp, placement_failure *fail)
+{
+    if (resp->client_key_error) {
+        /* The same files at every attempt: not worth a retry. */
+        fail->status = VTPM_PUBLISH_CONFIG;
+        vtpm_strfmt(fail->message, sizeof(fail->message), "placement: %s", resp->error);
+        return;
+    }
+    fail->status = VTPM_PUBLISH_UNREACHABLE;
+    vtpm_strfmt(fail->message, sizeof(fail->message), "cannot reach placement '%s' (%s %s): %s",
+                client->url, method, path, resp->error);
+}
+
 /*
  * Sends one request to Placement. Returns 0 when an answer arrived (in
  * @resp, whatever its status; a 401 was answered by renewing a Keystone token
@@ -428,32 +454,15 @@ placement_call(vtpm_placement_client *client, const char *method, const char *pa
     vtpm_strfmt(url, sizeof(url), "%s%s", client->url, path);
     vtpm_strfmt(version, sizeof(version), "OpenStack-API-Version: placement 1.%d",
                 client->microversion);
-    if (body && !(text = json_dumps(body, JSON_COMPACT))) {
-        fail->status = VTPM_PUBLISH_CONFIG;
-        vtpm_strfmt(fail->message, sizeof(fail->message), "out of memory");
-        return -1;
-    }
+    if (body)
+        text = VTPM_ALLOC_CHECK(json_dumps(body, JSON_COMPACT));
 
     for (int attempt = 0; attempt < 2; attempt++) {
-        const char *token = NULL;
         size_t n = 0;
 
-        if (client->conf.auth == VTPM_PLACEMENT_AUTH_TOKEN) {
-            token = client->conf.token;
-        } else if (client->ks) {
-            token = vtpm_keystone_token(client->ks, attempt > 0, &fail->status,
-                                        fail->message, sizeof(fail->message));
-            if (!token)
-                goto cleanup;
-        }
         vtpm_free_secret(token_header);
-        token_header = NULL;
-        if (token && asprintf(&token_header, "X-Auth-Token: %s", token) < 0) {
-            token_header = NULL;
-            fail->status = VTPM_PUBLISH_CONFIG;
-            vtpm_strfmt(fail->message, sizeof(fail->message), "out of memory");
+        if (placement_auth_header(client, attempt, &token_header, fail) < 0)
             goto cleanup;
-        }
         headers[n++] = "Accept: application/json";
         if (versioned)
             headers[n++] = version;
@@ -465,17 +474,7 @@ placement_call(vtpm_placement_client *client, const char *method, const char *pa
 
         client->stats.requests++;
         if (vtpm_http_request(client->http, method, url, headers, text, resp) < 0) {
-            if (resp->client_key_error) {
-                /* The same files at every attempt: not worth a retry. */
-                fail->status = VTPM_PUBLISH_CONFIG;
-                vtpm_strfmt(fail->message, sizeof(fail->message), "placement: %s",
-                            resp->error);
-            } else {
-                fail->status = VTPM_PUBLISH_UNREACHABLE;
-                vtpm_strfmt(fail->message, sizeof(fail->message),
-                            "cannot reach placement '%s' (%s %s): %s", client->url,
-                            method, path, resp->error);
-            }
+            placement_fail_transport(client, method, path, resp, fail);
             goto cleanup;
         }
         VTPM_DEBUG("placement %s %s: HTTP %ld", method, path, resp->status);
@@ -629,18 +628,14 @@ placement_create_provider(vtpm_placement_client *client, const char *name,
                           const char *uuid, placement_failure *fail)
 {
     vtpm_http_response resp = { 0 };
-    json_t *body = json_pack("{s:s}", "name", name);
+    json_t *body = VTPM_ALLOC_CHECK(json_pack("{s:s}", "name", name));
     json_t *root = NULL;
     const char *got;
     int ret = -1;
 
-    if (body && uuid && *uuid)
-        json_object_set_new(body, "uuid", json_string(uuid));
-    if (!body) {
-        fail->status = VTPM_PUBLISH_CONFIG;
-        vtpm_strfmt(fail->message, sizeof(fail->message), "out of memory");
-        return -1;
-    }
+    if (uuid && *uuid &&
+        json_object_set_new(body, "uuid", VTPM_ALLOC_CHECK(json_string(uuid))) < 0)
+        vtpm_alloc_abort();
     if (placement_call(client, "POST", "/resource_providers", body, true, &resp, fail) < 0)
         goto cleanup;
     if (resp.status == 201 && client->microversion < PLACEMENT_MV_CREATE_RETURNS_BODY) {
@@ -680,11 +675,6 @@ placement_find_by_name(vtpm_placement_client *client, const char *name,
     const char *uuid;
     int ret = -1;
 
-    if (!escaped) {
-        fail->status = VTPM_PUBLISH_CONFIG;
-        vtpm_strfmt(fail->message, sizeof(fail->message), "out of memory");
-        return -1;
-    }
     vtpm_strfmt(path, sizeof(path), "/resource_providers?name=%s", escaped);
     if (placement_call(client, "GET", path, NULL, true, &resp, fail) < 0)
         goto cleanup;
@@ -819,7 +809,7 @@ vtpm_traitset
 vtpm_placement_traits_merge(json_t *current, vtpm_traitset want, json_t **out)
 {
     vtpm_traitset have = 0;
-    json_t *list = json_array();
+    json_t *list = VTPM_ALLOC_CHECK(json_array());
     json_t *t;
     size_t i;
 
@@ -831,12 +821,13 @@ vtpm_placement_traits_merge(json_t *current, vtpm_traitset want, json_t **out)
             continue;
         if (tr >= 0)
             have |= VTPM_TRAITSET_BIT(tr);
-        else if (list)
-            json_array_append_new(list, json_string(name));
+        else if (json_array_append(list, t) < 0)
+            vtpm_alloc_abort();
     }
-    for (int tr = 0; tr < VTPM_TRAIT_COUNT && list; tr++) {
-        if (want & VTPM_TRAITSET_BIT(tr))
-            json_array_append_new(list, json_string(vtpm_trait_name(tr)));
+    for (int tr = 0; tr < VTPM_TRAIT_COUNT; tr++) {
+        if ((want & VTPM_TRAITSET_BIT(tr)) &&
+            json_array_append_new(list, VTPM_ALLOC_CHECK(json_string(vtpm_trait_name(tr)))) < 0)
+            vtpm_alloc_abort();
     }
     *out = list;
     return have;
@@ -926,22 +917,216 @@ placement_finish(vtpm_publish_result *result, vtpm_publish_status status)
     return status;
 }
 
+/* One publish: what the rounds of GET, PUT and retry share. */
+typedef struct {
+    vtpm_placement_client *client;
+    vtpm_publish_result *result;
+    placement_failure fail;
+    vtpm_http_response resp;
+    vtpm_traitset wanted;       /* the report's traits */
+    vtpm_traitset skipped;      /* of those, unknown to the service (warned once) */
+    unsigned int conflicts;
+    bool missing_handled;
+    char path[128];             /* the provider's traits */
+    char skipped_text[64];
+} placement_publish_ctx;
+
+/* What a step of a publish leads to. */
+typedef enum {
+    PUBLISH_STEP_NEXT,    /* go on with the next step */
+    PUBLISH_STEP_AGAIN,   /* start a new round: read the traits again */
+    PUBLISH_STEP_DONE,    /* published, or nothing to change */
+    PUBLISH_STEP_FAILED,  /* failed, as ctx->fail says */
+} placement_publish_step;
+
+/* The provider is gone (404 on its traits): create it again with its uuid,
+ * when the configuration allows it. */
+static placement_publish_step
+publish_provider_missing(placement_publish_ctx *ctx)
+{
+    vtpm_placement_client *client = ctx->client;
+    char uuid[sizeof(client->provider_uuid)];
+
+    ctx->missing_handled = true;
+    vtpm_strfmt(uuid, sizeof(uuid), "%s", client->provider_uuid);
+    client->provider_uuid[0] = '\0';   /* look it up again next time */
+    if (!client->conf.create_provider) {
+        ctx->fail.status = VTPM_PUBLISH_REFUSED;
+        vtpm_strfmt(ctx->fail.message, sizeof(ctx->fail.message),
+                    "placement '%s' has no resource provider '%s' with uuid %s "
+                    "(create_provider is off)", client->url, client->provider_name, uuid);
+        return PUBLISH_STEP_FAILED;
+    }
+    if (placement_create_provider(client, client->provider_name, uuid, &ctx->fail) < 0)
+        return PUBLISH_STEP_FAILED;
+    /* Or 1: created by someone else meanwhile, or no body before 1.20. */
+    vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
+    return PUBLISH_STEP_AGAIN;
+}
+
+/* Reads the provider's traits and generation; @list gets the traits to PUT
+ * (the unmanaged ones kept, the managed ones from @publish). */
+static placement_publish_step
+publish_read(placement_publish_ctx *ctx, vtpm_traitset publish, long long *generation,
+             vtpm_traitset *have, json_t **list)
+{
+    vtpm_placement_client *client = ctx->client;
+    json_t *root, *gen_json;
+
+    if (placement_call(client, "GET", ctx->path, NULL, true, &ctx->resp, &ctx->fail) < 0)
+        return PUBLISH_STEP_FAILED;
+    if (ctx->resp.status == 404 && !ctx->missing_handled)
+        return publish_provider_missing(ctx);
+    if (ctx->resp.status == 404)
+        client->provider_uuid[0] = '\0';
+    if (ctx->resp.status != 200) {
+        placement_fail_answer(client, &ctx->fail, "GET", ctx->path, &ctx->resp);
+        return PUBLISH_STEP_FAILED;
+    }
+    root = placement_json(&ctx->resp);
+    gen_json = json_object_get(root, "resource_provider_generation");
+    if (!json_is_array(json_object_get(root, "traits")) || !json_is_integer(gen_json)) {
+        placement_fail_invalid(client, &ctx->fail, "GET", ctx->path, &ctx->resp,
+                               "no traits and generation");
+        json_decref(root);
+        return PUBLISH_STEP_FAILED;
+    }
+    *generation = json_integer_value(gen_json);
+    *have = vtpm_placement_traits_merge(json_object_get(root, "traits"), publish, list);
+    json_decref(root);
+    return PUBLISH_STEP_NEXT;
+}
+
+/* The PUT was not taken: another writer got there first (read again, up to
+ * the retries), or the service does not know some traits (publish the rest). */
+static placement_publish_step
+publish_put_refused(placement_publish_ctx *ctx)
+{
+    vtpm_placement_client *client = ctx->client;
+    const vtpm_http_response *resp = &ctx->resp;
+    char code[64], detail[400];
+
+    vtpm_placement_error_text(resp->status, resp->body, detail, sizeof(detail),
+                              code, sizeof(code));
+    if ((resp->status == 409 &&
+         (strcmp(code, "placement.concurrent_update") == 0 ||
+          (client->microversion < PLACEMENT_MV_ERROR_CODES && !code[0]))) ||
+        (resp->status == 500 && (strstr(detail, PLACEMENT_CONCURRENT_500) ||
+                                 strstr(resp->body, PLACEMENT_ABORTED_500)))) {
+        client->stats.conflicts++;
+        if (ctx->conflicts++ >= client->conf.retries) {
+            ctx->fail.status = VTPM_PUBLISH_UNREACHABLE;
+            vtpm_strfmt(ctx->fail.message, sizeof(ctx->fail.message),
+                        "placement: provider '%s' (%s) kept changing: gave up after "
+                        "%u concurrent updates", client->provider_name,
+                        client->provider_uuid, ctx->conflicts);
+            return PUBLISH_STEP_FAILED;
+        }
+        VTPM_DEBUG("placement: provider '%s' changed meanwhile: re-reading",
+                   client->provider_name);
+        placement_backoff(client, ctx->conflicts - 1);
+        return PUBLISH_STEP_AGAIN;
+    }
+    if (resp->status == 400) {
+        json_t *err_root = json_loads(resp->body, 0, NULL);
+        const char *d = json_string_value(json_object_get(
+            json_array_get(json_object_get(err_root, "errors"), 0), "detail"));
+        vtpm_traitset unknown = placement_unknown_in(d) & client->known;
+
+        json_decref(err_root);
+        if (unknown) {
+            /* The service lost (or never had) these: publish the rest. */
+            client->known &= ~unknown;
+            return PUBLISH_STEP_AGAIN;
+        }
+    }
+    placement_fail_answer(client, &ctx->fail, "PUT", ctx->path, resp);
+    return PUBLISH_STEP_FAILED;
+}
+
+/* PUTs @list at @generation; @have and @publish say what changes. */
+static placement_publish_step
+publish_put(placement_publish_ctx *ctx, json_t *list, long long generation,
+            vtpm_traitset have, vtpm_traitset publish)
+{
+    vtpm_placement_client *client = ctx->client;
+    vtpm_publish_result *result = ctx->result;
+    json_t *body, *root, *gen_json;
+    char change[400];
+    int rc;
+
+    if (client->before_put)
+        client->before_put(client->before_put_opaque);
+    body = VTPM_ALLOC_CHECK(json_pack("{s:O, s:I}", "traits", list,
+                                      "resource_provider_generation", (json_int_t)generation));
+    client->stats.trait_puts++;
+    rc = placement_call(client, "PUT", ctx->path, body, true, &ctx->resp, &ctx->fail);
+    json_decref(body);
+    if (rc < 0)
+        return PUBLISH_STEP_FAILED;
+    if (ctx->resp.status != 200)
+        return publish_put_refused(ctx);
+    root = placement_json(&ctx->resp);
+    gen_json = json_object_get(root, "resource_provider_generation");
+    result->generation = json_is_integer(gen_json) ? json_integer_value(gen_json) : -1;
+    json_decref(root);
+    placement_describe_change(have, publish, change, sizeof(change));
+    vtpm_strfmt(result->message, sizeof(result->message),
+                "placement: provider '%s' (%s) %s at generation %lld%s",
+                client->provider_name, client->provider_uuid, change,
+                result->generation, ctx->skipped_text);
+    return PUBLISH_STEP_DONE;
+}
+
+/* One round: read the traits, then PUT them when they differ. */
+static placement_publish_step
+publish_round(placement_publish_ctx *ctx, vtpm_publish_status *status)
+{
+    vtpm_placement_client *client = ctx->client;
+    vtpm_traitset publish = ctx->wanted & client->known, have = 0;
+    long long generation = 0;
+    json_t *list = NULL;
+    placement_publish_step step;
+
+    if (ctx->wanted & ~client->known & ~ctx->skipped) {
+        placement_warn_unknown(client, ctx->wanted & ~client->known & ~ctx->skipped,
+                               ctx->result);
+        ctx->skipped |= ctx->wanted & ~client->known;
+    }
+    step = publish_read(ctx, publish, &generation, &have, &list);
+    if (step != PUBLISH_STEP_NEXT)
+        return step;
+    if (ctx->skipped)
+        vtpm_strfmt(ctx->skipped_text, sizeof(ctx->skipped_text),
+                    "; %u unknown to placement skipped", vtpm_traitset_count(ctx->skipped));
+    if (have == publish) {
+        ctx->result->generation = generation;
+        vtpm_strfmt(ctx->result->message, sizeof(ctx->result->message),
+                    "placement: provider '%s' (%s) unchanged at generation %lld%s",
+                    client->provider_name, client->provider_uuid, generation,
+                    ctx->skipped_text);
+        *status = VTPM_PUBLISH_UNCHANGED;
+        step = PUBLISH_STEP_DONE;
+    } else {
+        step = publish_put(ctx, list, generation, have, publish);
+        *status = VTPM_PUBLISH_CHANGED;
+    }
+    json_decref(list);
+    return step;
+}
+
 vtpm_publish_status
 vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
                        vtpm_publish_result *result)
 {
-    placement_failure fail = { .status = VTPM_PUBLISH_UNREACHABLE };
-    vtpm_http_response resp = { 0 };
-    json_t *root = NULL;
-    json_t *body = NULL;
-    json_t *list = NULL;
-    vtpm_traitset wanted = vtpm_report_present(report);
-    vtpm_traitset skipped = 0;
-    vtpm_publish_status status;
-    unsigned int conflicts = 0;
-    bool missing_handled = false;
-    char path[128];
-    char skipped_text[64] = "";
+    placement_publish_ctx ctx = {
+        .client = client,
+        .result = result,
+        .fail = { .status = VTPM_PUBLISH_UNREACHABLE },
+        .wanted = vtpm_report_present(report),
+    };
+    vtpm_publish_status status = VTPM_PUBLISH_UNREACHABLE;
+    placement_publish_step step;
 
     memset(result, 0, sizeof(*result));
     result->generation = -1;
@@ -952,159 +1137,21 @@ vtpm_placement_publish(vtpm_placement_client *client, const vtpm_report *report,
                                                      "no reason given");
         return placement_finish(result, VTPM_PUBLISH_INCONCLUSIVE);
     }
-    if (placement_negotiate(client, &fail) < 0 ||
-        placement_resolve_provider(client, report, &fail) < 0 ||
-        placement_load_known(client, &fail) < 0)
-        goto failed;
-    vtpm_strfmt(path, sizeof(path), "/resource_providers/%s/traits", client->provider_uuid);
-
-    for (;;) {
-        vtpm_traitset publish = wanted & client->known;
-        vtpm_traitset have;
-        json_t *gen_json;
-        long long generation;
-        char code[64];
-        char detail[400];
-
-        if (wanted & ~client->known & ~skipped) {
-            placement_warn_unknown(client, wanted & ~client->known & ~skipped, result);
-            skipped |= wanted & ~client->known;
-        }
-        json_decref(root);
-        root = NULL;
-        if (placement_call(client, "GET", path, NULL, true, &resp, &fail) < 0)
-            goto failed;
-        if (resp.status == 404 && !missing_handled) {
-            char uuid[sizeof(client->provider_uuid)];
-            int r;
-
-            missing_handled = true;
-            vtpm_strfmt(uuid, sizeof(uuid), "%s", client->provider_uuid);
-            client->provider_uuid[0] = '\0';   /* look it up again next time */
-            if (!client->conf.create_provider) {
-                fail.status = VTPM_PUBLISH_REFUSED;
-                vtpm_strfmt(fail.message, sizeof(fail.message),
-                            "placement '%s' has no resource provider '%s' with uuid %s "
-                            "(create_provider is off)", client->url,
-                            client->provider_name, uuid);
-                goto failed;
-            }
-            r = placement_create_provider(client, client->provider_name, uuid, &fail);
-            if (r < 0)
-                goto failed;
-            /* 1: created by someone else meanwhile, or no body before 1.20. */
-            vtpm_strfmt(client->provider_uuid, sizeof(client->provider_uuid), "%s", uuid);
-            continue;
-        }
-        if (resp.status == 404)
-            client->provider_uuid[0] = '\0';
-        if (resp.status != 200) {
-            placement_fail_answer(client, &fail, "GET", path, &resp);
-            goto failed;
-        }
-        root = placement_json(&resp);
-        gen_json = json_object_get(root, "resource_provider_generation");
-        if (!json_is_array(json_object_get(root, "traits")) || !json_is_integer(gen_json)) {
-            placement_fail_invalid(client, &fail, "GET", path, &resp,
-                                   "no traits and generation");
-            goto failed;
-        }
-        generation = json_integer_value(gen_json);
-        json_decref(list);
-        have = vtpm_placement_traits_merge(json_object_get(root, "traits"), publish, &list);
-        if (!list) {
-            fail.status = VTPM_PUBLISH_CONFIG;
-            vtpm_strfmt(fail.message, sizeof(fail.message), "out of memory");
-            goto failed;
-        }
-        if (skipped)
-            vtpm_strfmt(skipped_text, sizeof(skipped_text),
-                        "; %u unknown to placement skipped", vtpm_traitset_count(skipped));
-        if (have == publish) {
-            result->generation = generation;
-            vtpm_strfmt(result->message, sizeof(result->message),
-                        "placement: provider '%s' (%s) unchanged at generation %lld%s",
-                        client->provider_name, client->provider_uuid, generation,
-                        skipped_text);
-            status = VTPM_PUBLISH_UNCHANGED;
-            goto done;
-        }
-
-        if (client->before_put)
-            client->before_put(client->before_put_opaque);
-        json_decref(body);
-        body = json_pack("{s:O, s:I}", "traits", list,
-                         "resource_provider_generation", (json_int_t)generation);
-        if (!body) {
-            fail.status = VTPM_PUBLISH_CONFIG;
-            vtpm_strfmt(fail.message, sizeof(fail.message), "out of memory");
-            goto failed;
-        }
-        client->stats.trait_puts++;
-        if (placement_call(client, "PUT", path, body, true, &resp, &fail) < 0)
-            goto failed;
-        if (resp.status == 200) {
-            char change[400];
-
-            json_decref(root);
-            root = placement_json(&resp);
-            gen_json = json_object_get(root, "resource_provider_generation");
-            result->generation = json_is_integer(gen_json) ? json_integer_value(gen_json)
-                                                           : -1;
-            placement_describe_change(have, publish, change, sizeof(change));
-            vtpm_strfmt(result->message, sizeof(result->message),
-                        "placement: provider '%s' (%s) %s at generation %lld%s",
-                        client->provider_name, client->provider_uuid, change,
-                        result->generation, skipped_text);
-            status = VTPM_PUBLISH_CHANGED;
-            goto done;
-        }
-        vtpm_placement_error_text(resp.status, resp.body, detail, sizeof(detail),
-                                  code, sizeof(code));
-        if ((resp.status == 409 &&
-             (strcmp(code, "placement.concurrent_update") == 0 ||
-              (client->microversion < PLACEMENT_MV_ERROR_CODES && !code[0]))) ||
-            (resp.status == 500 && (strstr(detail, PLACEMENT_CONCURRENT_500) ||
-                                    strstr(resp.body, PLACEMENT_ABORTED_500)))) {
-            client->stats.conflicts++;
-            if (conflicts++ >= client->conf.retries) {
-                fail.status = VTPM_PUBLISH_UNREACHABLE;
-                vtpm_strfmt(fail.message, sizeof(fail.message),
-                            "placement: provider '%s' (%s) kept changing: gave up after "
-                            "%u concurrent updates", client->provider_name,
-                            client->provider_uuid, conflicts);
-                goto failed;
-            }
-            VTPM_DEBUG("placement: provider '%s' changed meanwhile: re-reading",
-                       client->provider_name);
-            placement_backoff(client, conflicts - 1);
-            continue;
-        }
-        if (resp.status == 400) {
-            json_t *err_root = json_loads(resp.body, 0, NULL);
-            const char *d = json_string_value(json_object_get(
-                json_array_get(json_object_get(err_root, "errors"), 0), "detail"));
-            vtpm_traitset unknown = placement_unknown_in(d) & client->known;
-
-            json_decref(err_root);
-            if (unknown) {
-                /* The service lost (or never had) these: publish the rest. */
-                client->known &= ~unknown;
-                continue;
-            }
-        }
-        placement_fail_answer(client, &fail, "PUT", path, &resp);
-        goto failed;
+    if (placement_negotiate(client, &ctx.fail) < 0 ||
+        placement_resolve_provider(client, report, &ctx.fail) < 0 ||
+        placement_load_known(client, &ctx.fail) < 0) {
+        step = PUBLISH_STEP_FAILED;
+    } else {
+        vtpm_strfmt(ctx.path, sizeof(ctx.path), "/resource_providers/%s/traits",
+                    client->provider_uuid);
+        while ((step = publish_round(&ctx, &status)) == PUBLISH_STEP_AGAIN)
+            ;
     }
-
-failed:
-    vtpm_strfmt(result->message, sizeof(result->message), "%s", fail.message);
-    status = fail.status;
-done:
-    json_decref(root);
-    json_decref(body);
-    json_decref(list);
-    vtpm_http_response_clear(&resp);
+    if (step == PUBLISH_STEP_FAILED) {
+        vtpm_strfmt(result->message, sizeof(result->message), "%s", ctx.fail.message);
+        status = ctx.fail.status;
+    }
+    vtpm_http_response_clear(&ctx.resp);
     return placement_finish(result, status);
 }
 

@@ -76,7 +76,7 @@ test_cli_help_documents_every_exit_code(void **state)
 
     (void)state;
     assert_int_equal(cli_run(&r, args), 0);
-    for (int code = VTPM_EXIT_PUBLISHED; code <= VTPM_EXIT_REFUSED; code++) {
+    for (int code = VTPM_EXIT_OK; code <= VTPM_EXIT_REFUSED; code++) {
         snprintf(line, sizeof(line), "\n  %d  ", code);
         if (!strstr(r.out, line))
             fail_msg("exit code %d is not in --help", code);
@@ -112,24 +112,24 @@ test_cli_usage_errors_exit_2(void **state)
     cli_result r;
 
     (void)state;
-    assert_int_equal(cli_run(&r, none), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, none), VTPM_EXIT_USAGE);
     assert_non_null(strstr(r.err, "Usage:"));
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, unknown_cmd), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, unknown_cmd), VTPM_EXIT_USAGE);
     assert_non_null(strstr(r.err, "unknown command 'publish'"));
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, unknown_opt), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, unknown_opt), VTPM_EXIT_USAGE);
     assert_non_null(strstr(r.err, "unknown option '--fast'"));
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, no_value), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, no_value), VTPM_EXIT_USAGE);
     assert_non_null(strstr(r.err, "option '--config' needs a value"));
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, extra), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, extra), VTPM_EXIT_USAGE);
     assert_non_null(strstr(r.err, "unexpected argument 'more'"));
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, json_run), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, json_run), VTPM_EXIT_USAGE);
     cli_result_free(&r);
-    assert_int_equal(cli_run(&r, delay_probe), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, delay_probe), VTPM_EXIT_USAGE);
     cli_result_free(&r);
 }
 
@@ -142,7 +142,7 @@ test_cli_config_error_exits_2_with_position(void **state)
 
     (void)state;
     write_config(path, sizeof(path), "swtpm_enabled: true\nswtpm_user: [tss]\n");
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_USAGE);
     snprintf(expect, sizeof(expect),
              "vtpm-reporter: error: %s:2:13: 'swtpm_user' must be a string, not a list\n", path);
     assert_string_equal(r.err, expect);
@@ -158,7 +158,7 @@ test_cli_missing_explicit_config_exits_2(void **state)
     cli_result r;
 
     (void)state;
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_USAGE);
     assert_string_equal(r.err, "vtpm-reporter: error: cannot open config '/nonexistent/r.yaml': "
                                "No such file or directory\n");
     cli_result_free(&r);
@@ -173,7 +173,7 @@ test_cli_run_to_placement_without_url_is_a_config_error(void **state)
 
     (void)state;
     write_config(path, sizeof(path), "inventory: placement\n");
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_CONFIG);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_USAGE);
     assert_string_equal(r.err, "vtpm-reporter: error: placement needs a url\n");
     cli_result_free(&r);
     unlink(path);
@@ -194,7 +194,7 @@ test_cli_probe_json_with_swtpm_disabled(void **state)
     snprintf(text, sizeof(text), "swtpm_enabled: false\nhost: cli-test-host\ncache_dir: %s\n",
              cache_dir);
     write_config(path, sizeof(path), text);
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_OK);
     doc = json_loads(r.out, 0, &jerr);
     if (!doc)
         fail_msg("probe --json printed invalid JSON: %s", jerr.text);
@@ -225,7 +225,7 @@ test_cli_probe_text_lists_every_trait_with_reason(void **state)
     snprintf(text, sizeof(text), "swtpm_enabled: true\nvirt_type: lxc\ncache_dir: %s\n",
              cache_dir);
     write_config(path, sizeof(path), text);
-    assert_int_equal(cli_run(&r, args), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(cli_run(&r, args), VTPM_EXIT_OK);
     assert_non_null(strstr(r.out, "\n  COMPUTE_SECURITY_TPM_2_0: absent: virt_type 'lxc' cannot "
                                   "run a vTPM (needs kvm or qemu) [virt_type_unsupported]\n"));
     assert_non_null(strstr(r.out, "\n  COMPUTE_SECURITY_TPM_SECRET_SECURITY_DEPLOYMENT: absent: "));

@@ -252,7 +252,7 @@ dry_run_answer(const char *const *argv, vtpm_command_result *res, void *opaque)
     snprintf(log->argv0, sizeof(log->argv0), "%s", argv[0]);
     snprintf(log->argv1, sizeof(log->argv1), "%s", argv[1] ? argv[1] : "");
     res->exit_code = 4;
-    assert_int_equal(vtpm_command_result_set_output(res, "canned", NULL), 0);
+    vtpm_command_result_set_output(res, "canned", NULL);
     return 1;
 }
 

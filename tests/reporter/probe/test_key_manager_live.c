@@ -258,7 +258,7 @@ probe_with_key_manager_ca(run *r, const char *url, const char *ca_file, bool che
              ca_file ? "  ca_file: " : "", ca_file ? ca_file : "", ca_file ? "\n" : "");
     if (vtpm_conf_load_string("km.yaml", text, strlen(text), &r->conf, err, sizeof(err)))
         fail_msg("test config refused: %s", err);
-    assert_int_equal(vtpm_probe_run(&r->conf, false, &r->facts), 0);
+    vtpm_probe_run(&r->conf, false, &r->facts);
     vtpm_decide(&r->facts, &r->conf, &r->report);
 }
 

@@ -187,7 +187,7 @@ test_probe_with_libvirtd_that_never_answers_is_inconclusive_at_the_timeout(void 
     fake_accepted();
 
     t = vtpm_clock_now();
-    assert_int_equal(vtpm_probe_run(&conf, false, &facts), 0);
+    vtpm_probe_run(&conf, false, &facts);
     t = vtpm_clock_now() - t;
 
     /* It waited for the whole second, and then stopped waiting: the upper

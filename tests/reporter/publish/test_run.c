@@ -83,12 +83,12 @@ static void
 test_run_maps_every_publish_status_to_its_exit_code(void **state)
 {
     static const struct { vtpm_publish_status st; int code; } cases[] = {
-        { VTPM_PUBLISH_CHANGED, VTPM_EXIT_PUBLISHED },
+        { VTPM_PUBLISH_CHANGED, VTPM_EXIT_OK },
         { VTPM_PUBLISH_UNCHANGED, VTPM_EXIT_UNCHANGED },
         { VTPM_PUBLISH_INCONCLUSIVE, VTPM_EXIT_INCONCLUSIVE },
         { VTPM_PUBLISH_UNREACHABLE, VTPM_EXIT_UNREACHABLE },
         { VTPM_PUBLISH_REFUSED, VTPM_EXIT_REFUSED },
-        { VTPM_PUBLISH_CONFIG, VTPM_EXIT_CONFIG },
+        { VTPM_PUBLISH_CONFIG, VTPM_EXIT_USAGE },
     };
     vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep };
     vtpm_conf conf;
@@ -125,7 +125,7 @@ test_run_retries_unreachable_with_doubling_backoff(void **state)
     /* Unreachable twice, then it works: published. */
     fake_reset(VTPM_PUBLISH_CHANGED);
     fake_statuses[0] = fake_statuses[1] = VTPM_PUBLISH_UNREACHABLE;
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
     assert_int_equal(fake_calls, 3);
 
     /* Refused is final: no retry. */
@@ -183,12 +183,12 @@ test_run_skips_publishing_while_another_run_holds_the_lock(void **state)
     assert_int_equal(fake_calls, 0);
     assert_non_null(strstr(res.message, "another run holds lock"));
     close(fd);
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
     assert_int_equal(fake_calls, 1);
 
     /* An unusable lock file is a configuration error. */
     conf.lock_file = (char *)"/nonexistent-dir/vtpm.lock";
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_CONFIG);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_USAGE);
 }
 
 static void
@@ -235,7 +235,7 @@ test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
     conf_init(&conf, db_dsn);
     conf.retries = 2;
     vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
 
     assert_int_equal(vtpm_test_pg_stop(&pg), 0);
     vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
@@ -246,7 +246,7 @@ test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
 
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-before'"),
                      (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
     assert_int_equal(res.generation, 2);
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-before'"),
                      (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
@@ -321,7 +321,7 @@ test_run_database_stopped_during_publish_writes_nothing(void **state)
     (void)state;
     conf_init(&conf, db_dsn);
     vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-during'");
 
     blocker = vtpm_test_pg_connect(db_dsn);
@@ -340,7 +340,7 @@ test_run_database_stopped_during_publish_writes_nothing(void **state)
 
     /* The next run catches up. */
     vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-during'"),
                      (long long)VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
     assert_int_equal(query_ll("SELECT generation FROM vtpm.resource_providers WHERE name = 'fault-during'"), 2);
@@ -359,7 +359,7 @@ test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **sta
     (void)state;
     conf_init(&conf, db_dsn);
     vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-kill'");
 
     blocker = vtpm_test_pg_connect(db_dsn);
@@ -390,7 +390,7 @@ test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **sta
 
     /* The next run catches up either way. */
     vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB));
-    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-kill'"),
                      (long long)(VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0) | VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_CRB)));
 }
@@ -411,7 +411,7 @@ test_run_refused_for_a_host_the_login_is_not_bound_to(void **state)
     vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
     conf_init(&conf, dsn);
     vtpm_test_report_init(&r, "run-bound", 1);
-    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_PUBLISHED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_UNCHANGED);
     vtpm_test_report_init(&r, "run-other", 1);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_REFUSED);

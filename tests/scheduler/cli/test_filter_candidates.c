@@ -230,14 +230,14 @@ test_candidates_refused_request_needs_no_inventory(void **state)
 }
 
 static void
-test_candidates_unreachable_inventory_exits_3_without_the_password(void **state)
+test_candidates_unreachable_inventory_exits_5_without_the_password(void **state)
 {
     const char *args[] = { "--dsn", "host=/nonexistent port=1 password=hunter2 connect_timeout=2" };
     cli_run r = run_candidates(REQ_CRB, args, VTPM_N_ELEMENTS(args));
     json_t *doc;
 
     (void)state;
-    assert_int_equal(r.status, 3);
+    assert_int_equal(r.status, 5);
     doc = json_line(r.out);
     assert_string_equal(json_string_value(json_object_get(doc, "result")), "error");
     assert_string_equal(json_string_value(json_object_get(doc, "code")), "inventory_unavailable");
@@ -249,7 +249,7 @@ test_candidates_unreachable_inventory_exits_3_without_the_password(void **state)
 }
 
 static void
-test_candidates_unmigrated_database_exits_3_and_says_migrate(void **state)
+test_candidates_unmigrated_database_exits_6_and_says_migrate(void **state)
 {
     char dsn[512];
     const char *args[] = { "--dsn", dsn };
@@ -258,8 +258,21 @@ test_candidates_unmigrated_database_exits_3_and_says_migrate(void **state)
     (void)state;
     assert_int_equal(vtpm_test_pg_create_db(&pg, "empty", dsn, sizeof(dsn)), 0);
     r = run_candidates(REQ_CRB, args, VTPM_N_ELEMENTS(args));
-    assert_int_equal(r.status, 3);
+    assert_int_equal(r.status, 6);
     assert_non_null(strstr(r.err, "vtpm-inventory migrate"));
+    cli_run_clear(&r);
+}
+
+static void
+test_candidates_unparsable_dsn_is_a_usage_error(void **state)
+{
+    const char *args[] = { "--dsn", "host=/nonexistent password=hunter2 =" };
+    cli_run r = run_candidates(REQ_CRB, args, VTPM_N_ELEMENTS(args));
+
+    (void)state;
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "vtpm-filter: candidates: "));
+    assert_null(strstr(r.err, "hunter2"));
     cli_run_clear(&r);
 }
 
@@ -379,8 +392,9 @@ main(void)
         cmocka_unit_test(test_candidates_max_limits_the_list_not_the_count),
         cmocka_unit_test(test_candidates_none_fits_exits_1_with_an_empty_list),
         cmocka_unit_test(test_candidates_refused_request_needs_no_inventory),
-        cmocka_unit_test(test_candidates_unreachable_inventory_exits_3_without_the_password),
-        cmocka_unit_test(test_candidates_unmigrated_database_exits_3_and_says_migrate),
+        cmocka_unit_test(test_candidates_unreachable_inventory_exits_5_without_the_password),
+        cmocka_unit_test(test_candidates_unmigrated_database_exits_6_and_says_migrate),
+        cmocka_unit_test(test_candidates_unparsable_dsn_is_a_usage_error),
         cmocka_unit_test(test_candidates_jsonl_answers_every_line_from_one_load),
         cmocka_unit_test(test_candidates_takes_the_dsn_from_vtpm_dsn),
         cmocka_unit_test(test_candidates_options_are_checked),

@@ -431,7 +431,7 @@ test_tls_reporter_run_publishes_and_exits_at_once_on_a_wrong_sslpassword(void **
     reporter_config(config, sizeof(config), dsn);
     call.config = config;
     reporter_run(&call);
-    if (call.status != 0)   /* VTPM_EXIT_PUBLISHED */
+    if (call.status != 0)   /* VTPM_EXIT_OK */
         fail_msg("vtpm-reporter run: exit %d: %s", call.status, call.out);
     assert_int_equal(tpm_bits("tls-run"), 0);
 
@@ -442,7 +442,7 @@ test_tls_reporter_run_publishes_and_exits_at_once_on_a_wrong_sslpassword(void **
     stderr_capture_start(&cap);
     reporter_run(&call);
     log = stderr_capture_end(&cap);
-    assert_int_equal(call.status, 2);   /* VTPM_EXIT_CONFIG */
+    assert_int_equal(call.status, 2);   /* VTPM_EXIT_USAGE */
     assert_true(call.seconds < 3);
     assert_has(log, "could not load private key file");
     assert_lacks(log, PASSPHRASE);

@@ -657,7 +657,7 @@ test_reporter_run_over_mutual_tls_and_with_a_missing_key(void **state)
         snprintf(line, sizeof(config) - (size_t)(line - config), "  key_file: %s\n", key);
     }
     err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
-    assert_int_equal(call.status, 2);         /* VTPM_EXIT_CONFIG */
+    assert_int_equal(call.status, 2);         /* VTPM_EXIT_USAGE */
     vtpm_test_assert_has(err, "cannot read client key '");
     vtpm_test_assert_has(err, "nowhere.key': No such file or directory");
     free(err);
@@ -686,7 +686,7 @@ test_reporter_run_with_an_encrypted_key_and_its_passphrase_file(void **state)
     t0 = vtpm_clock_now();
     err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
     took = vtpm_clock_now() - t0;
-    assert_int_equal(call.status, 2);         /* VTPM_EXIT_CONFIG */
+    assert_int_equal(call.status, 2);         /* VTPM_EXIT_USAGE */
     vtpm_test_assert_has(err, "configuration error: placement: cannot load client key '");
     vtpm_test_assert_has(err, "client-encrypted.key': wrong passphrase");
     assert_null(strstr(err, "retrying"));
