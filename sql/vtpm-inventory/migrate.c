@@ -2,15 +2,19 @@
 /* Applies the numbered migration files of a folder, once each, with checksums. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "file.h"
 #include "migrate.h"
 #include "pg.h"
+#include "sql_scan.h"
 #include "util.h"
 
 #define OID_BYTEA 17
@@ -111,26 +115,47 @@ parse_file_name(const char *name)
     return version > 0 ? version : -1;
 }
 
-/* Reads @path into a new NUL-terminated buffer (free it); NULL on error. */
+/*
+ * Reads migration @path into a new NUL-terminated buffer (free it); NULL on
+ * error. Only a regular file: a FIFO would block migrate forever, a device
+ * could be anything. A file that would end the migration's transaction
+ * part-way is refused before anything of it runs.
+ */
 static char *
 read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    unsigned int line;
+    char *buf = NULL, word[16];
+    FILE *f;
 
-    if (!f) {
+    if (fd < 0 || fstat(fd, &st) < 0) {
         vtpm_strfmt(err, errlen, "cannot open migration '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
+    if (!S_ISREG(st.st_mode)) {
+        vtpm_strfmt(err, errlen, "migration '%s' is not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    f = VTPM_ALLOC_CHECK(fdopen(fd, "rb"));
     if (vtpm_file_read_stream(f, MAX_MIGRATION_BYTES, &buf, len) < 0) {
-        if (errno == EFBIG)
-            vtpm_strfmt(err, errlen, "cannot read migration '%s': too large or unreadable",
-                        path);
-        else
-            vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
-                        errno == ENOMEM ? (vtpm_alloc_abort(), "") : strerror(errno));
+        if (errno == ENOMEM)
+            vtpm_alloc_abort();
+        vtpm_strfmt(err, errlen, "cannot read migration '%s': %s", path,
+                    errno == EFBIG ? "too large or unreadable" : strerror(errno));
     }
     fclose(f);
+    if (buf && (line = vtpm_sql_find_transaction_control(buf, *len, word, sizeof(word)))) {
+        vtpm_strfmt(err, errlen, "migration '%s' line %u: %s would end the migration's "
+                    "transaction part-way; a migration runs in one transaction of its own",
+                    path, line, word);
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 

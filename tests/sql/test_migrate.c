@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "migrate.h"
 #include "pg_fixture.h"
 #include "util.h"
@@ -534,6 +535,80 @@ test_migrate_cli_refuses_a_password_file_others_may_read(void **state)
     PQfinish(conn);
 }
 
+/* A file that ends the migration's transaction part-way is refused before
+ * any of it runs: what came before its COMMIT would stay, unrecorded. */
+static void
+test_migrate_refuses_a_file_that_ends_its_transaction(void **state)
+{
+    static const char *const bodies[] = {
+        "CREATE TABLE vtpm.early (x int);\nCOMMIT;\nCREATE TABLE vtpm.late (x int);\n",
+        "CREATE TABLE vtpm.early (x int);\n  -- the end\n  end;\n",
+        "CREATE TABLE vtpm.early (x int); ROLLBACK; BEGIN;\n",
+        "CREATE TABLE vtpm.early (x int);\n/* done */ PREPARE TRANSACTION 'x';\n",
+    };
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/commit", tmpdir);
+    copy_migrations(dir);
+    new_db("m_commit", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
+    vtpm_strfmt(path, sizeof(path), "%s/0999_ends_early.sql", dir);
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        write_file(path, bodies[i], "w");
+        err[0] = '\0';
+        assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+        if (!strstr(err, "would end the migration's transaction part-way"))
+            fail_msg("case %zu: %s", i, err);
+        v = vtpm_test_pg_value(conn, "SELECT to_regclass('vtpm.early') IS NULL", NULL, 0);
+        assert_string_equal(v, "t");
+        free(v);
+    }
+    /* The same words in comments, strings, identifiers and bodies are not statements. */
+    write_file(path, "-- COMMIT;\n/* ROLLBACK; /* nested */ END; */\n"
+               "CREATE TABLE vtpm.early (\"commit\" text DEFAULT 'x; COMMIT;', y text DEFAULT E'\\'; END;');\n"
+               "CREATE FUNCTION vtpm.f() RETURNS int LANGUAGE plpgsql AS $b$ BEGIN RETURN 1; END $b$;\n"
+               "CREATE FUNCTION vtpm.g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n"
+               "SELECT 1 AS begin;\n", "w");
+    err[0] = '\0';
+    if (vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)) != 0)
+        fail_msg("a clean file was refused: %s", err);
+    assert_int_equal(applied, 1);
+    PQfinish(conn);
+}
+
+/* A migrations folder entry that is not a regular file (a FIFO would make
+ * migrate wait forever) is refused at once. */
+static void
+test_migrate_refuses_an_entry_that_is_not_a_regular_file(void **state)
+{
+    char dsn[512], err[1024], dir[512], path[600];
+    unsigned int applied = 0;
+    double start;
+    PGconn *conn;
+
+    (void)state;
+    vtpm_strfmt(dir, sizeof(dir), "%s/fifo", tmpdir);
+    copy_migrations(dir);
+    vtpm_strfmt(path, sizeof(path), "%s/0999_fifo.sql", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    new_db("m_fifo", dsn, sizeof(dsn));
+    conn = vtpm_test_pg_connect(dsn);
+    start = vtpm_clock_now();
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+    assert_true(vtpm_clock_now() - start < 10);
+    assert_non_null(strstr(err, "is not a regular file"));
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is not a regular file"));
+    PQfinish(conn);
+}
+
 static int
 group_setup(void **state)
 {
@@ -567,6 +642,8 @@ main(void)
         cmocka_unit_test(test_migrate_refuses_an_edited_applied_file),
         cmocka_unit_test(test_migrate_failing_file_leaves_nothing_behind),
         cmocka_unit_test(test_migrate_refuses_a_misnamed_sql_file),
+        cmocka_unit_test(test_migrate_refuses_a_file_that_ends_its_transaction),
+        cmocka_unit_test(test_migrate_refuses_an_entry_that_is_not_a_regular_file),
         cmocka_unit_test(test_migrate_concurrent_runs_apply_each_file_once),
         cmocka_unit_test(test_migrate_upgrade_fills_the_trait_index_from_existing_hosts),
         cmocka_unit_test(test_migrate_publish_refuses_a_changed_managed_trait_list),
