@@ -419,6 +419,70 @@ guard_decide(cli_ctx *ctx, const vtpm_guard_request *greq, json_t **out)
     return OUTCOME_REJECT;
 }
 
+/* A member of a guard request and the members it may hold (NULL: any). */
+typedef struct {
+    const char *what;
+    const char *const *members;
+    const char *expected;
+} guard_shape;
+
+static const char *const guard_top_members[] = {
+    "instance", "operation", "new_flavor", "requester", "id", NULL };
+static const char *const guard_instance_members[] = { "flavor", "image", "owner", NULL };
+static const char *const guard_requester_members[] = { "user", "roles", NULL };
+
+/* Says in @why which member of @obj @shape does not list: a misspelt
+ * "flavour" or "role" would make a vTPM server look like a plain one. */
+static bool
+guard_members_known(json_t *obj, const guard_shape *shape, char *why, size_t whylen)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(obj, key, value) {
+        size_t i;
+        bool known = false;
+        char q[72];
+
+        for (i = 0; shape->members[i] && !known; i++)
+            known = strcmp(key, shape->members[i]) == 0;
+        if (!known) {
+            vtpm_strfmt(why, whylen, "unknown member %s in %s (expected %s)",
+                        vtpm_quote(q, sizeof(q), key), shape->what, shape->expected);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks the shape of a guard request @doc: every member known, the
+ * 'instance' an object. Says in @why what is wrong. */
+static bool
+guard_check_shape(json_t *doc, char *why, size_t whylen)
+{
+    static const guard_shape top = { "guard request", guard_top_members,
+                                     "'instance', 'operation', 'new_flavor', 'requester', 'id'" };
+    static const guard_shape instance = { "'instance'", guard_instance_members,
+                                          "'flavor', 'image', 'owner'" };
+    static const guard_shape requester = { "'requester'", guard_requester_members,
+                                           "'user', 'roles'" };
+    json_t *req = json_object_get(doc, "requester");
+
+    if (!json_is_object(doc)) {
+        vtpm_strfmt(why, whylen, "a guard request must be a JSON object");
+        return false;
+    }
+    if (!guard_members_known(doc, &top, why, whylen))
+        return false;
+    if (!json_is_object(json_object_get(doc, "instance"))) {
+        vtpm_strfmt(why, whylen, "'instance' must be an object with 'flavor', 'image', 'owner'");
+        return false;
+    }
+    if (!guard_members_known(json_object_get(doc, "instance"), &instance, why, whylen))
+        return false;
+    return !json_is_object(req) || guard_members_known(req, &requester, why, whylen);
+}
+
 static cli_outcome
 handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
 {
@@ -427,12 +491,11 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
     json_t *instance, *image, *new_flavor;
     const char *op_name, *why;
     vtpm_error verr = { 0 };
+    char shape_why[256];
 
-    if (!json_is_object(doc))
-        return bad_input(out, "a guard request must be a JSON object");
+    if (!guard_check_shape(doc, shape_why, sizeof(shape_why)))
+        return bad_input(out, shape_why);
     instance = json_object_get(doc, "instance");
-    if (!json_is_object(instance))
-        return bad_input(out, "'instance' must be an object with 'flavor', 'image', 'owner'");
     if (!json_opt_string(doc, "operation", &op_name) || !op_name)
         return bad_input(out, "'operation' must be a string");
     if (!json_opt_string(instance, "owner", &greq.owner))
