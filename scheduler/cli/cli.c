@@ -700,23 +700,61 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
     }
 }
 
-static void
+/* Placement's trait names: upper-case letters, digits and '_', a letter first. */
+static bool
+cli_trait_name_valid(const char *name, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > 255 || !(name[0] >= 'A' && name[0] <= 'Z'))
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Reads --traits: names separated by commas, blanks around a name trimmed.
+ * Names we do not know are the host's own business and ignored; a name that
+ * cannot be a trait (lower case, a blank inside, nothing between commas) is
+ * a typo that would silently drop a trait, so it is a usage error. "" is a
+ * host without traits. */
+static bool
 cli_parse_traits(cli_ctx *ctx, const char *list)
 {
-    char *copy = vtpm_alloc_strdup(list), *save = NULL, *tok;
+    const char *p = list;
 
     ctx->host_traits = 0;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    ctx->have_host_traits = true;
+    while (list[0] != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[256], q[72];
         int t;
 
-        while (*tok == ' ')
-            tok++;
-        t = vtpm_trait_from_name(tok);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        vtpm_strfmt(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : sizeof(name) - 1), p);
+        if (!cli_trait_name_valid(p, len)) {
+            cli_fail(ctx, "--traits: %s is not a trait name (upper-case letters, digits and '_', "
+                     "separated by commas)", vtpm_quote(q, sizeof(q), name));
+            return false;
+        }
+        t = vtpm_trait_from_name(name);
         if (t >= 0)
             ctx->host_traits |= VTPM_TRAITSET_BIT(t);
+        if (!end)
+            break;
+        p = end + 1;
     }
-    free(copy);
-    ctx->have_host_traits = true;
+    return true;
 }
 
 /* The options that only some commands take. */
@@ -839,8 +877,7 @@ cli_take_option(cli_ctx *ctx, cli_options *opts, int opt, char **argv)
         ctx->jsonl = true;
         return -1;
     case 't':
-        cli_parse_traits(ctx, optarg);
-        return -1;
+        return cli_parse_traits(ctx, optarg) ? -1 : VTPM_EXIT_USAGE;
     case 'H':
         ctx->hosts_path = optarg;
         return -1;
