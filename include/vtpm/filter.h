@@ -187,7 +187,9 @@ vtpm_status vtpm_request_set_image_property(vtpm_request *req, const char *key,
  * Either part may be missing or null. @req is reset first. Extra spec and
  * property values must be strings (or null, meaning not set); any other type
  * for a TPM key, a document that is not an object, or text that is not JSON
- * gives VTPM_ERR_BAD_INPUT with line, column and message in @err. @len is the
+ * gives VTPM_ERR_BAD_INPUT with line, column and message in @err. Values of
+ * other keys are not looked at: a number there may be any valid JSON number,
+ * even one beyond a double or a 64-bit integer (1e400). @len is the
  * length of @json, which need not be NUL-terminated.
  */
 vtpm_status vtpm_request_parse_json(vtpm_request *req, const char *json,

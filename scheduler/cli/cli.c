@@ -621,7 +621,7 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     cli_outcome o;
     char msg[512], jtext[JSON_ERROR_TEXT_LENGTH * 4];
 
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = vtpm_json_load(text, len, &jerr);
     if (!doc) {
         if (lineno > 0)
             vtpm_strfmt(msg, sizeof(msg), "line %ld, column %d: invalid JSON: %s",
@@ -1017,7 +1017,7 @@ cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
 
     if (!text)
         return VTPM_EXIT_USAGE;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = vtpm_json_load(text, len, &jerr);
     free(text);
     if (!doc) {
         cli_fail(ctx, "request: line %d, column %d: invalid JSON: %s", jerr.line, jerr.column,
