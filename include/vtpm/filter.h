@@ -95,6 +95,7 @@ typedef enum {
     VTPM_CODE_LIVE_MIGRATION_UNSUPPORTED = 10,  /* "live_migration_unsupported" */
     VTPM_CODE_RESIZE_DEPLOYMENT = 11,           /* "resize_secret_security_deployment" */
     VTPM_CODE_OWNER_ONLY = 12,                  /* "owner_only" */
+    VTPM_CODE_UNKNOWN_OPERATION = 13,           /* "unknown_operation" */
     /* append new codes here; there is no count: it would change each release */
 } vtpm_code;
 
@@ -186,7 +187,9 @@ vtpm_status vtpm_request_set_image_property(vtpm_request *req, const char *key,
  * Either part may be missing or null. @req is reset first. Extra spec and
  * property values must be strings (or null, meaning not set); any other type
  * for a TPM key, a document that is not an object, or text that is not JSON
- * gives VTPM_ERR_BAD_INPUT with line, column and message in @err. @len is the
+ * gives VTPM_ERR_BAD_INPUT with line, column and message in @err. Values of
+ * other keys are not looked at: a number there may be any valid JSON number,
+ * even one beyond a double or a 64-bit integer (1e400). @len is the
  * length of @json, which need not be NUL-terminated.
  */
 vtpm_status vtpm_request_parse_json(vtpm_request *req, const char *json,
@@ -289,7 +292,7 @@ size_t vtpm_hosts_filter(vtpm_traitset required, const vtpm_traitset *hosts,
 /* Operation guard.                                                          */
 
 typedef enum {
-    VTPM_OP_OTHER = 0,         /* anything not listed: allowed */
+    VTPM_OP_OTHER = 0,         /* a known operation with no vTPM rule (start, reboot, ...) */
     VTPM_OP_REBUILD = 1,
     VTPM_OP_SHELVE = 2,
     VTPM_OP_RESCUE = 3,
@@ -297,15 +300,21 @@ typedef enum {
     VTPM_OP_LIVE_MIGRATE = 5,
     VTPM_OP_RESIZE = 6,
     VTPM_OP_COLD_MIGRATE = 7,
+    VTPM_OP_UNKNOWN = 8,       /* a name the guard does not know: refused */
     /* append new operations here; there is no count: it would change each release */
 } vtpm_operation;
 
 /*
  * Maps "rebuild", "shelve", "rescue", "evacuate", "live-migrate", "resize",
- * "cold-migrate" to their value; any other name maps to VTPM_OP_OTHER.
+ * "cold-migrate" to their value; the operations that need no vTPM rule
+ * ("start", "stop", "reboot", "pause", "unpause", "suspend", "resume",
+ * "lock", "unlock", "snapshot", "delete") to VTPM_OP_OTHER; any other name
+ * (another case, blanks, "", NULL) to VTPM_OP_UNKNOWN, which the guard
+ * refuses. Names are exact.
  */
 vtpm_operation vtpm_operation_from_name(const char *name) VTPM_ATTR_PURE;
-/* Borrowed static name, "other" for VTPM_OP_OTHER, NULL when out of range. */
+/* Borrowed static name, "other" for VTPM_OP_OTHER, "unknown" for
+ * VTPM_OP_UNKNOWN, NULL when out of range. */
 const char *vtpm_operation_name(vtpm_operation op) VTPM_ATTR_CONST;
 
 /*
@@ -327,7 +336,9 @@ typedef struct {
  * rebuild, shelve, rescue and evacuate are refused; live migration only with
  * "host" secret security; resize to or from "deployment" from another mode is
  * refused; with "user" secret security only the owner (or a requester with an
- * owner-override role) may act. A server without a vTPM is never refused. If
+ * owner-override role) may act. VTPM_OP_UNKNOWN is refused
+ * (VTPM_CODE_UNKNOWN_OPERATION) whatever the server: what the guard cannot
+ * classify does not run. Otherwise a server without a vTPM is never refused. If
  * the server's own request does not translate, that rejection is the answer.
  * Returns VTPM_OK whatever the decision (see vtpm_result_accepted), or
  * VTPM_ERR_INVALID_ARG (NULL filter, request, instance or result; resize

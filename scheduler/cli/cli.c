@@ -419,6 +419,70 @@ guard_decide(cli_ctx *ctx, const vtpm_guard_request *greq, json_t **out)
     return OUTCOME_REJECT;
 }
 
+/* A member of a guard request and the members it may hold (NULL: any). */
+typedef struct {
+    const char *what;
+    const char *const *members;
+    const char *expected;
+} guard_shape;
+
+static const char *const guard_top_members[] = {
+    "instance", "operation", "new_flavor", "requester", "id", NULL };
+static const char *const guard_instance_members[] = { "flavor", "image", "owner", NULL };
+static const char *const guard_requester_members[] = { "user", "roles", NULL };
+
+/* Says in @why which member of @obj @shape does not list: a misspelt
+ * "flavour" or "role" would make a vTPM server look like a plain one. */
+static bool
+guard_members_known(json_t *obj, const guard_shape *shape, char *why, size_t whylen)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(obj, key, value) {
+        size_t i;
+        bool known = false;
+        char q[72];
+
+        for (i = 0; shape->members[i] && !known; i++)
+            known = strcmp(key, shape->members[i]) == 0;
+        if (!known) {
+            vtpm_strfmt(why, whylen, "unknown member %s in %s (expected %s)",
+                        vtpm_quote(q, sizeof(q), key), shape->what, shape->expected);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks the shape of a guard request @doc: every member known, the
+ * 'instance' an object. Says in @why what is wrong. */
+static bool
+guard_check_shape(json_t *doc, char *why, size_t whylen)
+{
+    static const guard_shape top = { "guard request", guard_top_members,
+                                     "'instance', 'operation', 'new_flavor', 'requester', 'id'" };
+    static const guard_shape instance = { "'instance'", guard_instance_members,
+                                          "'flavor', 'image', 'owner'" };
+    static const guard_shape requester = { "'requester'", guard_requester_members,
+                                           "'user', 'roles'" };
+    json_t *req = json_object_get(doc, "requester");
+
+    if (!json_is_object(doc)) {
+        vtpm_strfmt(why, whylen, "a guard request must be a JSON object");
+        return false;
+    }
+    if (!guard_members_known(doc, &top, why, whylen))
+        return false;
+    if (!json_is_object(json_object_get(doc, "instance"))) {
+        vtpm_strfmt(why, whylen, "'instance' must be an object with 'flavor', 'image', 'owner'");
+        return false;
+    }
+    if (!guard_members_known(json_object_get(doc, "instance"), &instance, why, whylen))
+        return false;
+    return !json_is_object(req) || guard_members_known(req, &requester, why, whylen);
+}
+
 static cli_outcome
 handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
 {
@@ -427,12 +491,11 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
     json_t *instance, *image, *new_flavor;
     const char *op_name, *why;
     vtpm_error verr = { 0 };
+    char shape_why[256];
 
-    if (!json_is_object(doc))
-        return bad_input(out, "a guard request must be a JSON object");
+    if (!guard_check_shape(doc, shape_why, sizeof(shape_why)))
+        return bad_input(out, shape_why);
     instance = json_object_get(doc, "instance");
-    if (!json_is_object(instance))
-        return bad_input(out, "'instance' must be an object with 'flavor', 'image', 'owner'");
     if (!json_opt_string(doc, "operation", &op_name) || !op_name)
         return bad_input(out, "'operation' must be a string");
     if (!json_opt_string(instance, "owner", &greq.owner))
@@ -558,7 +621,7 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     cli_outcome o;
     char msg[512], jtext[JSON_ERROR_TEXT_LENGTH * 4];
 
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = vtpm_json_load(text, len, &jerr);
     if (!doc) {
         if (lineno > 0)
             vtpm_strfmt(msg, sizeof(msg), "line %ld, column %d: invalid JSON: %s",
@@ -637,23 +700,61 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
     }
 }
 
-static void
+/* Placement's trait names: upper-case letters, digits and '_', a letter first. */
+static bool
+cli_trait_name_valid(const char *name, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > 255 || !(name[0] >= 'A' && name[0] <= 'Z'))
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Reads --traits: names separated by commas, blanks around a name trimmed.
+ * Names we do not know are the host's own business and ignored; a name that
+ * cannot be a trait (lower case, a blank inside, nothing between commas) is
+ * a typo that would silently drop a trait, so it is a usage error. "" is a
+ * host without traits. */
+static bool
 cli_parse_traits(cli_ctx *ctx, const char *list)
 {
-    char *copy = vtpm_alloc_strdup(list), *save = NULL, *tok;
+    const char *p = list;
 
     ctx->host_traits = 0;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    ctx->have_host_traits = true;
+    while (list[0] != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[256], q[72];
         int t;
 
-        while (*tok == ' ')
-            tok++;
-        t = vtpm_trait_from_name(tok);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        vtpm_strfmt(name, sizeof(name), "%.*s", (int)(len < sizeof(name) ? len : sizeof(name) - 1), p);
+        if (!cli_trait_name_valid(p, len)) {
+            cli_fail(ctx, "--traits: %s is not a trait name (upper-case letters, digits and '_', "
+                     "separated by commas)", vtpm_quote(q, sizeof(q), name));
+            return false;
+        }
+        t = vtpm_trait_from_name(name);
         if (t >= 0)
             ctx->host_traits |= VTPM_TRAITSET_BIT(t);
+        if (!end)
+            break;
+        p = end + 1;
     }
-    free(copy);
-    ctx->have_host_traits = true;
+    return true;
 }
 
 /* The options that only some commands take. */
@@ -776,8 +877,7 @@ cli_take_option(cli_ctx *ctx, cli_options *opts, int opt, char **argv)
         ctx->jsonl = true;
         return -1;
     case 't':
-        cli_parse_traits(ctx, optarg);
-        return -1;
+        return cli_parse_traits(ctx, optarg) ? -1 : VTPM_EXIT_USAGE;
     case 'H':
         ctx->hosts_path = optarg;
         return -1;
@@ -917,7 +1017,7 @@ cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
 
     if (!text)
         return VTPM_EXIT_USAGE;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = vtpm_json_load(text, len, &jerr);
     free(text);
     if (!doc) {
         cli_fail(ctx, "request: line %d, column %d: invalid JSON: %s", jerr.line, jerr.column,

@@ -13,8 +13,8 @@
 #include "util.h"
 
 /* Counts of the public enums, for this build only (see trait.h). */
-#define VTPM_CODE_COUNT (VTPM_CODE_OWNER_ONLY + 1)
-#define VTPM_OP_COUNT (VTPM_OP_COLD_MIGRATE + 1)
+#define VTPM_CODE_COUNT (VTPM_CODE_UNKNOWN_OPERATION + 1)
+#define VTPM_OP_COUNT (VTPM_OP_UNKNOWN + 1)
 
 /* The TPM keys a request can carry. */
 typedef enum {

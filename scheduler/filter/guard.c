@@ -112,6 +112,15 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
         return VTPM_ERR_INVALID_ARG;
 
     st = vtpm_filter_translate(filter, greq->instance, res);
+    if (st == VTPM_OK && greq->operation == VTPM_OP_UNKNOWN) {
+        /* Fail closed, vTPM or not: the caller's name for it was not ours. */
+        vtpm_result_reject(res, VTPM_CODE_UNKNOWN_OPERATION,
+                           "unknown operation: the vTPM guard knows rebuild, "
+                           "shelve, rescue, evacuate, live-migrate, resize, "
+                           "cold-migrate, start, stop, reboot, pause, unpause, "
+                           "suspend, resume, lock, unlock, snapshot, delete");
+        return VTPM_OK;
+    }
     if (st != VTPM_OK || !res->accepted)
         return st;
     if (res->version == VTPM_VERSION_NONE)
@@ -148,6 +157,7 @@ vtpm_filter_guard(const vtpm_filter *filter, const vtpm_guard_request *greq,
 
     case VTPM_OP_COLD_MIGRATE:
     case VTPM_OP_OTHER:
+    case VTPM_OP_UNKNOWN:
         break;
     }
 

@@ -50,6 +50,7 @@ static const char *const code_names[VTPM_CODE_COUNT] = {
     [VTPM_CODE_LIVE_MIGRATION_UNSUPPORTED] = "live_migration_unsupported",
     [VTPM_CODE_RESIZE_DEPLOYMENT] = "resize_secret_security_deployment",
     [VTPM_CODE_OWNER_ONLY] = "owner_only",
+    [VTPM_CODE_UNKNOWN_OPERATION] = "unknown_operation",
 };
 
 static const char *const operation_names[VTPM_OP_COUNT] = {
@@ -61,6 +62,18 @@ static const char *const operation_names[VTPM_OP_COUNT] = {
     [VTPM_OP_LIVE_MIGRATE] = "live-migrate",
     [VTPM_OP_RESIZE] = "resize",
     [VTPM_OP_COLD_MIGRATE] = "cold-migrate",
+    [VTPM_OP_UNKNOWN] = "unknown",
+};
+
+/*
+ * Nova's server actions that touch neither the TPM state nor its secret, so
+ * the guard has no rule for them but the owner rule. A name not here and not
+ * above is unknown and refused: a misspelt "rebiuld" must not pass as
+ * harmless.
+ */
+static const char *const harmless_operations[] = {
+    "start", "stop", "reboot", "pause", "unpause", "suspend", "resume",
+    "lock", "unlock", "snapshot", "delete",
 };
 
 static const char *const profile_names[] = {
@@ -113,12 +126,16 @@ vtpm_operation_from_name(const char *name)
     unsigned int i;
 
     if (!name)
-        return VTPM_OP_OTHER;
-    for (i = 1; i < VTPM_OP_COUNT; i++) {
+        return VTPM_OP_UNKNOWN;
+    for (i = VTPM_OP_OTHER + 1; i < VTPM_OP_UNKNOWN; i++) {
         if (strcmp(name, operation_names[i]) == 0)
             return (vtpm_operation)i;
     }
-    return VTPM_OP_OTHER;
+    for (i = 0; i < VTPM_N_ELEMENTS(harmless_operations); i++) {
+        if (strcmp(name, harmless_operations[i]) == 0)
+            return VTPM_OP_OTHER;
+    }
+    return VTPM_OP_UNKNOWN;
 }
 
 vtpm_status

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reads a request from its JSON form ({"flavor":{...},"image":{...}}) with jansson. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -139,6 +142,133 @@ vtpm_json_error_text(char *dst, size_t size, const char *text)
     return dst;
 }
 
+/* The end of the JSON number at @p (as jansson's lexer reads it); sets
+ * *@is_real when it has a fraction or an exponent. */
+static const char *
+number_end(const char *p, bool *is_real)
+{
+    *is_real = false;
+    if (*p == '-')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p == '.' || *p == 'e' || *p == 'E') {
+        *is_real = true;
+        if (*p == '.')
+            p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (*p == 'e' || *p == 'E') {
+            p++;
+            if (*p == '+' || *p == '-')
+                p++;
+            while (*p >= '0' && *p <= '9')
+                p++;
+        }
+    }
+    return p;
+}
+
+/* True when jansson refuses the number [@p, @end) as out of range: an
+ * integer beyond json_int_t or a real beyond double. */
+static bool
+number_overflows(char *p, char *end, bool is_real)
+{
+    char saved = *end, *stop;
+    bool overflows;
+
+    *end = '\0';
+    errno = 0;
+    if (is_real) {
+        double d = strtod(p, &stop);
+
+        overflows = errno == ERANGE && isinf(d);
+    } else {
+        (void)strtoll(p, &stop, 10);
+        overflows = errno == ERANGE;
+    }
+    *end = saved;
+    return overflows;
+}
+
+/* The end of the JSON string that starts at @p (its opening quote). */
+static char *
+string_end(char *p)
+{
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+    }
+    return *p ? p + 1 : p;
+}
+
+/*
+ * Writes 0 over each out-of-range number of @text (NUL-terminated), padded
+ * with blanks so that every line and column stays where it was. Not in the
+ * value of the top-level "id", which is copied into the output: there an
+ * out-of-range number stays refused rather than becoming another id.
+ */
+static void
+numbers_neutralise(char *text)
+{
+    char *p = text;
+    int depth = 0;
+    bool in_id = false;
+
+    while (*p) {
+        if (*p == '"') {
+            char *end = string_end(p);
+
+            /* At depth 1 every other string is a key; a value "id" is
+             * followed by the next key, which clears the flag again. */
+            if (depth == 1)
+                in_id = end - p == 4 && strncmp(p, "\"id\"", 4) == 0;
+            p = end;
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            bool is_real;
+            char *end = (char *)number_end(p, &is_real);
+
+            if (end > p && depth > 0 && !in_id && number_overflows(p, end, is_real)) {
+                *p = '0';
+                memset(p + 1, ' ', (size_t)(end - p - 1));
+            }
+            p = end > p ? end : p + 1;
+        } else {
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if (*p == '}' || *p == ']')
+                depth--;
+            p++;
+        }
+    }
+}
+
+json_t *
+vtpm_json_load(const char *text, size_t len, json_error_t *jerr)
+{
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, jerr);
+    char *copy;
+
+    if (doc || json_error_code(jerr) != json_error_numeric_overflow)
+        return doc;
+    /* Valid JSON that jansson cannot hold: 1e400, 18446744073709551615 in
+     * an image property. Their values are never used (only strings are),
+     * so read them as 0: a number as a TPM key's value stays a type error,
+ * and the top-level "id", whose value is copied, stays refused.
+     * A NUL in @text ends the copy early, and jansson then reports it. */
+    copy = malloc(len + 1);
+    if (!copy) {
+        memset(jerr, 0, sizeof(*jerr));
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    numbers_neutralise(copy);
+    doc = json_loadb(copy, len, JSON_REJECT_DUPLICATES, jerr);
+    free(copy);
+    return doc;
+}
+
 vtpm_status
 vtpm_request_parse_json(vtpm_request *req, const char *json, size_t len,
                         vtpm_error *err)
@@ -158,7 +288,7 @@ vtpm_request_parse_json(vtpm_request *req, const char *json, size_t len,
         return VTPM_ERR_BAD_INPUT;
     }
     memset(&jerr, 0, sizeof(jerr));
-    doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    doc = vtpm_json_load(json, len, &jerr);
     /* jansson reports some allocation failures (its lexer's buffer) with no
      * error at all, while every real parse error comes with a text. */
     if (!doc && (json_error_code(&jerr) == json_error_out_of_memory ||

@@ -107,6 +107,16 @@ main(void)
     CHECK(vtpm_filter_guard(filter, &greq, res) == VTPM_OK);
     CHECK(strcmp(vtpm_code_name(vtpm_result_code(res)), "operation_unsupported") == 0);
     CHECK(strlen(vtpm_result_message(res)) > 0);
+    /* A name the guard does not know is refused, not taken as harmless. */
+    CHECK(vtpm_operation_from_name("reboot") == VTPM_OP_OTHER);
+    CHECK(vtpm_operation_from_name("rebiuld") == VTPM_OP_UNKNOWN);
+    CHECK(vtpm_operation_from_name("reboot ") == VTPM_OP_UNKNOWN);
+    CHECK(vtpm_operation_from_name(NULL) == VTPM_OP_UNKNOWN);
+    CHECK(VTPM_OP_UNKNOWN == 8 && VTPM_CODE_UNKNOWN_OPERATION == 13);
+    CHECK(strcmp(vtpm_operation_name(VTPM_OP_UNKNOWN), "unknown") == 0);
+    greq.operation = vtpm_operation_from_name("Reboot");
+    CHECK(vtpm_filter_guard(filter, &greq, res) == VTPM_OK);
+    CHECK(strcmp(vtpm_code_name(vtpm_result_code(res)), "unknown_operation") == 0);
 
     vtpm_request_reset(req);
     CHECK(vtpm_request_set_flavor_spec(req, "hw:tpm_version", "1.2") == VTPM_OK);

@@ -322,6 +322,38 @@ test_parse_json_argument_errors(void **state)
     vtpm_request_free(req);
 }
 
+/* Valid JSON numbers beyond jansson's range are read where their value is
+ * not used; where it would be (a TPM key), they stay refused. */
+static void
+test_out_of_range_numbers_in_other_keys_are_accepted(void **state)
+{
+    static const char *const good[] = {
+        "{\"flavor\":{\"extra_specs\":{\"hw:cpu_count\":1e999999}}}",
+        "{\"image\":{\"properties\":{\"hw_disk\":18446744073709551615,"
+        "\"x\":-1e400,\"y\":[1E+400],\"z\":\"1e400\\\"\",\"hw_tpm_version\":\"2.0\"}}}",
+        "{\"id\":\"id\",\"image\":{\"properties\":{\"id\":-99999999999999999999}}}",
+    };
+    vtpm_request *req = vtpm_request_new();
+    vtpm_filter *filter = vtpm_filter_new(VTPM_PROFILE_CURRENT, 0, NULL);
+    vtpm_result *res = vtpm_result_new();
+    vtpm_error err = { 0 };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(vtpm_request_parse_json(req, good[i], strlen(good[i]), &err), VTPM_OK);
+        assert_int_equal(vtpm_filter_translate(filter, req, res), VTPM_OK);
+        assert_true(vtpm_result_accepted(res));
+    }
+    assert_int_equal(vtpm_result_version(res), VTPM_VERSION_NONE);
+    assert_int_equal(vtpm_request_parse_json(req, good[1], strlen(good[1]), &err), VTPM_OK);
+    assert_int_equal(vtpm_filter_translate(filter, req, res), VTPM_OK);
+    assert_int_equal(vtpm_result_version(res), VTPM_VERSION_2_0);
+    vtpm_result_free(res);
+    vtpm_filter_free(filter);
+    vtpm_request_free(req);
+}
+
 int
 main(void)
 {
@@ -332,6 +364,7 @@ main(void)
         cmocka_unit_test(test_jsonl_ten_megabyte_bad_line_in_the_middle),
         cmocka_unit_test(test_hundred_thousand_open_brackets_are_bad_input),
         cmocka_unit_test(test_deeply_nested_tpm_value_is_bad_input),
+        cmocka_unit_test(test_out_of_range_numbers_in_other_keys_are_accepted),
     };
     size_t n, i, n_extra = sizeof(extra) / sizeof(extra[0]);
     char **names;
