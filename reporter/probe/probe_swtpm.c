@@ -202,7 +202,9 @@ cache_save(const char *dir, json_t *cache)
 
 /*
  * Gets @binary's capabilities (from the cache or by running it) and parses
- * them into @caps. Returns 0, or -1 with the reason in @err.
+ * them into @caps. Returns 0; -1 when it has none (it failed, crashed or
+ * printed garbage); 1 when it did not answer in time, which says nothing
+ * about what it can do. The reason is in @err.
  */
 static int
 caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
@@ -231,6 +233,14 @@ caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
 
     vtpm_quote(quoted, sizeof(quoted), binary);
     rc = vtpm_command_run(argv, &opts, &res);
+    if (rc != 0 && res.outcome == VTPM_COMMAND_TIMED_OUT) {
+        char line[200];
+
+        vtpm_quote(quoted, sizeof(quoted), vtpm_command_format(line, sizeof(line), argv));
+        vtpm_strfmt(err, errlen, "%s timed out after %.1f s", quoted, opts.timeout);
+        vtpm_command_result_clear(&res);
+        return 1;
+    }
     if (rc != 0) {
         /* As libvirt does: a binary that fails here has no capabilities. */
         vtpm_strfmt(err, errlen, "no capabilities from %s: %s", quoted,
@@ -278,18 +288,19 @@ swtpm_find_binaries(const char *const *sp, vtpm_swtpm_facts *out, char *missing,
     }
 }
 
-/* swtpm's capabilities into @out. Returns 0, or -1 with the reason in @err. */
+/* swtpm's capabilities into @out. Returns what caps_get() returns. */
 static int
 swtpm_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache, bool *dirty,
                bool *from_cache, char *err, size_t errlen)
 {
     const char *argv[] = {out->swtpm.path, "socket", "--print-capabilities", NULL};
     vtpm_swtpm_facts caps;
+    int rc;
 
     memset(&caps, 0, sizeof(caps));
-    if (caps_get(conf, out->swtpm.path, argv, cache, dirty, from_cache, &caps,
-                 err, errlen) < 0)
-        return -1;
+    rc = caps_get(conf, out->swtpm.path, argv, cache, dirty, from_cache, &caps, err, errlen);
+    if (rc != 0)
+        return rc;
     memcpy(out->version, caps.version, sizeof(out->version));
     memcpy(out->features, caps.features, sizeof(out->features));
     out->tpm_1_2 = caps.tpm_1_2;
@@ -298,42 +309,49 @@ swtpm_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache, boo
     return 0;
 }
 
-/* swtpm_setup's capabilities into @out; without them it has none. */
-static void
+/*
+ * swtpm_setup's capabilities into @out; a swtpm_setup that fails has none.
+ * Returns 1 with the reason in @err when it did not answer in time, else 0.
+ */
+static int
 swtpm_setup_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache,
-                     bool *dirty, bool *from_cache)
+                     bool *dirty, bool *from_cache, char *err, size_t errlen)
 {
     const char *argv[] = {out->swtpm_setup.path, "--print-capabilities", NULL};
     vtpm_swtpm_facts caps;
-    char serr[256];
+    int rc;
 
     memset(&caps, 0, sizeof(caps));
-    if (caps_get(conf, out->swtpm_setup.path, argv, cache, dirty, from_cache, &caps,
-                 serr, sizeof(serr)) < 0) {
-        VTPM_DEBUG("%s", serr);
-        return;
+    rc = caps_get(conf, out->swtpm_setup.path, argv, cache, dirty, from_cache, &caps,
+                  err, errlen);
+    if (rc != 0) {
+        VTPM_DEBUG("%s", err);
+        return rc > 0 ? 1 : 0;
     }
     out->setup_caps = true;
     memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
     memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
     out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
+    return 0;
 }
 
 void
 vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
 {
     const char *const *sp = (const char *const *)conf->swtpm_search_path;
-    char missing[128] = "", where[512], err[256] = "";
+    char missing[128] = "", where[512], err[256] = "", serr[256] = "";
     bool dirty = false, from_cache = false, setup_from_cache = false;
     json_t *cache;
-    int rc = 0;
+    int rc = 0, setup_rc = 0;
 
     swtpm_find_binaries(sp, out, missing, sizeof(missing));
     cache = cache_load(conf->cache_dir);
     if (out->swtpm.found)
         rc = swtpm_get_caps(conf, out, &cache, &dirty, &from_cache, err, sizeof(err));
-    if (out->swtpm_setup.found)
-        swtpm_setup_get_caps(conf, out, &cache, &dirty, &setup_from_cache);
+    /* after a swtpm that timed out the answer is unknown anyway: no second wait */
+    if (out->swtpm_setup.found && rc <= 0)
+        setup_rc = swtpm_setup_get_caps(conf, out, &cache, &dirty, &setup_from_cache,
+                                        serr, sizeof(serr));
     out->from_cache = from_cache && (!out->swtpm_setup.found || setup_from_cache);
 
     if (missing[0]) {
@@ -341,9 +359,13 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
         out->status = VTPM_PROBE_FAILED;
         vtpm_strfmt(out->error, sizeof(out->error), "%s not found on the search path '%s'",
                     missing, where);
-    } else if (rc != 0) {
+    } else if (rc < 0) {
         out->status = VTPM_PROBE_FAILED;
         vtpm_strfmt(out->error, sizeof(out->error), "%s", err);
+    } else if (rc > 0 || setup_rc > 0) {
+        /* a binary that is slow today may answer tomorrow: nothing changes */
+        out->status = VTPM_PROBE_INCONCLUSIVE;
+        vtpm_strfmt(out->error, sizeof(out->error), "%s", rc > 0 ? err : serr);
     } else {
         out->status = VTPM_PROBE_OK;
     }

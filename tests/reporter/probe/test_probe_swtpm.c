@@ -19,6 +19,9 @@
 #include "clock.h"
 #include "command.h"
 #include "conf.h"
+#include "decide.h"
+#include "facts_json.h"
+#include "file.h"
 #include "probe_swtpm-priv.h"
 #include "probe_swtpm.h"
 
@@ -493,10 +496,158 @@ test_swtpm_hanging_binary_times_out(void **state)
     start = vtpm_clock_now();
     probe(f, &facts);
     assert_true(vtpm_clock_now() - start < 3.0);
-    assert_int_equal(facts.status, VTPM_PROBE_FAILED);
-    assert_non_null(strstr(facts.error, "timed out after 0.3 s"));
+    /* slow is not broken: nothing is concluded, so no trait changes */
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    snprintf(path, sizeof(path),
+             "'%s/swtpm socket --print-capabilities' timed out after 0.3 s", f->bin);
+    assert_string_equal(facts.error, path);
     assert_false(facts.setup_caps);
     assert_false(facts.setup_pwdfile_fd);
+}
+
+/* Replaces the fake binaries' folder in @s with /usr/bin, where the golden
+ * cases keep theirs. */
+static void
+bin_to_usr_bin(const fixture *f, char *s, size_t size)
+{
+    char out[1024] = "";
+    size_t blen = strlen(f->bin);
+    char *p = s, *hit;
+
+    while ((hit = strstr(p, f->bin))) {
+        strncat(out, p, (size_t)(hit - p));
+        strcat(out, "/usr/bin");
+        p = hit + blen;
+    }
+    strcat(out, p);
+    snprintf(s, size, "%s", out);
+}
+
+/* The lines of the golden case's expected.txt a report must show. */
+static void
+assert_report_matches_golden(const vtpm_report *report, const char *expected)
+{
+    char line[600];
+
+    assert_true(report->inconclusive);
+    snprintf(line, sizeof(line), "\ninconclusive: %s\n", report->inconclusive_reason);
+    if (!strstr(expected, line))
+        fail_msg("'%s' is not in the golden case", line);
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
+        snprintf(line, sizeof(line), "\n%s: absent [%s] %s\n",
+                 vtpm_trait_name((vtpm_trait)t), report->traits[t].reason_code,
+                 report->traits[t].reason);
+        if (!strstr(expected, line))
+            fail_msg("'%s' is not in the golden case", line);
+    }
+}
+
+/*
+ * The real probe's facts are those of tests/data/decide/@name (with the fake
+ * binaries' folder written /usr/bin), and decide() on them gives that case's
+ * inconclusive report.
+ */
+static void
+assert_probe_matches_golden(const fixture *f, vtpm_swtpm_facts *real, const char *name)
+{
+    const char *src = getenv("VTPM_TEST_SRCDIR");
+    char path[512], err[256];
+    json_t *golden, *over, *got;
+    vtpm_facts facts;
+    vtpm_report report;
+    vtpm_conf conf;
+    char *expected;
+    size_t len;
+    FILE *in;
+
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/data/decide/base-facts.json", src);
+    golden = json_load_file(path, 0, NULL);
+    snprintf(path, sizeof(path), "%s/data/decide/%s/facts.json", src, name);
+    over = json_load_file(path, 0, NULL);
+    assert_non_null(golden);
+    assert_non_null(over);
+    assert_int_equal(json_object_update_recursive(golden, over), 0);
+    assert_int_equal(vtpm_facts_from_json(golden, &facts, err, sizeof(err)), 0);
+    bin_to_usr_bin(f, real->error, sizeof(real->error));
+    bin_to_usr_bin(f, real->swtpm.path, sizeof(real->swtpm.path));
+    bin_to_usr_bin(f, real->swtpm_setup.path, sizeof(real->swtpm_setup.path));
+    bin_to_usr_bin(f, real->swtpm_ioctl.path, sizeof(real->swtpm_ioctl.path));
+    facts.swtpm = *real;
+    got = vtpm_facts_to_json(&facts);
+    assert_non_null(got);
+    if (!json_equal(json_object_get(got, "swtpm"), json_object_get(golden, "swtpm"))) {
+        char *text = json_dumps(json_object_get(got, "swtpm"), JSON_SORT_KEYS);
+
+        fail_msg("the probe's facts differ from %s's: %s", name, text ? text : "?");
+    }
+    json_decref(got);
+    json_decref(golden);
+    json_decref(over);
+
+    snprintf(path, sizeof(path), "%s/data/decide/base.yaml", src);
+    assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), 0);
+    vtpm_decide(&facts, &conf, &report);
+    snprintf(path, sizeof(path), "%s/data/decide/%s/expected.txt", src, name);
+    in = fopen(path, "r");
+    assert_non_null(in);
+    assert_int_equal(vtpm_file_read_stream(in, 1 << 16, &expected, &len), 0);
+    fclose(in);
+    assert_report_matches_golden(&report, expected);
+    free(expected);
+    vtpm_conf_clear(&conf);
+}
+
+static void
+test_swtpm_timeout_is_inconclusive_through_decide(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    vtpm_command_set_dry_run(NULL, NULL);
+    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
+    write_file(path, "#!/bin/sh\nexec sleep 30\n", 0755);
+    f->conf.swtpm_timeout = 0.5;
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    assert_probe_matches_golden(f, &facts, "swtpm-timeout-inconclusive");
+}
+
+static void
+test_swtpm_setup_timeout_is_inconclusive_through_decide(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    vtpm_command_set_dry_run(NULL, NULL);
+    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
+    write_file(path, "#!/bin/sh\necho '" CAPS_FULL "'\n", 0755);
+    snprintf(path, sizeof(path), "%s/swtpm_setup", f->bin);
+    write_file(path, "#!/bin/sh\nexec sleep 30\n", 0755);
+    f->conf.swtpm_timeout = 0.5;
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    assert_true(facts.tpm_2_0);
+    assert_false(facts.setup_caps);
+    assert_probe_matches_golden(f, &facts, "swtpm-setup-timeout-inconclusive");
+}
+
+/* A swtpm that crashes has no capabilities, as libvirt sees it. */
+static void
+test_swtpm_crash_stays_failed(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    vtpm_command_set_dry_run(NULL, NULL);
+    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
+    write_file(path, "#!/bin/sh\nkill -SEGV $$\n", 0755);
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_FAILED);
+    assert_non_null(strstr(facts.error, "killed by signal 11"));
 }
 
 static void
@@ -552,6 +703,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_swtpm_hanging_binary_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_real_garbage_and_exit_code, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_timeout_is_inconclusive_through_decide,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_setup_timeout_is_inconclusive_through_decide,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_crash_stays_failed, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("probe_swtpm", tests, NULL, NULL);
