@@ -505,6 +505,171 @@ test_swtpm_hanging_binary_times_out(void **state)
     assert_false(facts.setup_pwdfile_fd);
 }
 
+/* Rewrites every cached output as @output: what someone who can write the
+ * cache would do to make the host claim traits. */
+static void
+cache_forge(const fixture *f, const char *output)
+{
+    char path[256];
+    json_t *cache, *entry;
+    const char *key;
+
+    cache_path(f, path, sizeof(path));
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    json_object_foreach(json_object_get(cache, "entries"), key, entry)
+        json_object_set_new(entry, "output", json_string(output));
+    assert_int_equal(json_dump_file(cache, path, 0), 0);
+    json_decref(cache);
+}
+
+static void
+test_swtpm_cache_is_private(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+    struct stat st;
+
+    probe(f, &facts);
+    assert_int_equal(stat(f->cache, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void
+test_swtpm_world_writable_cache_file_is_not_used(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(chmod(path, 0666), 0);
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, 2);
+}
+
+static void
+test_swtpm_group_writable_cache_folder_is_not_used(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+    assert_int_equal(chmod(f->cache, 0770), 0);
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, 2);
+}
+
+static void
+test_swtpm_cache_of_another_user_is_not_used(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    if (geteuid() != 0)
+        skip();
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(chown(path, 65534, 65534), 0); /* nobody */
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, 2);
+    /* the folder too */
+    probe(f, &facts);
+    assert_true(facts.from_cache);
+    cache_forge(f, CAPS_FULL);
+    assert_int_equal(chown(f->cache, 65534, 65534), 0);
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+}
+
+static void
+test_swtpm_symlinked_cache_folder_is_refused(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char real[256], path[300];
+
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+    snprintf(real, sizeof(real), "%s/elsewhere", f->root);
+    assert_int_equal(rename(f->cache, real), 0);
+    assert_int_equal(symlink(real, f->cache), 0);
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, 2);
+    /* nor written through the link */
+    snprintf(path, sizeof(path), "%s/%s", real, VTPM_SWTPM_CACHE_FILE);
+    {
+        json_t *cache = json_load_file(path, 0, NULL);
+        json_t *entry;
+        const char *key;
+
+        assert_non_null(cache);
+        json_object_foreach(json_object_get(cache, "entries"), key, entry)
+            assert_string_equal(json_string_value(json_object_get(entry, "output")),
+                                CAPS_FULL);
+        json_decref(cache);
+    }
+}
+
+static void
+test_swtpm_cache_stays_bounded(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256], bin[300];
+    json_t *cache, *entries, *entry;
+    const char *key;
+    struct timespec times[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+
+    probe(f, &facts);
+    cache_path(f, path, sizeof(path));
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    entries = json_object_get(cache, "entries");
+    entry = json_object_get(entries, facts.swtpm.path);
+    assert_non_null(entry);
+    for (int i = 0; i < 100; i++) {
+        snprintf(bin, sizeof(bin), "/opt/old-%d/swtpm", i);
+        json_object_set_new(entries, bin, json_deep_copy(entry));
+    }
+    assert_int_equal(json_dump_file(cache, path, 0), 0);
+    json_decref(cache);
+    /* swtpm changes: the probe writes the cache again */
+    assert_int_equal(utimensat(AT_FDCWD, facts.swtpm.path, times, 0), 0);
+    probe(f, &facts);
+    assert_int_equal(f->calls_swtpm, 2);
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    entries = json_object_get(cache, "entries");
+    assert_int_equal(json_object_size(entries), 2);
+    json_object_foreach(entries, key, entry)
+        assert_true(strcmp(key, facts.swtpm.path) == 0 ||
+                    strcmp(key, facts.swtpm_setup.path) == 0);
+    json_decref(cache);
+}
+
 /* Replaces the fake binaries' folder in @s with /usr/bin, where the golden
  * cases keep theirs. */
 static void
@@ -708,6 +873,16 @@ main(void)
         cmocka_unit_test_setup_teardown(test_swtpm_setup_timeout_is_inconclusive_through_decide,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_crash_stays_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_is_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_world_writable_cache_file_is_not_used,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_group_writable_cache_folder_is_not_used,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_of_another_user_is_not_used, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_symlinked_cache_folder_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_stays_bounded, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("probe_swtpm", tests, NULL, NULL);
