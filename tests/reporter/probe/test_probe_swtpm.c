@@ -675,16 +675,17 @@ test_swtpm_cache_stays_bounded(void **state)
 static void
 bin_to_usr_bin(const fixture *f, char *s, size_t size)
 {
-    char out[1024] = "";
-    size_t blen = strlen(f->bin);
-    char *p = s, *hit;
+    char out[1024];
+    size_t blen = strlen(f->bin), used = 0;
+    const char *p = s, *hit;
 
-    while ((hit = strstr(p, f->bin))) {
-        strncat(out, p, (size_t)(hit - p));
-        strcat(out, "/usr/bin");
+    while ((hit = strstr(p, f->bin)) && used < sizeof(out)) {
+        used += (size_t)snprintf(out + used, sizeof(out) - used, "%.*s/usr/bin",
+                                 (int)(hit - p), p);
         p = hit + blen;
     }
-    strcat(out, p);
+    if (used < sizeof(out))
+        snprintf(out + used, sizeof(out) - used, "%s", p);
     snprintf(s, size, "%s", out);
 }
 
