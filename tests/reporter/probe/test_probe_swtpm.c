@@ -523,6 +523,30 @@ cache_forge(const fixture *f, const char *output)
     json_decref(cache);
 }
 
+/* Caches the capabilities of a swtpm without TPM 1.2, then forges the cache
+ * to claim it. */
+static void
+cache_probe_then_forge(fixture *f)
+{
+    vtpm_swtpm_facts facts;
+
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+}
+
+/* The forged cache was not believed: swtpm ran again. */
+static void
+assert_forgery_ignored(fixture *f, int calls)
+{
+    vtpm_swtpm_facts facts;
+
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, calls);
+}
+
 static void
 test_swtpm_cache_is_private(void **state)
 {
@@ -543,34 +567,22 @@ static void
 test_swtpm_world_writable_cache_file_is_not_used(void **state)
 {
     fixture *f = *state;
-    vtpm_swtpm_facts facts;
     char path[256];
 
-    f->swtpm_out = CAPS_NO_1_2;
-    probe(f, &facts);
-    cache_forge(f, CAPS_FULL);
+    cache_probe_then_forge(f);
     cache_path(f, path, sizeof(path));
     assert_int_equal(chmod(path, 0666), 0);
-    probe(f, &facts);
-    assert_false(facts.from_cache);
-    assert_false(facts.tpm_1_2);
-    assert_int_equal(f->calls_swtpm, 2);
+    assert_forgery_ignored(f, 2);
 }
 
 static void
 test_swtpm_group_writable_cache_folder_is_not_used(void **state)
 {
     fixture *f = *state;
-    vtpm_swtpm_facts facts;
 
-    f->swtpm_out = CAPS_NO_1_2;
-    probe(f, &facts);
-    cache_forge(f, CAPS_FULL);
+    cache_probe_then_forge(f);
     assert_int_equal(chmod(f->cache, 0770), 0);
-    probe(f, &facts);
-    assert_false(facts.from_cache);
-    assert_false(facts.tpm_1_2);
-    assert_int_equal(f->calls_swtpm, 2);
+    assert_forgery_ignored(f, 2);
 }
 
 static void
@@ -582,42 +594,29 @@ test_swtpm_cache_of_another_user_is_not_used(void **state)
 
     if (geteuid() != 0)
         skip();
-    f->swtpm_out = CAPS_NO_1_2;
-    probe(f, &facts);
-    cache_forge(f, CAPS_FULL);
+    cache_probe_then_forge(f);
     cache_path(f, path, sizeof(path));
     assert_int_equal(chown(path, 65534, 65534), 0); /* nobody */
-    probe(f, &facts);
-    assert_false(facts.from_cache);
-    assert_false(facts.tpm_1_2);
-    assert_int_equal(f->calls_swtpm, 2);
+    assert_forgery_ignored(f, 2);
     /* the folder too */
     probe(f, &facts);
     assert_true(facts.from_cache);
     cache_forge(f, CAPS_FULL);
     assert_int_equal(chown(f->cache, 65534, 65534), 0);
-    probe(f, &facts);
-    assert_false(facts.from_cache);
-    assert_false(facts.tpm_1_2);
+    assert_forgery_ignored(f, 3);
 }
 
 static void
 test_swtpm_symlinked_cache_folder_is_refused(void **state)
 {
     fixture *f = *state;
-    vtpm_swtpm_facts facts;
     char real[256], path[300];
 
-    f->swtpm_out = CAPS_NO_1_2;
-    probe(f, &facts);
-    cache_forge(f, CAPS_FULL);
+    cache_probe_then_forge(f);
     snprintf(real, sizeof(real), "%s/elsewhere", f->root);
     assert_int_equal(rename(f->cache, real), 0);
     assert_int_equal(symlink(real, f->cache), 0);
-    probe(f, &facts);
-    assert_false(facts.from_cache);
-    assert_false(facts.tpm_1_2);
-    assert_int_equal(f->calls_swtpm, 2);
+    assert_forgery_ignored(f, 2);
     /* nor written through the link */
     snprintf(path, sizeof(path), "%s/%s", real, VTPM_SWTPM_CACHE_FILE);
     {
@@ -764,16 +763,25 @@ assert_probe_matches_golden(const fixture *f, vtpm_swtpm_facts *real, const char
     vtpm_conf_clear(&conf);
 }
 
+/* Makes @name in the fake binaries' folder run @script, and ends the dry run:
+ * the probe then spawns the real script. */
+static void
+fake_binary(const fixture *f, const char *name, const char *script)
+{
+    char path[256];
+
+    vtpm_command_set_dry_run(NULL, NULL);
+    snprintf(path, sizeof(path), "%s/%s", f->bin, name);
+    write_file(path, script, 0755);
+}
+
 static void
 test_swtpm_timeout_is_inconclusive_through_decide(void **state)
 {
     fixture *f = *state;
     vtpm_swtpm_facts facts;
-    char path[256];
 
-    vtpm_command_set_dry_run(NULL, NULL);
-    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
-    write_file(path, "#!/bin/sh\nexec sleep 30\n", 0755);
+    fake_binary(f, "swtpm", "#!/bin/sh\nexec sleep 30\n");
     f->conf.swtpm_timeout = 0.5;
     probe(f, &facts);
     assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
@@ -785,13 +793,9 @@ test_swtpm_setup_timeout_is_inconclusive_through_decide(void **state)
 {
     fixture *f = *state;
     vtpm_swtpm_facts facts;
-    char path[256];
 
-    vtpm_command_set_dry_run(NULL, NULL);
-    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
-    write_file(path, "#!/bin/sh\necho '" CAPS_FULL "'\n", 0755);
-    snprintf(path, sizeof(path), "%s/swtpm_setup", f->bin);
-    write_file(path, "#!/bin/sh\nexec sleep 30\n", 0755);
+    fake_binary(f, "swtpm", "#!/bin/sh\necho '" CAPS_FULL "'\n");
+    fake_binary(f, "swtpm_setup", "#!/bin/sh\nexec sleep 30\n");
     f->conf.swtpm_timeout = 0.5;
     probe(f, &facts);
     assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
@@ -806,11 +810,8 @@ test_swtpm_crash_stays_failed(void **state)
 {
     fixture *f = *state;
     vtpm_swtpm_facts facts;
-    char path[256];
 
-    vtpm_command_set_dry_run(NULL, NULL);
-    snprintf(path, sizeof(path), "%s/swtpm", f->bin);
-    write_file(path, "#!/bin/sh\nkill -SEGV $$\n", 0755);
+    fake_binary(f, "swtpm", "#!/bin/sh\nkill -SEGV $$\n");
     probe(f, &facts);
     assert_int_equal(facts.status, VTPM_PROBE_FAILED);
     assert_non_null(strstr(facts.error, "killed by signal 11"));
