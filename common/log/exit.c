@@ -24,7 +24,7 @@ static const struct {
         FOR_ALL, "usage or configuration error, or unreadable input" },
     [VTPM_EXIT_UNCHANGED] = {
         VTPM_EXIT_FOR_REPORTER,
-        "published, nothing changed (or another run holds the lock)" },
+        "published, nothing changed" },
     [VTPM_EXIT_INCONCLUSIVE] = {
         VTPM_EXIT_FOR_REPORTER,
         "a probe could not conclude (libvirtd or key manager not answering):\n"
@@ -34,6 +34,10 @@ static const struct {
     [VTPM_EXIT_REFUSED] = {
         VTPM_EXIT_FOR_REPORTER | VTPM_EXIT_FOR_FILTER,
         "the inventory refused: no right, not migrated, or bad data" },
+    [VTPM_EXIT_LOCKED] = {
+        VTPM_EXIT_FOR_REPORTER,
+        "run: another run held the lock for longer than a whole run takes:\n"
+        "     nothing published" },
 };
 
 void

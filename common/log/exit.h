@@ -19,6 +19,7 @@ typedef enum {
     VTPM_EXIT_INCONCLUSIVE = 4, /* a probe could not conclude, nothing changed */
     VTPM_EXIT_UNREACHABLE = 5,  /* the inventory cannot be reached */
     VTPM_EXIT_REFUSED = 6,      /* the inventory refused: rights, schema, data */
+    VTPM_EXIT_LOCKED = 7,       /* another run held the lock longer than a run takes */
     VTPM_EXIT_LAST
 } vtpm_exit;
 

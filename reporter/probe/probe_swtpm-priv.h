@@ -16,4 +16,9 @@
  */
 #define VTPM_SWTPM_CACHE_MAX_AGE 3600
 
+/* At most this many entries are kept (one per binary probed); a larger
+ * file is refused. */
+#define VTPM_SWTPM_CACHE_MAX_ENTRIES 4
+#define VTPM_SWTPM_CACHE_SIZE_MAX (256 * 1024)
+
 #endif /* VTPM_REPORTER_PROBE_SWTPM_PRIV_H */

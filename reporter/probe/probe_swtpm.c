@@ -83,20 +83,84 @@ search_path_format(const char *const *search_path, char *buf, size_t size)
 
 /* --- the cache ------------------------------------------------------------ */
 
+/*
+ * Whether @st (of the cache folder or file) is safe to trust: owned by this
+ * user or root and writable by nobody else. Anyone who can write the cache
+ * can make this host claim traits. Logs why not at WARN level.
+ */
+static bool
+cache_stat_safe(const struct stat *st, const char *path, bool folder)
+{
+    const char *why = NULL;
+
+    if (folder ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+        why = folder ? "not a folder" : "not a regular file";
+    else if (st->st_uid != geteuid() && st->st_uid != 0)
+        why = "owned by another user";
+    else if (st->st_mode & (S_IWGRP | S_IWOTH))
+        why = "writable by group or others";
+    else if (!folder && st->st_size > VTPM_SWTPM_CACHE_SIZE_MAX)
+        why = "too large";
+    if (why)
+        VTPM_WARN("refusing swtpm cache %s '%s': %s", folder ? "folder" : "file", path, why);
+    return !why;
+}
+
+/*
+ * Opens the cache folder @dir, refusing a symbolic link and a folder others
+ * can write. Returns a descriptor, or -1 (logged unless it does not exist).
+ */
+static int
+cache_dir_open(const char *dir)
+{
+    struct stat st;
+    int fd;
+
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+            VTPM_WARN("refusing swtpm cache folder '%s': a symbolic link", dir);
+        else if (errno != ENOENT)
+            VTPM_DEBUG("cannot open swtpm cache folder '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !cache_stat_safe(&st, dir, true)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static json_t *
 cache_load(const char *dir)
 {
     char path[4096];
     json_error_t jerr;
     json_t *root, *entries;
+    struct stat st;
+    int dfd, fd;
 
     if (!dir || !*dir)
         return NULL;
     vtpm_strfmt(path, sizeof(path), "%s/%s", dir, VTPM_SWTPM_CACHE_FILE);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    dfd = cache_dir_open(dir);
+    if (dfd < 0)
+        return NULL;
+    fd = openat(dfd, VTPM_SWTPM_CACHE_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            VTPM_WARN("refusing swtpm cache file '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !cache_stat_safe(&st, path, false)) {
+        close(fd);
+        return NULL;
+    }
+    root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+    close(fd);
     if (!root) {
-        if (access(path, F_OK) == 0)
-            VTPM_DEBUG("ignoring swtpm cache '%s': %s", path, jerr.text);
+        VTPM_DEBUG("ignoring swtpm cache '%s': %s", path, jerr.text);
         return NULL;
     }
     entries = json_object_get(root, "entries");
@@ -166,43 +230,82 @@ cache_put(json_t **cache, const char *binary, const struct stat *st,
         vtpm_alloc_abort();
 }
 
+/*
+ * Keeps only the fresh entries of the binaries probed now (@binaries,
+ * NULL-terminated), at most VTPM_SWTPM_CACHE_MAX_ENTRIES: the cache never
+ * grows with binaries that moved or were removed.
+ */
 static void
-cache_save(const char *dir, json_t *cache)
+cache_prune(json_t *cache, const char *const *binaries, time_t now)
 {
-    char path[4096], tmp[4096];
+    json_t *entries = json_object_get(cache, "entries");
+    json_t *kept = VTPM_ALLOC_CHECK(json_object());
+
+    for (size_t i = 0; binaries[i]; i++) {
+        json_t *entry = json_object_get(entries, binaries[i]);
+        json_int_t stored = json_integer_value(json_object_get(entry, "stored"));
+
+        if (!json_is_object(entry) || now - (time_t)stored > VTPM_SWTPM_CACHE_MAX_AGE ||
+            json_object_size(kept) >= VTPM_SWTPM_CACHE_MAX_ENTRIES)
+            continue;
+        if (json_object_set(kept, binaries[i], entry) < 0)
+            vtpm_alloc_abort();
+    }
+    if (json_object_set_new(cache, "entries", kept) < 0)
+        vtpm_alloc_abort();
+}
+
+/* Writes @cache into the folder @dfd as a private temporary file, then renames
+ * it over the cache file, so that a concurrent reader sees either whole. */
+static void
+cache_write(int dfd, const char *dir, json_t *cache)
+{
+    char tmp[64];
     int fd;
 
-    if (!dir || !*dir || !cache)
-        return;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        VTPM_DEBUG("cannot create swtpm cache folder '%s': %s", dir, strerror(errno));
-        return;
-    }
-    vtpm_strfmt(path, sizeof(path), "%s/%s", dir, VTPM_SWTPM_CACHE_FILE);
-    vtpm_strfmt(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, VTPM_SWTPM_CACHE_FILE);
-    fd = mkstemp(tmp);
+    vtpm_strfmt(tmp, sizeof(tmp), ".%s.%ld", VTPM_SWTPM_CACHE_FILE, (long)getpid());
+    (void)unlinkat(dfd, tmp, 0); /* left behind by a run that died with our pid */
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         VTPM_DEBUG("cannot write swtpm cache in '%s': %s", dir, strerror(errno));
         return;
     }
-    if (fchmod(fd, 0644) < 0 || json_dumpfd(cache, fd, JSON_COMPACT) < 0 ||
-        close(fd) < 0) {
-        VTPM_DEBUG("cannot write swtpm cache '%s': %s", tmp, strerror(errno));
-        unlink(tmp);
+    if (fchmod(fd, 0600) < 0 || json_dumpfd(cache, fd, JSON_COMPACT) < 0 || close(fd) < 0) {
+        VTPM_DEBUG("cannot write swtpm cache in '%s': %s", dir, strerror(errno));
+        unlinkat(dfd, tmp, 0);
         return;
     }
-    /* rename() makes a concurrent reader see the old or the new file whole. */
-    if (rename(tmp, path) < 0) {
-        VTPM_DEBUG("cannot replace swtpm cache '%s': %s", path, strerror(errno));
-        unlink(tmp);
+    if (renameat(dfd, tmp, dfd, VTPM_SWTPM_CACHE_FILE) < 0) {
+        VTPM_DEBUG("cannot replace swtpm cache in '%s': %s", dir, strerror(errno));
+        unlinkat(dfd, tmp, 0);
     }
+}
+
+static void
+cache_save(const char *dir, json_t *cache)
+{
+    int dfd;
+
+    if (!dir || !*dir || !cache)
+        return;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        VTPM_DEBUG("cannot create swtpm cache folder '%s': %s", dir, strerror(errno));
+        return;
+    }
+    dfd = cache_dir_open(dir);
+    if (dfd < 0)
+        return;
+    cache_write(dfd, dir, cache);
+    close(dfd);
 }
 
 /* --- the probe ------------------------------------------------------------ */
 
 /*
  * Gets @binary's capabilities (from the cache or by running it) and parses
- * them into @caps. Returns 0, or -1 with the reason in @err.
+ * them into @caps. Returns 0; -1 when it has none (it failed, crashed or
+ * printed garbage); 1 when it did not answer in time, which says nothing
+ * about what it can do. The reason is in @err.
  */
 static int
 caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
@@ -231,6 +334,14 @@ caps_get(const vtpm_conf *conf, const char *binary, const char *const *argv,
 
     vtpm_quote(quoted, sizeof(quoted), binary);
     rc = vtpm_command_run(argv, &opts, &res);
+    if (rc != 0 && res.outcome == VTPM_COMMAND_TIMED_OUT) {
+        char line[200];
+
+        vtpm_quote(quoted, sizeof(quoted), vtpm_command_format(line, sizeof(line), argv));
+        vtpm_strfmt(err, errlen, "%s timed out after %.1f s", quoted, opts.timeout);
+        vtpm_command_result_clear(&res);
+        return 1;
+    }
     if (rc != 0) {
         /* As libvirt does: a binary that fails here has no capabilities. */
         vtpm_strfmt(err, errlen, "no capabilities from %s: %s", quoted,
@@ -278,18 +389,19 @@ swtpm_find_binaries(const char *const *sp, vtpm_swtpm_facts *out, char *missing,
     }
 }
 
-/* swtpm's capabilities into @out. Returns 0, or -1 with the reason in @err. */
+/* swtpm's capabilities into @out. Returns what caps_get() returns. */
 static int
 swtpm_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache, bool *dirty,
                bool *from_cache, char *err, size_t errlen)
 {
     const char *argv[] = {out->swtpm.path, "socket", "--print-capabilities", NULL};
     vtpm_swtpm_facts caps;
+    int rc;
 
     memset(&caps, 0, sizeof(caps));
-    if (caps_get(conf, out->swtpm.path, argv, cache, dirty, from_cache, &caps,
-                 err, errlen) < 0)
-        return -1;
+    rc = caps_get(conf, out->swtpm.path, argv, cache, dirty, from_cache, &caps, err, errlen);
+    if (rc != 0)
+        return rc;
     memcpy(out->version, caps.version, sizeof(out->version));
     memcpy(out->features, caps.features, sizeof(out->features));
     out->tpm_1_2 = caps.tpm_1_2;
@@ -298,42 +410,49 @@ swtpm_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache, boo
     return 0;
 }
 
-/* swtpm_setup's capabilities into @out; without them it has none. */
-static void
+/*
+ * swtpm_setup's capabilities into @out; a swtpm_setup that fails has none.
+ * Returns 1 with the reason in @err when it did not answer in time, else 0.
+ */
+static int
 swtpm_setup_get_caps(const vtpm_conf *conf, vtpm_swtpm_facts *out, json_t **cache,
-                     bool *dirty, bool *from_cache)
+                     bool *dirty, bool *from_cache, char *err, size_t errlen)
 {
     const char *argv[] = {out->swtpm_setup.path, "--print-capabilities", NULL};
     vtpm_swtpm_facts caps;
-    char serr[256];
+    int rc;
 
     memset(&caps, 0, sizeof(caps));
-    if (caps_get(conf, out->swtpm_setup.path, argv, cache, dirty, from_cache, &caps,
-                 serr, sizeof(serr)) < 0) {
-        VTPM_DEBUG("%s", serr);
-        return;
+    rc = caps_get(conf, out->swtpm_setup.path, argv, cache, dirty, from_cache, &caps,
+                  err, errlen);
+    if (rc != 0) {
+        VTPM_DEBUG("%s", err);
+        return rc > 0 ? 1 : 0;
     }
     out->setup_caps = true;
     memcpy(out->setup_version, caps.version, sizeof(out->setup_version));
     memcpy(out->setup_features, caps.features, sizeof(out->setup_features));
     out->setup_pwdfile_fd = caps.setup_pwdfile_fd;
+    return 0;
 }
 
 void
 vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
 {
     const char *const *sp = (const char *const *)conf->swtpm_search_path;
-    char missing[128] = "", where[512], err[256] = "";
+    char missing[128] = "", where[512], err[256] = "", serr[256] = "";
     bool dirty = false, from_cache = false, setup_from_cache = false;
     json_t *cache;
-    int rc = 0;
+    int rc = 0, setup_rc = 0;
 
     swtpm_find_binaries(sp, out, missing, sizeof(missing));
     cache = cache_load(conf->cache_dir);
     if (out->swtpm.found)
         rc = swtpm_get_caps(conf, out, &cache, &dirty, &from_cache, err, sizeof(err));
-    if (out->swtpm_setup.found)
-        swtpm_setup_get_caps(conf, out, &cache, &dirty, &setup_from_cache);
+    /* after a swtpm that timed out the answer is unknown anyway: no second wait */
+    if (out->swtpm_setup.found && rc <= 0)
+        setup_rc = swtpm_setup_get_caps(conf, out, &cache, &dirty, &setup_from_cache,
+                                        serr, sizeof(serr));
     out->from_cache = from_cache && (!out->swtpm_setup.found || setup_from_cache);
 
     if (missing[0]) {
@@ -341,13 +460,21 @@ vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out)
         out->status = VTPM_PROBE_FAILED;
         vtpm_strfmt(out->error, sizeof(out->error), "%s not found on the search path '%s'",
                     missing, where);
-    } else if (rc != 0) {
+    } else if (rc < 0) {
         out->status = VTPM_PROBE_FAILED;
         vtpm_strfmt(out->error, sizeof(out->error), "%s", err);
+    } else if (rc > 0 || setup_rc > 0) {
+        /* a binary that is slow today may answer tomorrow: nothing changes */
+        out->status = VTPM_PROBE_INCONCLUSIVE;
+        vtpm_strfmt(out->error, sizeof(out->error), "%s", rc > 0 ? err : serr);
     } else {
         out->status = VTPM_PROBE_OK;
     }
-    if (dirty)
+    if (dirty) {
+        const char *probed[] = {out->swtpm.path, out->swtpm_setup.path, NULL};
+
+        cache_prune(cache, probed, time(NULL));
         cache_save(conf->cache_dir, cache);
+    }
     json_decref(cache);
 }

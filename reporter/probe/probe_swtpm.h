@@ -26,9 +26,11 @@ bool vtpm_swtpm_find_binary(const char *const *search_path, const char *name,
  * written is ignored.
  *
  * @out->status: OK when all three binaries exist and swtpm printed
- * capabilities; FAILED otherwise, with the reason in @out->error (a binary
- * that exits non-zero, prints garbage or hangs has no capabilities, as for
- * libvirt). Aborts on out of memory.
+ * capabilities; INCONCLUSIVE when swtpm or swtpm_setup did not answer within
+ * the timeout (a slow host says nothing about what the binary can do);
+ * FAILED otherwise, with the reason in @out->error (a binary that exits
+ * non-zero, crashes or prints garbage has no capabilities, as for libvirt).
+ * Aborts on out of memory.
  */
 void vtpm_swtpm_probe(const vtpm_conf *conf, vtpm_swtpm_facts *out);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,14 @@
 
 #define RUN_BACKOFF_INITIAL 1.0
 #define RUN_BACKOFF_MAX 30.0
+/* The longest a PostgreSQL publish attempt takes with the publisher's libpq
+ * settings: connect_timeout=10, then tcp_user_timeout=30000 on a lost answer. */
+#define RUN_PG_ATTEMPT_MAX 40.0
+/* The requests of one Placement publish (token, provider, traits, ...), each
+ * bounded by its timeouts, more on a concurrent update. */
+#define RUN_PLACEMENT_REQUESTS 4
+/* How often a run waiting for the lock tries again. */
+#define RUN_LOCK_POLL 1.0
 
 static const char *const status_names[] = {
     [VTPM_PUBLISH_CHANGED] = "changed",
@@ -53,28 +62,117 @@ random_unit(void)
 }
 
 /*
- * Takes the run lock. Returns the open descriptor (closing it releases the
- * lock), -1 with *@busy set when another run holds it, or -1 on error.
+ * Opens (creating it) the lock file @path. Its folder is opened without
+ * following a symbolic link and must be owned by this user or root and
+ * writable by nobody else; the file must be a regular file of this user.
+ * Otherwise whoever can write there could hold the lock and stop every run,
+ * or have the truncation below hit another file. Returns a descriptor, or -1
+ * with the reason in @err.
  */
 static int
-lock_acquire(const char *path, bool *busy, char *err, size_t errlen)
+lock_open(const char *path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    struct stat st;
+    int dfd, fd;
+
+    if (!slash || !slash[1]) {
+        vtpm_strfmt(err, errlen, "lock file '%s' is not an absolute file path", path);
+        return -1;
+    }
+    vtpm_strfmt(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 || fstat(dfd, &st) < 0) {
+        vtpm_strfmt(err, errlen, "cannot open lock folder '%s': %s", dir,
+                    errno == ELOOP || errno == ENOTDIR ? "not a folder (a symbolic link?)"
+                                                       : strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        vtpm_strfmt(err, errlen, "refusing lock folder '%s': others can write it", dir);
+        close(dfd);
+        return -1;
+    }
+    fd = openat(dfd, slash + 1, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    close(dfd);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        vtpm_strfmt(err, errlen, "cannot open lock file '%s': %s", path,
+                    errno == ELOOP ? "a symbolic link" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        vtpm_strfmt(err, errlen, "refusing lock file '%s': not a regular file of this user",
+                    path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * How long a run can hold the lock: its start delay, every attempt at its
+ * longest and the pauses between them. Another run waits that long for it.
+ */
+double
+vtpm_run_lock_wait_bound(const vtpm_conf *conf, const vtpm_run_options *opts)
+{
+    double backoff = opts->backoff_initial > 0 ? opts->backoff_initial : RUN_BACKOFF_INITIAL;
+    double backoff_max = opts->backoff_max > 0 ? opts->backoff_max : RUN_BACKOFF_MAX;
+    double attempt = 0, bound = conf->start_delay_max;
+
+    if (!conf->inventory || (conf->inventory & VTPM_INVENTORY_POSTGRES))
+        attempt += RUN_PG_ATTEMPT_MAX;
+    if (conf->inventory & VTPM_INVENTORY_PLACEMENT)
+        attempt += (conf->placement.connect_timeout + conf->placement.timeout) *
+                   (RUN_PLACEMENT_REQUESTS + conf->placement.retries);
+    for (unsigned int i = 0; i <= conf->retries; i++) {
+        bound += attempt;
+        if (i < conf->retries) {
+            bound += backoff;
+            backoff = backoff * 2 > backoff_max ? backoff_max : backoff * 2;
+        }
+    }
+    return bound;
+}
+
+/*
+ * Takes the run lock, waiting up to @wait seconds (polled with @pause_fn)
+ * for a run that holds it. Returns the open descriptor (closing it releases
+ * the lock), -1 with *@busy set when the other run still holds it, or -1 on
+ * error.
+ */
+static int
+lock_acquire(const char *path, double wait, void (*pause_fn)(double), bool *busy,
+             char *err, size_t errlen)
 {
     char pid[32];
+    double waited = 0;
     int fd;
 
     *busy = false;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        vtpm_strfmt(err, errlen, "cannot open lock file '%s': %s", path, strerror(errno));
+    fd = lock_open(path, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EWOULDBLOCK)
-            *busy = true;
-        else
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK) {
             vtpm_strfmt(err, errlen, "cannot lock '%s': %s", path, strerror(errno));
-        close(fd);
-        return -1;
+            close(fd);
+            return -1;
+        }
+        if (waited >= wait) {
+            *busy = true;
+            close(fd);
+            return -1;
+        }
+        if (waited == 0)
+            VTPM_INFO("another run holds lock '%s': waiting up to %.0f s", path, wait);
+        pause_fn(RUN_LOCK_POLL);
+        waited += RUN_LOCK_POLL;
     }
     /* The holder's pid, for whoever wonders who holds it. */
     vtpm_strfmt(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -142,10 +240,7 @@ run_stop(vtpm_publish_result *out, vtpm_publish_status status, const char *messa
 {
     out->status = status;
     vtpm_strfmt(out->message, sizeof(out->message), "%s", message);
-    if (status == VTPM_PUBLISH_UNCHANGED)
-        VTPM_INFO("%s", out->message);
-    else
-        VTPM_ERROR("%s", out->message);
+    VTPM_ERROR("%s", out->message);
     vtpm_publisher_close(own);
     return vtpm_run_exit_code(status);
 }
@@ -161,6 +256,7 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     const char *lock_path;
     unsigned int attempts;
     char err[512];
+    double wait;
     bool busy;
     int fd;
 
@@ -178,11 +274,17 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
             return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);
         pub = &own;
     }
-    fd = lock_acquire(lock_path, &busy, err, sizeof(err));
+    wait = vtpm_run_lock_wait_bound(conf, opts);
+    fd = lock_acquire(lock_path, wait, opts->sleep_fn ? opts->sleep_fn : vtpm_clock_sleep,
+                      &busy, err, sizeof(err));
     if (fd < 0 && busy) {
-        vtpm_strfmt(err, sizeof(err), "another run holds lock '%s': not publishing",
-                    lock_path);
-        return run_stop(out, VTPM_PUBLISH_UNCHANGED, err, &own);
+        /* longer than a whole run takes: the other one is stuck */
+        vtpm_strfmt(out->message, sizeof(out->message),
+                    "another run has held lock '%s' for more than %.0f s: not publishing",
+                    lock_path, wait);
+        VTPM_WARN("%s", out->message);
+        vtpm_publisher_close(&own);
+        return VTPM_EXIT_LOCKED;
     }
     if (fd < 0)
         return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);

@@ -25,9 +25,12 @@ typedef struct {
 
 /*
  * Publishes an already decided @report as `vtpm-reporter run` does:
- *   1. takes conf->lock_file (flock, non-blocking). If another run holds it,
- *      nothing is published and VTPM_EXIT_UNCHANGED is returned (the other
- *      run publishes the same host), with a message in out->message;
+ *   1. takes conf->lock_file (flock). Its folder and the file must be safe
+ *      (see lock_file in docs/reporter.md), else VTPM_EXIT_USAGE. If another
+ *      run holds it, waits for it up to vtpm_run_lock_wait_bound() seconds;
+ *      if it is still held then, logs a warning, publishes nothing and
+ *      returns VTPM_EXIT_LOCKED, with a message in out->message (out->status
+ *      then means nothing);
  *   2. sleeps a random time in [0, conf->start_delay_max] seconds unless
  *      opts->no_delay;
  *   3. publishes; an unreachable inventory is retried conf->retries times
@@ -44,6 +47,12 @@ typedef struct {
  */
 int vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
              const vtpm_run_options *opts, vtpm_publish_result *out);
+
+/*
+ * The longest a run holds the lock with @conf: conf->start_delay_max, plus
+ * conf->retries + 1 attempts at their longest and the pauses between them.
+ */
+double vtpm_run_lock_wait_bound(const vtpm_conf *conf, const vtpm_run_options *opts);
 
 /* The exit code for a publish status (the table above). */
 int vtpm_run_exit_code(vtpm_publish_status status);

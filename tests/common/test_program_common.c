@@ -115,7 +115,7 @@ test_each_program_lists_the_codes_it_uses(void **state)
 
     (void)state;
     help_codes(VTPM_EXIT_FOR_REPORTER, codes, sizeof(codes));
-    assert_string_equal(codes, "0,1,2,3,4,5,6");
+    assert_string_equal(codes, "0,1,2,3,4,5,6,7");
     help_codes(VTPM_EXIT_FOR_FILTER, codes, sizeof(codes));
     assert_string_equal(codes, "0,1,2,5,6");
     help_codes(VTPM_EXIT_FOR_INVENTORY, codes, sizeof(codes));

@@ -19,6 +19,9 @@
 #include "clock.h"
 #include "command.h"
 #include "conf.h"
+#include "decide.h"
+#include "facts_json.h"
+#include "file.h"
 #include "probe_swtpm-priv.h"
 #include "probe_swtpm.h"
 
@@ -493,10 +496,325 @@ test_swtpm_hanging_binary_times_out(void **state)
     start = vtpm_clock_now();
     probe(f, &facts);
     assert_true(vtpm_clock_now() - start < 3.0);
-    assert_int_equal(facts.status, VTPM_PROBE_FAILED);
-    assert_non_null(strstr(facts.error, "timed out after 0.3 s"));
+    /* slow is not broken: nothing is concluded, so no trait changes */
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    snprintf(path, sizeof(path),
+             "'%s/swtpm socket --print-capabilities' timed out after 0.3 s", f->bin);
+    assert_string_equal(facts.error, path);
     assert_false(facts.setup_caps);
     assert_false(facts.setup_pwdfile_fd);
+}
+
+/* Rewrites every cached output as @output: what someone who can write the
+ * cache would do to make the host claim traits. */
+static void
+cache_forge(const fixture *f, const char *output)
+{
+    char path[256];
+    json_t *cache, *entry;
+    const char *key;
+
+    cache_path(f, path, sizeof(path));
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    json_object_foreach(json_object_get(cache, "entries"), key, entry)
+        json_object_set_new(entry, "output", json_string(output));
+    assert_int_equal(json_dump_file(cache, path, 0), 0);
+    json_decref(cache);
+}
+
+/* Caches the capabilities of a swtpm without TPM 1.2, then forges the cache
+ * to claim it. */
+static void
+cache_probe_then_forge(fixture *f)
+{
+    vtpm_swtpm_facts facts;
+
+    f->swtpm_out = CAPS_NO_1_2;
+    probe(f, &facts);
+    cache_forge(f, CAPS_FULL);
+}
+
+/* The forged cache was not believed: swtpm ran again. */
+static void
+assert_forgery_ignored(fixture *f, int calls)
+{
+    vtpm_swtpm_facts facts;
+
+    probe(f, &facts);
+    assert_false(facts.from_cache);
+    assert_false(facts.tpm_1_2);
+    assert_int_equal(f->calls_swtpm, calls);
+}
+
+static void
+test_swtpm_cache_is_private(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+    struct stat st;
+
+    probe(f, &facts);
+    assert_int_equal(stat(f->cache, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+static void
+test_swtpm_world_writable_cache_file_is_not_used(void **state)
+{
+    fixture *f = *state;
+    char path[256];
+
+    cache_probe_then_forge(f);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_forgery_ignored(f, 2);
+}
+
+static void
+test_swtpm_group_writable_cache_folder_is_not_used(void **state)
+{
+    fixture *f = *state;
+
+    cache_probe_then_forge(f);
+    assert_int_equal(chmod(f->cache, 0770), 0);
+    assert_forgery_ignored(f, 2);
+}
+
+static void
+test_swtpm_cache_of_another_user_is_not_used(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256];
+
+    if (geteuid() != 0)
+        skip();
+    cache_probe_then_forge(f);
+    cache_path(f, path, sizeof(path));
+    assert_int_equal(chown(path, 65534, 65534), 0); /* nobody */
+    assert_forgery_ignored(f, 2);
+    /* the folder too */
+    probe(f, &facts);
+    assert_true(facts.from_cache);
+    cache_forge(f, CAPS_FULL);
+    assert_int_equal(chown(f->cache, 65534, 65534), 0);
+    assert_forgery_ignored(f, 3);
+}
+
+static void
+test_swtpm_symlinked_cache_folder_is_refused(void **state)
+{
+    fixture *f = *state;
+    char real[256], path[300];
+
+    cache_probe_then_forge(f);
+    snprintf(real, sizeof(real), "%s/elsewhere", f->root);
+    assert_int_equal(rename(f->cache, real), 0);
+    assert_int_equal(symlink(real, f->cache), 0);
+    assert_forgery_ignored(f, 2);
+    /* nor written through the link */
+    snprintf(path, sizeof(path), "%s/%s", real, VTPM_SWTPM_CACHE_FILE);
+    {
+        json_t *cache = json_load_file(path, 0, NULL);
+        json_t *entry;
+        const char *key;
+
+        assert_non_null(cache);
+        json_object_foreach(json_object_get(cache, "entries"), key, entry)
+            assert_string_equal(json_string_value(json_object_get(entry, "output")),
+                                CAPS_FULL);
+        json_decref(cache);
+    }
+}
+
+static void
+test_swtpm_cache_stays_bounded(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+    char path[256], bin[300];
+    json_t *cache, *entries, *entry;
+    const char *key;
+    struct timespec times[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+
+    probe(f, &facts);
+    cache_path(f, path, sizeof(path));
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    entries = json_object_get(cache, "entries");
+    entry = json_object_get(entries, facts.swtpm.path);
+    assert_non_null(entry);
+    for (int i = 0; i < 100; i++) {
+        snprintf(bin, sizeof(bin), "/opt/old-%d/swtpm", i);
+        json_object_set_new(entries, bin, json_deep_copy(entry));
+    }
+    assert_int_equal(json_dump_file(cache, path, 0), 0);
+    json_decref(cache);
+    /* swtpm changes: the probe writes the cache again */
+    assert_int_equal(utimensat(AT_FDCWD, facts.swtpm.path, times, 0), 0);
+    probe(f, &facts);
+    assert_int_equal(f->calls_swtpm, 2);
+    cache = json_load_file(path, 0, NULL);
+    assert_non_null(cache);
+    entries = json_object_get(cache, "entries");
+    assert_int_equal(json_object_size(entries), 2);
+    json_object_foreach(entries, key, entry)
+        assert_true(strcmp(key, facts.swtpm.path) == 0 ||
+                    strcmp(key, facts.swtpm_setup.path) == 0);
+    json_decref(cache);
+}
+
+/* Replaces the fake binaries' folder in @s with /usr/bin, where the golden
+ * cases keep theirs. */
+static void
+bin_to_usr_bin(const fixture *f, char *s, size_t size)
+{
+    char out[1024];
+    size_t blen = strlen(f->bin), used = 0;
+    const char *p = s, *hit;
+
+    while ((hit = strstr(p, f->bin)) && used < sizeof(out)) {
+        used += (size_t)snprintf(out + used, sizeof(out) - used, "%.*s/usr/bin",
+                                 (int)(hit - p), p);
+        p = hit + blen;
+    }
+    if (used < sizeof(out))
+        snprintf(out + used, sizeof(out) - used, "%s", p);
+    snprintf(s, size, "%s", out);
+}
+
+/* The lines of the golden case's expected.txt a report must show. */
+static void
+assert_report_matches_golden(const vtpm_report *report, const char *expected)
+{
+    char line[600];
+
+    assert_true(report->inconclusive);
+    snprintf(line, sizeof(line), "\ninconclusive: %s\n", report->inconclusive_reason);
+    if (!strstr(expected, line))
+        fail_msg("'%s' is not in the golden case", line);
+    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
+        snprintf(line, sizeof(line), "\n%s: absent [%s] %s\n",
+                 vtpm_trait_name((vtpm_trait)t), report->traits[t].reason_code,
+                 report->traits[t].reason);
+        if (!strstr(expected, line))
+            fail_msg("'%s' is not in the golden case", line);
+    }
+}
+
+/*
+ * The real probe's facts are those of tests/data/decide/@name (with the fake
+ * binaries' folder written /usr/bin), and decide() on them gives that case's
+ * inconclusive report.
+ */
+static void
+assert_probe_matches_golden(const fixture *f, vtpm_swtpm_facts *real, const char *name)
+{
+    const char *src = getenv("VTPM_TEST_SRCDIR");
+    char path[512], err[256];
+    json_t *golden, *over, *got;
+    vtpm_facts facts;
+    vtpm_report report;
+    vtpm_conf conf;
+    char *expected;
+    size_t len;
+    FILE *in;
+
+    assert_non_null(src);
+    snprintf(path, sizeof(path), "%s/data/decide/base-facts.json", src);
+    golden = json_load_file(path, 0, NULL);
+    snprintf(path, sizeof(path), "%s/data/decide/%s/facts.json", src, name);
+    over = json_load_file(path, 0, NULL);
+    assert_non_null(golden);
+    assert_non_null(over);
+    assert_int_equal(json_object_update_recursive(golden, over), 0);
+    assert_int_equal(vtpm_facts_from_json(golden, &facts, err, sizeof(err)), 0);
+    bin_to_usr_bin(f, real->error, sizeof(real->error));
+    bin_to_usr_bin(f, real->swtpm.path, sizeof(real->swtpm.path));
+    bin_to_usr_bin(f, real->swtpm_setup.path, sizeof(real->swtpm_setup.path));
+    bin_to_usr_bin(f, real->swtpm_ioctl.path, sizeof(real->swtpm_ioctl.path));
+    facts.swtpm = *real;
+    got = vtpm_facts_to_json(&facts);
+    assert_non_null(got);
+    if (!json_equal(json_object_get(got, "swtpm"), json_object_get(golden, "swtpm"))) {
+        char *text = json_dumps(json_object_get(got, "swtpm"), JSON_SORT_KEYS);
+
+        fail_msg("the probe's facts differ from %s's: %s", name, text ? text : "?");
+    }
+    json_decref(got);
+    json_decref(golden);
+    json_decref(over);
+
+    snprintf(path, sizeof(path), "%s/data/decide/base.yaml", src);
+    assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), 0);
+    vtpm_decide(&facts, &conf, &report);
+    snprintf(path, sizeof(path), "%s/data/decide/%s/expected.txt", src, name);
+    in = fopen(path, "r");
+    assert_non_null(in);
+    assert_int_equal(vtpm_file_read_stream(in, 1 << 16, &expected, &len), 0);
+    fclose(in);
+    assert_report_matches_golden(&report, expected);
+    free(expected);
+    vtpm_conf_clear(&conf);
+}
+
+/* Makes @name in the fake binaries' folder run @script, and ends the dry run:
+ * the probe then spawns the real script. */
+static void
+fake_binary(const fixture *f, const char *name, const char *script)
+{
+    char path[256];
+
+    vtpm_command_set_dry_run(NULL, NULL);
+    snprintf(path, sizeof(path), "%s/%s", f->bin, name);
+    write_file(path, script, 0755);
+}
+
+static void
+test_swtpm_timeout_is_inconclusive_through_decide(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+
+    fake_binary(f, "swtpm", "#!/bin/sh\nexec sleep 30\n");
+    f->conf.swtpm_timeout = 0.5;
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    assert_probe_matches_golden(f, &facts, "swtpm-timeout-inconclusive");
+}
+
+static void
+test_swtpm_setup_timeout_is_inconclusive_through_decide(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+
+    fake_binary(f, "swtpm", "#!/bin/sh\necho '" CAPS_FULL "'\n");
+    fake_binary(f, "swtpm_setup", "#!/bin/sh\nexec sleep 30\n");
+    f->conf.swtpm_timeout = 0.5;
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_INCONCLUSIVE);
+    assert_true(facts.tpm_2_0);
+    assert_false(facts.setup_caps);
+    assert_probe_matches_golden(f, &facts, "swtpm-setup-timeout-inconclusive");
+}
+
+/* A swtpm that crashes has no capabilities, as libvirt sees it. */
+static void
+test_swtpm_crash_stays_failed(void **state)
+{
+    fixture *f = *state;
+    vtpm_swtpm_facts facts;
+
+    fake_binary(f, "swtpm", "#!/bin/sh\nkill -SEGV $$\n");
+    probe(f, &facts);
+    assert_int_equal(facts.status, VTPM_PROBE_FAILED);
+    assert_non_null(strstr(facts.error, "killed by signal 11"));
 }
 
 static void
@@ -552,6 +870,21 @@ main(void)
         cmocka_unit_test_setup_teardown(test_swtpm_hanging_binary_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swtpm_real_garbage_and_exit_code, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_timeout_is_inconclusive_through_decide,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_setup_timeout_is_inconclusive_through_decide,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_crash_stays_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_is_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_world_writable_cache_file_is_not_used,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_group_writable_cache_folder_is_not_used,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_of_another_user_is_not_used, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_symlinked_cache_folder_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_swtpm_cache_stays_bounded, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("probe_swtpm", tests, NULL, NULL);

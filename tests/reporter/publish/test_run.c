@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 
 static vtpm_test_pg pg;
 static char db_dsn[512];
+static char lock_dir[64];
 static char lock_path[256];
 
 /* ---- a fake publisher and sleep, for the logic around publishing ---- */
@@ -163,32 +165,159 @@ test_run_waits_a_random_delay_within_the_limit(void **state)
     assert_int_equal(nsleeps, 0);
 }
 
+/* Holds the lock from another descriptor, as another run does. */
+static int
+lock_hold(void)
+{
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    return fd;
+}
+
 static void
-test_run_skips_publishing_while_another_run_holds_the_lock(void **state)
+test_run_waits_for_a_stuck_run_then_exits_locked(void **state)
 {
     vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep };
     vtpm_publish_result res;
     vtpm_conf conf;
     vtpm_report r;
+    double bound, waited = 0;
     int fd;
 
     (void)state;
     conf_init(&conf, NULL);
     vtpm_test_report_init(&r, "run-lock", 0);
-    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    conf.start_delay_max = 30;
+    /* 30 s of delay, 4 attempts of 40 s and pauses of 1, 2 and 4 s */
+    bound = vtpm_run_lock_wait_bound(&conf, &opts);
+    assert_true(bound > 196.9 && bound < 197.1);
+    fd = lock_hold();
     fake_reset(VTPM_PUBLISH_CHANGED);
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNCHANGED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_LOCKED);
     assert_int_equal(fake_calls, 0);
-    assert_non_null(strstr(res.message, "another run holds lock"));
+    assert_non_null(strstr(res.message, "for more than 197 s"));
+    /* it waited the whole bound, and not longer */
+    for (unsigned int i = 0; i < nsleeps && i < VTPM_N_ELEMENTS(sleeps); i++)
+        waited += sleeps[i];
+    assert_true(nsleeps >= 197 && nsleeps <= 198);
+    assert_true(waited > 0);
     close(fd);
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
+    fake_reset(VTPM_PUBLISH_CHANGED);
+    assert_int_equal(vtpm_run(&conf, &r, &(vtpm_run_options){ .publisher = &fake_publisher,
+                                                              .sleep_fn = fake_sleep,
+                                                              .no_delay = true }, &res),
+                     VTPM_EXIT_OK);
     assert_int_equal(fake_calls, 1);
+}
+
+static int held_fd = -1;
+
+/* A pause during which the other run ends, on the third poll. */
+static void
+sleep_then_release(double seconds)
+{
+    fake_sleep(seconds);
+    if (nsleeps == 3 && held_fd >= 0) {
+        close(held_fd);
+        held_fd = -1;
+    }
+}
+
+static void
+test_run_publishes_once_the_other_run_ends(void **state)
+{
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = sleep_then_release,
+                              .no_delay = true };
+    vtpm_conf conf;
+    vtpm_report r;
+
+    (void)state;
+    conf_init(&conf, NULL);
+    vtpm_test_report_init(&r, "run-lock-wait", 0);
+    held_fd = lock_hold();
+    fake_reset(VTPM_PUBLISH_CHANGED);
+    assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
+    assert_int_equal(nsleeps, 3);
+    assert_int_equal(fake_calls, 1);
+}
+
+/* vtpm_run() on a lock in @dir/run.lock; returns the exit code. */
+static int
+run_with_lock_in(const char *dir, vtpm_publish_result *res)
+{
+    vtpm_run_options opts = { .publisher = &fake_publisher, .sleep_fn = fake_sleep,
+                              .no_delay = true };
+    char path[512];
+    vtpm_conf conf;
+    vtpm_report r;
+
+    conf_init(&conf, NULL);
+    vtpm_test_report_init(&r, "run-lock-unsafe", 0);
+    snprintf(path, sizeof(path), "%s/run.lock", dir);
+    conf.lock_file = path;
+    fake_reset(VTPM_PUBLISH_CHANGED);
+    return vtpm_run(&conf, &r, &opts, res);
+}
+
+static void
+test_run_refuses_a_lock_others_can_write_or_redirect(void **state)
+{
+    vtpm_publish_result res;
+    char dir[300], link[320], victim[320], path[340];
+    struct stat st;
+    int fd;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/shared", lock_dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(run_with_lock_in(dir, &res), VTPM_EXIT_OK);
+    snprintf(path, sizeof(path), "%s/run.lock", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+
+    /* a folder others can write, with or without the sticky bit */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(run_with_lock_in(dir, &res), VTPM_EXIT_USAGE);
+    assert_non_null(strstr(res.message, "others can write it"));
+    assert_int_equal(chmod(dir, 01777), 0);
+    assert_int_equal(run_with_lock_in(dir, &res), VTPM_EXIT_USAGE);
+    assert_int_equal(fake_calls, 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+
+    /* a lock file that is a link to another file: that file is left alone */
+    snprintf(victim, sizeof(victim), "%s/victim", lock_dir);
+    fd = open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "keep", 4), 4);
+    close(fd);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(victim, path), 0);
+    assert_int_equal(run_with_lock_in(dir, &res), VTPM_EXIT_USAGE);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_size, 4);
+    assert_int_equal(unlink(path), 0);
+
+    /* a folder that is a symbolic link */
+    snprintf(link, sizeof(link), "%s/link", lock_dir);
+    assert_int_equal(symlink(dir, link), 0);
+    assert_int_equal(run_with_lock_in(link, &res), VTPM_EXIT_USAGE);
+    assert_non_null(strstr(res.message, "lock folder"));
+
+    /* a lock file of another user, which could hold it forever */
+    if (geteuid() == 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_int_equal(run_with_lock_in(dir, &res), VTPM_EXIT_USAGE);
+        assert_non_null(strstr(res.message, "not a regular file of this user"));
+    }
+    assert_int_equal(fake_calls, 0);
 
     /* An unusable lock file is a configuration error. */
-    conf.lock_file = (char *)"/nonexistent-dir/vtpm.lock";
-    assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_USAGE);
+    assert_int_equal(run_with_lock_in("/nonexistent-dir", &res), VTPM_EXIT_USAGE);
 }
 
 static void
@@ -433,7 +562,11 @@ group_setup(void **state)
     (void)state;
     if (vtpm_test_pg_start(&pg) < 0)
         return -1;
-    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/run.lock", pg.dir);
+    /* a private folder for the lock: the cluster's may belong to postgres */
+    vtpm_strfmt(lock_dir, sizeof(lock_dir), "/tmp/vtpm-test-run-XXXXXX");
+    if (!mkdtemp(lock_dir))
+        return -1;
+    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/run.lock", lock_dir);
     if (vtpm_test_pg_create_db(&pg, "vtpm_test", db_dsn, sizeof(db_dsn)) < 0)
         return -1;
     conn = vtpm_test_pg_connect(db_dsn);
@@ -447,8 +580,15 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
+    char cmd[128];
+
     (void)state;
     vtpm_test_pg_destroy(&pg);
+    if (lock_dir[0]) {
+        vtpm_strfmt(cmd, sizeof(cmd), "rm -rf '%s'", lock_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove '%s'\n", lock_dir);
+    }
     return 0;
 }
 
@@ -459,7 +599,9 @@ main(void)
         cmocka_unit_test(test_run_maps_every_publish_status_to_its_exit_code),
         cmocka_unit_test(test_run_retries_unreachable_with_doubling_backoff),
         cmocka_unit_test(test_run_waits_a_random_delay_within_the_limit),
-        cmocka_unit_test(test_run_skips_publishing_while_another_run_holds_the_lock),
+        cmocka_unit_test(test_run_waits_for_a_stuck_run_then_exits_locked),
+        cmocka_unit_test(test_run_publishes_once_the_other_run_ends),
+        cmocka_unit_test(test_run_refuses_a_lock_others_can_write_or_redirect),
         cmocka_unit_test(test_run_uses_vtpm_dsn_from_the_environment),
         cmocka_unit_test(test_run_database_stopped_before_run_then_next_run_catches_up),
         cmocka_unit_test(test_run_database_stopped_during_publish_writes_nothing),

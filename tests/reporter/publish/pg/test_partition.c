@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -898,7 +899,11 @@ group_setup(void **state)
         vtpm_strfmt(port, sizeof(port), "%.*s", (int)strcspn(p, " "), p);
     }
     vtpm_strfmt(where, sizeof(where), "database 'vtpm_test' on '127.0.0.1:%s'", port);
-    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/run.lock", pg.dir);
+    /* the cluster's folder belongs to postgres: the lock needs a folder of ours */
+    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/lock", pg.dir);
+    if (mkdir(lock_path, 0700) < 0)
+        return -1;
+    vtpm_strfmt(lock_path, sizeof(lock_path), "%s/lock/run.lock", pg.dir);
     return 0;
 }
 

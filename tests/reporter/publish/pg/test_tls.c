@@ -410,7 +410,7 @@ reporter_config(char *config, size_t size, const char *dsn)
                 "host: tls-run\n"
                 "inventory: postgres\n"
                 "cache_dir: %s\n"
-                "lock_file: %s/run.lock\n"
+                "lock_file: %s/lock/run.lock\n"
                 "retries: 3\n"
                 "postgres:\n"
                 "  dsn: \"%s\"\n",
@@ -551,6 +551,10 @@ group_setup(void **state)
     (void)state;
     vtpm_log_init("test_sql_tls", VTPM_LOG_ERROR);
     if (vtpm_test_pg_start_inventory(&pg, DB, db_dsn, sizeof(db_dsn), &admin) < 0)
+        return -1;
+    /* the cluster's folder belongs to postgres: the lock needs a folder of ours */
+    vtpm_strfmt(pki, sizeof(pki), "%s/lock", pg.dir);
+    if (mkdir(pki, 0700) < 0)
         return -1;
     p = strstr(pg.dsn, " port=") + 6;
     vtpm_strfmt(port, sizeof(port), "%.*s", (int)strcspn(p, " "), p);
