@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "cli-priv.h"
 #include "cli_inventory.h"
 #include "exit.h"
 #include "file.h"
@@ -943,6 +944,44 @@ cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
     cli_close(hosts);
     if (rc != VTPM_EXIT_USAGE)
         rc = ctx->hosts_passed ? VTPM_EXIT_OK : VTPM_EXIT_REJECTED;
+    return rc;
+}
+
+/* Translates @request for the host lines that follow; false when it is not
+ * valid JSON or not accepted. */
+static bool
+cli_doc_request(cli_ctx *ctx, const char *request)
+{
+    json_t *doc = json_loads(request, JSON_REJECT_DUPLICATES, NULL);
+    json_t *out = NULL;
+    cli_outcome o;
+
+    if (!doc)
+        return false;
+    o = cli_translate(ctx, doc, &out);
+    json_decref(out);
+    json_decref(doc);
+    return o == OUTCOME_ACCEPT;
+}
+
+int
+vtpm_filter_cli_document(vtpm_cli_doc_kind kind, const char *request,
+                         const char *text, size_t len, FILE *out, FILE *err)
+{
+    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter" };
+    cli_options opts = { .profile = VTPM_PROFILE_CURRENT, .roles = { "admin" }, .n_roles = 1 };
+    int rc = VTPM_EXIT_USAGE;
+
+    if (cli_setup(&ctx, &opts)) {
+        if (kind == VTPM_CLI_DOC_GUARD)
+            rc = worst(VTPM_EXIT_OK, cli_run_one(&ctx, handle_guard, text, len, 0));
+        else if (cli_doc_request(&ctx, request))
+            rc = worst(VTPM_EXIT_OK, cli_run_one(&ctx, handle_host_line, text, len, 1));
+    }
+    vtpm_result_free(ctx.res);
+    vtpm_request_free(ctx.req2);
+    vtpm_request_free(ctx.req);
+    vtpm_filter_free(ctx.filter);
     return rc;
 }
 
