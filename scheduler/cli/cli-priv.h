@@ -12,15 +12,24 @@ typedef enum {
     VTPM_CLI_DOC_HOST_LINE, /* one line of host --hosts FILE */
 } vtpm_cli_doc_kind;
 
+/* A vtpm-filter command set up once for many documents. */
+typedef struct vtpm_cli_doc vtpm_cli_doc;
+
 /*
- * Runs @text (@len bytes, not NUL-terminated) through the vtpm-filter command
- * as @kind, with the current profile and the override role "admin". A host
- * line is checked against @request, a request document translated first (it
- * must be accepted). Prints the result line to @out and any message to @err.
+ * Sets up the command for documents of @kind, with the current profile and
+ * the override role "admin". Host lines are checked against @request, a
+ * request document translated here (NULL when it is not accepted).
+ */
+vtpm_cli_doc *vtpm_cli_doc_new(vtpm_cli_doc_kind kind, const char *request);
+
+/*
+ * Runs @text (@len bytes, not NUL-terminated) through @doc's command as one
+ * input document; prints the result line to @out and any message to @err.
  * Returns the exit code this document alone gives: VTPM_EXIT_OK,
  * VTPM_EXIT_REJECTED or VTPM_EXIT_USAGE.
  */
-int vtpm_filter_cli_document(vtpm_cli_doc_kind kind, const char *request,
-                             const char *text, size_t len, FILE *out, FILE *err);
+int vtpm_cli_doc_run(vtpm_cli_doc *doc, const char *text, size_t len, FILE *out, FILE *err);
+
+void vtpm_cli_doc_free(vtpm_cli_doc *doc);
 
 #endif

@@ -947,6 +947,11 @@ cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
     return rc;
 }
 
+struct vtpm_cli_doc {
+    vtpm_cli_doc_kind kind;
+    cli_ctx ctx;
+};
+
 /* Translates @request for the host lines that follow; false when it is not
  * valid JSON or not accepted. */
 static bool
@@ -964,25 +969,44 @@ cli_doc_request(cli_ctx *ctx, const char *request)
     return o == OUTCOME_ACCEPT;
 }
 
-int
-vtpm_filter_cli_document(vtpm_cli_doc_kind kind, const char *request,
-                         const char *text, size_t len, FILE *out, FILE *err)
+vtpm_cli_doc *
+vtpm_cli_doc_new(vtpm_cli_doc_kind kind, const char *request)
 {
-    cli_ctx ctx = { .out = out, .err = err, .prog = "vtpm-filter" };
+    vtpm_cli_doc *doc = vtpm_alloc_calloc(1, sizeof(*doc));
     cli_options opts = { .profile = VTPM_PROFILE_CURRENT, .roles = { "admin" }, .n_roles = 1 };
-    int rc = VTPM_EXIT_USAGE;
 
-    if (cli_setup(&ctx, &opts)) {
-        if (kind == VTPM_CLI_DOC_GUARD)
-            rc = worst(VTPM_EXIT_OK, cli_run_one(&ctx, handle_guard, text, len, 0));
-        else if (cli_doc_request(&ctx, request))
-            rc = worst(VTPM_EXIT_OK, cli_run_one(&ctx, handle_host_line, text, len, 1));
+    doc->kind = kind;
+    doc->ctx.prog = "vtpm-filter";
+    doc->ctx.err = stderr;
+    if (!cli_setup(&doc->ctx, &opts) ||
+        (kind == VTPM_CLI_DOC_HOST_LINE && !cli_doc_request(&doc->ctx, request))) {
+        vtpm_cli_doc_free(doc);
+        return NULL;
     }
-    vtpm_result_free(ctx.res);
-    vtpm_request_free(ctx.req2);
-    vtpm_request_free(ctx.req);
-    vtpm_filter_free(ctx.filter);
-    return rc;
+    return doc;
+}
+
+int
+vtpm_cli_doc_run(vtpm_cli_doc *doc, const char *text, size_t len, FILE *out, FILE *err)
+{
+    bool guard = doc->kind == VTPM_CLI_DOC_GUARD;
+
+    doc->ctx.out = out;
+    doc->ctx.err = err;
+    return worst(VTPM_EXIT_OK, cli_run_one(&doc->ctx, guard ? handle_guard : handle_host_line,
+                                           text, len, guard ? 0 : 1));
+}
+
+void
+vtpm_cli_doc_free(vtpm_cli_doc *doc)
+{
+    if (!doc)
+        return;
+    vtpm_result_free(doc->ctx.res);
+    vtpm_request_free(doc->ctx.req2);
+    vtpm_request_free(doc->ctx.req);
+    vtpm_filter_free(doc->ctx.filter);
+    free(doc);
 }
 
 /* candidates: the inventory could not answer. A DSN that libpq cannot parse

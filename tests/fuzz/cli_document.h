@@ -36,13 +36,13 @@ vtpm_fuzz_cli_check_line(const char *line, const char *const *results)
 }
 
 /*
- * Runs one document as @kind and judges it: exactly one result line on the
+ * Runs one document through @doc and judges it: exactly one result line on the
  * output, a message on the error stream exactly when the input is refused as
  * bad input. The outcome is "ok RC LINE" or "error LINE".
  */
 static inline bool
-vtpm_fuzz_cli_document(vtpm_cli_doc_kind kind, const char *request, const uint8_t *data,
-                       size_t size, const char *const *results, char *out, size_t outlen)
+vtpm_fuzz_cli_document(vtpm_cli_doc *doc, const uint8_t *data, size_t size,
+                       const char *const *results, char *out, size_t outlen)
 {
     char *obuf = NULL, *ebuf = NULL;
     size_t olen = 0, elen = 0;
@@ -50,9 +50,9 @@ vtpm_fuzz_cli_document(vtpm_cli_doc_kind kind, const char *request, const uint8_
     const char *why = NULL;
     int rc;
 
-    if (!o || !e)
+    if (!doc || !o || !e)
         abort();
-    rc = vtpm_filter_cli_document(kind, request, (const char *)data, size, o, e);
+    rc = vtpm_cli_doc_run(doc, (const char *)data, size, o, e);
     fclose(o);
     fclose(e);
     out[0] = '\0';
