@@ -10,8 +10,6 @@
 #include "fuzz.h"
 #include "pg_fixture.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
 static PGconn *conn;
 static vtpm_test_pg pg;
 
@@ -44,7 +42,8 @@ fuzz_publish_stop(void)
 }
 
 /* VTPM_FUZZ_DSN names a database with every migration applied (scripts/fuzz.sh
- * makes one); without it, as in the replay, a private cluster is started. */
+ * makes one); without it, as in the replay, a private cluster is started.
+ * Once, at the first input: the connection serves every input after it. */
 static void
 fuzz_publish_connect(void)
 {
@@ -63,15 +62,6 @@ fuzz_publish_connect(void)
     }
     if (vtpm_test_pg_start_inventory(&pg, "fuzz", own, sizeof(own), &conn) != 0)
         exit(1);
-}
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_publish_connect();
-    return 0;
 }
 
 static bool
