@@ -11,12 +11,4 @@
 vtpm_status vtpm_request_parse_json_value(vtpm_request *req, json_t *doc,
                                           vtpm_error *err);
 
-/*
- * Copies jansson's error text @text into @dst (@size bytes) with control and
- * non-ASCII bytes as \xNN: jansson quotes the offending input ("near '...'"),
- * which may be any bytes, and our messages are printable single lines.
- * Returns @dst.
- */
-char *vtpm_json_error_text(char *dst, size_t size, const char *text);
-
 #endif
