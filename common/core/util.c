@@ -117,3 +117,28 @@ vtpm_dsn_lookup(const char *given)
     env = getenv("VTPM_DSN");
     return env ? env : "";
 }
+
+char *
+vtpm_json_error_text(char *dst, size_t size, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)text;
+    size_t o = 0;
+
+    if (size == 0)
+        return dst;
+    for (; *s && o + 1 < size; s++) {
+        if (*s >= 0x20 && *s < 0x7f) {
+            dst[o++] = (char)*s;
+        } else {
+            if (o + 5 > size)
+                break;
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[*s >> 4];
+            dst[o++] = hex[*s & 0xf];
+        }
+    }
+    dst[o] = '\0';
+    return dst;
+}

@@ -72,6 +72,14 @@ char *vtpm_vstrfmt(char *buf, size_t size, const char *fmt, va_list ap)
 char *vtpm_quote(char *dst, size_t size, const char *src);
 
 /*
+ * Copies jansson's error text @text into @dst (@size bytes) with control and
+ * non-ASCII bytes as \xNN: jansson quotes the offending input ("near '...'"),
+ * which may be any bytes, and our messages are printable single lines.
+ * Returns @dst.
+ */
+char *vtpm_json_error_text(char *dst, size_t size, const char *text);
+
+/*
  * Makes @s one line in place: newlines, carriage returns and tabs become
  * spaces, runs of spaces become one, and leading and trailing spaces go.
  * Returns @s.

@@ -61,8 +61,12 @@ vtpm_swtpm_caps_parse(const char *json, size_t len, vtpm_swtpm_facts *out, char 
     }
     root = json_loadb(json, len, 0, &jerr);
     if (!root) {
+        /* jansson's text quotes the input near the error, which may be any
+         * bytes (a newline too): escaped, the message stays one line. */
+        char text[JSON_ERROR_TEXT_LENGTH * 4];
+
         vtpm_strfmt(err, errlen, "swtpm capabilities are not valid JSON: line %d column %d: %s",
-                    jerr.line, jerr.column, jerr.text);
+                    jerr.line, jerr.column, vtpm_json_error_text(text, sizeof(text), jerr.text));
         return -1;
     }
     if (!json_is_object(root)) {

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "cli-priv.h"
 #include "cli_inventory.h"
 #include "exit.h"
 #include "file.h"
@@ -1044,6 +1045,68 @@ cli_run_hosts(cli_ctx *ctx, FILE *in, const char *path)
     if (rc != VTPM_EXIT_USAGE)
         rc = ctx->hosts_passed ? VTPM_EXIT_OK : VTPM_EXIT_REJECTED;
     return rc;
+}
+
+struct vtpm_cli_doc {
+    vtpm_cli_doc_kind kind;
+    cli_ctx ctx;
+};
+
+/* Translates @request for the host lines that follow; false when it is not
+ * valid JSON or not accepted. */
+static bool
+cli_doc_request(cli_ctx *ctx, const char *request)
+{
+    json_t *doc = json_loads(request, JSON_REJECT_DUPLICATES, NULL);
+    json_t *out = NULL;
+    cli_outcome o;
+
+    if (!doc)
+        return false;
+    o = cli_translate(ctx, doc, &out);
+    json_decref(out);
+    json_decref(doc);
+    return o == OUTCOME_ACCEPT;
+}
+
+vtpm_cli_doc *
+vtpm_cli_doc_new(vtpm_cli_doc_kind kind, const char *request)
+{
+    vtpm_cli_doc *doc = vtpm_alloc_calloc(1, sizeof(*doc));
+    cli_options opts = { .profile = VTPM_PROFILE_CURRENT, .roles = { "admin" }, .n_roles = 1 };
+
+    doc->kind = kind;
+    doc->ctx.prog = "vtpm-filter";
+    doc->ctx.err = stderr;
+    if (!cli_setup(&doc->ctx, &opts) ||
+        (kind == VTPM_CLI_DOC_HOST_LINE && !cli_doc_request(&doc->ctx, request))) {
+        vtpm_cli_doc_free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int
+vtpm_cli_doc_run(vtpm_cli_doc *doc, const char *text, size_t len, FILE *out, FILE *err)
+{
+    bool guard = doc->kind == VTPM_CLI_DOC_GUARD;
+
+    doc->ctx.out = out;
+    doc->ctx.err = err;
+    return worst(VTPM_EXIT_OK, cli_run_one(&doc->ctx, guard ? handle_guard : handle_host_line,
+                                           text, len, guard ? 0 : 1));
+}
+
+void
+vtpm_cli_doc_free(vtpm_cli_doc *doc)
+{
+    if (!doc)
+        return;
+    vtpm_result_free(doc->ctx.res);
+    vtpm_request_free(doc->ctx.req2);
+    vtpm_request_free(doc->ctx.req);
+    vtpm_filter_free(doc->ctx.filter);
+    free(doc);
 }
 
 /* candidates: the inventory could not answer. A DSN that libpq cannot parse

@@ -21,12 +21,4 @@ vtpm_status vtpm_request_parse_json_value(vtpm_request *req, json_t *doc,
  */
 json_t *vtpm_json_load(const char *text, size_t len, json_error_t *jerr);
 
-/*
- * Copies jansson's error text @text into @dst (@size bytes) with control and
- * non-ASCII bytes as \xNN: jansson quotes the offending input ("near '...'"),
- * which may be any bytes, and our messages are printable single lines.
- * Returns @dst.
- */
-char *vtpm_json_error_text(char *dst, size_t size, const char *text);
-
 #endif

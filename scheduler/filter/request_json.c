@@ -117,31 +117,6 @@ vtpm_request_parse_json_value(vtpm_request *req, json_t *doc, vtpm_error *err)
     return st;
 }
 
-char *
-vtpm_json_error_text(char *dst, size_t size, const char *text)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)text;
-    size_t o = 0;
-
-    if (size == 0)
-        return dst;
-    for (; *s && o + 1 < size; s++) {
-        if (*s >= 0x20 && *s < 0x7f) {
-            dst[o++] = (char)*s;
-        } else {
-            if (o + 5 > size)
-                break;
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[*s >> 4];
-            dst[o++] = hex[*s & 0xf];
-        }
-    }
-    dst[o] = '\0';
-    return dst;
-}
-
 /* The end of the JSON number at @p (as jansson's lexer reads it); sets
  * *@is_real when it has a fraction or an exponent. */
 static const char *
@@ -254,7 +229,7 @@ vtpm_json_load(const char *text, size_t len, json_error_t *jerr)
     /* Valid JSON that jansson cannot hold: 1e400, 18446744073709551615 in
      * an image property. Their values are never used (only strings are),
      * so read them as 0: a number as a TPM key's value stays a type error,
- * and the top-level "id", whose value is copied, stays refused.
+     * and the top-level "id", whose value is copied, stays refused.
      * A NUL in @text ends the copy early, and jansson then reports it. */
     copy = malloc(len + 1);
     if (!copy) {

@@ -15,6 +15,21 @@
 #include "clock.h"
 #include "command.h"
 
+/*
+ * True, with a note, where what posix_spawn() reports when exec fails cannot
+ * be checked: valgrind runs its vfork-like clone as a plain fork, so the
+ * failure only shows as the child's exit status 127 (meson test
+ * --setup=valgrind sets the variable). cmocka's skip() would print "not ok".
+ */
+static bool
+under_valgrind(void)
+{
+    if (!getenv("VTPM_TEST_UNDER_VALGRIND"))
+        return false;
+    print_message("# not checked: valgrind does not report a failed exec from posix_spawn\n");
+    return true;
+}
+
 /* True while @pid runs (a zombie counts as ended). */
 static bool
 process_running(pid_t pid)
@@ -90,6 +105,8 @@ test_command_missing_program_fails_to_spawn(void **state)
     vtpm_command_result res;
 
     (void)state;
+    if (under_valgrind())
+        return;
     assert_int_equal(vtpm_command_run(argv, NULL, &res), -1);
     assert_int_equal(res.outcome, VTPM_COMMAND_SPAWN_FAILED);
     assert_string_equal(res.error,
@@ -105,9 +122,12 @@ test_command_does_not_search_path(void **state)
     /* argv[0] is a path, never looked up: "sh" alone must not run. */
     const char *argv[] = {"sh", "-c", "exit 0", NULL};
     vtpm_command_result res;
-    char *cwd = getcwd(NULL, 0);
+    char *cwd;
 
     (void)state;
+    if (under_valgrind())
+        return;
+    cwd = getcwd(NULL, 0);
     assert_int_equal(chdir("/"), 0);
     assert_int_equal(vtpm_command_run(argv, NULL, &res), -1);
     assert_int_equal(res.outcome, VTPM_COMMAND_SPAWN_FAILED);
