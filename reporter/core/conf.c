@@ -24,6 +24,10 @@
 /* A config file is a few hundred bytes; anything this large is a mistake. */
 #define CONF_MAX_SIZE ((size_t)1024 * 1024)
 
+/* The config is a mapping of mappings; deeper nesting is a mistake or an
+ * attack (libyaml's loader takes quadratic time on deep flow collections). */
+#define CONF_MAX_DEPTH 16
+
 #define SECRET_BIT(mode) (1u << (mode))
 
 static const char default_search_path[] =
@@ -858,6 +862,48 @@ conf_yaml_fail(conf_ctx *ctx, const yaml_parser_t *parser)
     return -1;
 }
 
+/*
+ * Refuses nesting deeper than CONF_MAX_DEPTH from the parser's events, before
+ * any document is built: it stops at the first collection too deep, so the
+ * scanner never looks further than a bounded distance ahead. A syntax error
+ * is left to the loader, which reports it the same way.
+ */
+static int
+conf_check_depth(conf_ctx *ctx, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    unsigned int depth = 0;
+    int rc = 0;
+    bool done = false;
+
+    if (!yaml_parser_initialize(&parser))
+        vtpm_alloc_abort();
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    while (!done && rc == 0) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            if (parser.error == YAML_MEMORY_ERROR)
+                vtpm_alloc_abort();
+            break;
+        }
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > CONF_MAX_DEPTH) {
+                vtpm_strfmt(ctx->err, ctx->errlen, "%s:%zu:%zu: nested deeper than %d levels",
+                            ctx->name, event.start_mark.line + 1,
+                            event.start_mark.column + 1, CONF_MAX_DEPTH);
+                rc = -1;
+            }
+        } else if (event.type == YAML_SEQUENCE_END_EVENT ||
+                   event.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        done = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int
 vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf *conf,
                       char *err, size_t errlen)
@@ -872,6 +918,8 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
     if (errlen > 0)
         err[0] = '\0';
     vtpm_conf_init_defaults(conf);
+    if (conf_check_depth(&ctx, text, len) < 0)
+        return -1;
     if (!yaml_parser_initialize(&parser))
         vtpm_alloc_abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

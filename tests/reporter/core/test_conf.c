@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -287,6 +288,50 @@ test_conf_reads_placement_key_password_file(void **state)
     vtpm_conf_clear(&conf);
 }
 
+/* Loads @text and returns the CPU-independent wall time it took, in seconds. */
+static double
+conf_load_timed(const char *text, size_t len, char *err, size_t errlen, int *rc)
+{
+    struct timespec a, b;
+    vtpm_conf conf;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    *rc = vtpm_conf_load_string("deep.yaml", text, len, &conf, err, errlen);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    vtpm_conf_clear(&conf);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+/* Half a million levels, flow ("[[[...") or block ("- - - ..."), are refused
+ * at once, where the document loader alone would take minutes. */
+static void
+test_conf_refuses_deep_nesting_quickly(void **state)
+{
+    enum { LEVELS = 500000 };
+    char *text = malloc((size_t)LEVELS * 2 + 2);
+    char err[512];
+    double secs;
+    int rc;
+
+    (void)state;
+    assert_non_null(text);
+    memset(text, '[', LEVELS);
+    memset(text + LEVELS, ']', LEVELS);
+    secs = conf_load_timed(text, (size_t)LEVELS * 2, err, sizeof(err), &rc);
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "deep.yaml:1:17: nested deeper than 16 levels");
+    assert_true(secs < 1.0);
+
+    for (size_t i = 0; i < LEVELS; i++)
+        memcpy(text + i * 2, "- ", 2);
+    memcpy(text + (size_t)LEVELS * 2 - 1, "x\n", 2);
+    secs = conf_load_timed(text, (size_t)LEVELS * 2 + 1, err, sizeof(err), &rc);
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "deep.yaml:1:33: nested deeper than 16 levels");
+    assert_true(secs < 1.0);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -299,6 +344,7 @@ main(void)
         cmocka_unit_test(test_conf_error_leaves_only_defaults),
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
         cmocka_unit_test(test_conf_reads_placement_key_password_file),
+        cmocka_unit_test(test_conf_refuses_deep_nesting_quickly),
     };
     struct CMUnitTest *tests = NULL;
     size_t n = 0;
