@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -288,6 +289,68 @@ test_conf_reads_placement_key_password_file(void **state)
     vtpm_conf_clear(&conf);
 }
 
+/* Writes @text to a new file of mode @mode in a temporary folder @dir. */
+static void
+conf_write(char *path, size_t size, const char *dir, const char *text, mode_t mode)
+{
+    FILE *fp;
+
+    snprintf(path, size, "%s/reporter.yaml", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(text, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Like a private key: a config that holds a secret must not be readable by
+ * group or others; one without a secret may be. */
+static void
+test_conf_refuses_readable_file_with_secret(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *key;
+    } secrets[] = {
+        { "placement:\n  auth: password\n  password: Pw1\n", "placement.password" },
+        { "placement:\n  auth: token\n  token: Tk1\n", "placement.token" },
+        { "placement:\n  application_credential_secret: Ac1\n",
+          "placement.application_credential_secret" },
+        { "postgres:\n  dsn: host=h password=Db1\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://u:Db2@h/db\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://h/db?sslpassword=Db3\n", "postgres.dsn" },
+    };
+    static const char plain[] = "postgres:\n  dsn: host=h user=u\nplacement:\n  token:\n";
+    char dir[] = "/tmp/vtpm-conf-XXXXXX", path[256], err[512], expect[512];
+    vtpm_conf conf;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        conf_write(path, sizeof(path), dir, secrets[i].text, 0644);
+        assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect), "'%s' is a secret: config '%s' is readable by others "
+                 "(mode 0644); chmod 0600 it", secrets[i].key, path);
+        assert_string_equal(err, expect);
+        assert_null(conf.placement.password);   /* the defaults only */
+        vtpm_conf_clear(&conf);
+        assert_int_equal(chmod(path, 0640), 0);
+        assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), -1);
+        vtpm_conf_clear(&conf);
+        assert_int_equal(chmod(path, 0600), 0);
+        if (vtpm_conf_load_file(path, &conf, err, sizeof(err)) < 0)
+            fail_msg("%s", err);
+        vtpm_conf_clear(&conf);
+        unlink(path);
+    }
+    conf_write(path, sizeof(path), dir, plain, 0644);
+    if (vtpm_conf_load_file(path, &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    vtpm_conf_clear(&conf);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Loads @text and returns the CPU-independent wall time it took, in seconds. */
 static double
 conf_load_timed(const char *text, size_t len, char *err, size_t errlen, int *rc)
@@ -345,6 +408,7 @@ main(void)
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
         cmocka_unit_test(test_conf_reads_placement_key_password_file),
         cmocka_unit_test(test_conf_refuses_deep_nesting_quickly),
+        cmocka_unit_test(test_conf_refuses_readable_file_with_secret),
     };
     struct CMUnitTest *tests = NULL;
     size_t n = 0;
