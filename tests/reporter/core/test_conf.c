@@ -385,9 +385,12 @@ test_conf_refuses_deep_nesting_quickly(void **state)
     assert_string_equal(err, "deep.yaml:1:17: nested deeper than 16 levels");
     assert_true(secs < 1.0);
 
-    for (size_t i = 0; i < LEVELS; i++)
-        memcpy(text + i * 2, "- ", 2);
-    memcpy(text + (size_t)LEVELS * 2 - 1, "x\n", 2);
+    for (size_t i = 0; i < LEVELS; i++) {
+        text[i * 2] = '-';
+        text[i * 2 + 1] = ' ';
+    }
+    text[(size_t)LEVELS * 2 - 1] = 'x';
+    text[(size_t)LEVELS * 2] = '\n';
     secs = conf_load_timed(text, (size_t)LEVELS * 2 + 1, err, sizeof(err), &rc);
     assert_int_equal(rc, -1);
     assert_string_equal(err, "deep.yaml:1:33: nested deeper than 16 levels");
