@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The reporter's configuration: defaults, and a strict YAML loader with positions. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -804,23 +805,37 @@ vtpm_conf_key_at(size_t index, const char **section)
     return conf_keys[index].name;
 }
 
-/* Whether a DSN may hold a password: a password or sslpassword keyword (in
- * any spelling libpq may read: key=value, URI parameter, percent-encoded
- * names are caught by their "pass" part) or "user:password@" in a URI. */
+/* Whether a DSN may hold a password: a password or sslpassword keyword in
+ * key=value form or as a URI parameter (percent-decoded first, as libpq
+ * decodes them; "passfile" names no secret), or "user:password@" in a URI. */
 static bool
 conf_dsn_has_password(const char *dsn)
 {
+    char *plain = vtpm_alloc_strdup(dsn);
     const char *scheme = strstr(dsn, "://");
+    size_t o = 0;
+    bool found;
 
-    if (strcasestr(dsn, "pass") || strcasestr(dsn, "%70ass") || strcasestr(dsn, "p%61ss"))
-        return true;
-    if (scheme) {
+    for (const char *c = dsn; *c; c++) {
+        if (c[0] == '%' && isxdigit((unsigned char)c[1]) && isxdigit((unsigned char)c[2])) {
+            char hex[3] = { c[1], c[2], '\0' };
+
+            plain[o++] = (char)strtol(hex, NULL, 16);
+            c += 2;
+        } else {
+            plain[o++] = *c;
+        }
+    }
+    plain[o] = '\0';
+    found = strcasestr(plain, "password") != NULL;
+    vtpm_free_secret(plain);
+    if (!found && scheme) {
         const char *auth = scheme + 3;
         const char *at = memchr(auth, '@', strcspn(auth, "/?"));
 
-        return at && memchr(auth, ':', (size_t)(at - auth)) != NULL;
+        found = at && memchr(auth, ':', (size_t)(at - auth)) != NULL;
     }
-    return false;
+    return found;
 }
 
 /* Whether @key, just set from @node, put a secret in the config. */

@@ -319,8 +319,10 @@ test_conf_refuses_readable_file_with_secret(void **state)
         { "postgres:\n  dsn: host=h password=Db1\n", "postgres.dsn" },
         { "postgres:\n  dsn: postgresql://u:Db2@h/db\n", "postgres.dsn" },
         { "postgres:\n  dsn: postgresql://h/db?sslpassword=Db3\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://h/db?ssl%70ass%77ord=Db4\n", "postgres.dsn" },
     };
-    static const char plain[] = "postgres:\n  dsn: host=h user=u\nplacement:\n  token:\n";
+    static const char plain[] =
+        "postgres:\n  dsn: host=h user=u passfile=/etc/pgpass\nplacement:\n  token:\n";
     char dir[] = "/tmp/vtpm-conf-XXXXXX", path[256], err[512], expect[512];
     vtpm_conf conf;
 
