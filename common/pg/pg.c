@@ -274,6 +274,71 @@ vtpm_pg_dsn_check(const char *dsn)
     return 0;
 }
 
+/* Appends @s to @buf (capacity @size) at *@o, cutting silently. */
+static void
+pg_buf_put(char *buf, size_t size, size_t *o, const char *s)
+{
+    while (*s && *o + 1 < size)
+        buf[(*o)++] = *s++;
+    buf[*o] = '\0';
+}
+
+/* Appends @v as a key=value value: quoted, with ' and \ escaped, when libpq
+ * would otherwise read it differently (empty, spaces, quotes, backslashes). */
+static void
+pg_buf_put_value(char *buf, size_t size, size_t *o, const char *v)
+{
+    char one[3] = "";
+
+    if (*v && !strpbrk(v, " \t\n\r\f\v'\\")) {
+        pg_buf_put(buf, size, o, v);
+        return;
+    }
+    pg_buf_put(buf, size, o, "'");
+    for (; *v; v++) {
+        one[0] = *v == '\'' || *v == '\\' ? '\\' : *v;
+        one[1] = one[0] == '\\' ? *v : '\0';
+        pg_buf_put(buf, size, o, one);
+    }
+    pg_buf_put(buf, size, o, "'");
+}
+
+char *
+vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn)
+{
+    char *parse_err = NULL;
+    PQconninfoOption *parsed;
+    size_t o = 0;
+
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    parsed = PQconninfoParse(dsn ? dsn : "", &parse_err);
+    if (!parsed) {
+        if (parse_err) {
+            explicit_bzero(parse_err, strlen(parse_err));
+            PQfreemem(parse_err);
+        }
+        return buf;
+    }
+    for (PQconninfoOption *opt = parsed; opt->keyword; opt++) {
+        if (!opt->val)
+            continue;
+        if (o > 0)
+            pg_buf_put(buf, size, &o, " ");
+        pg_buf_put(buf, size, &o, opt->keyword);
+        pg_buf_put(buf, size, &o, "=");
+        /* dispchar "*" is libpq's mark of a secret; the names are a second guard */
+        if (opt->dispchar[0] == '*' || strstr(opt->keyword, "password"))
+            pg_buf_put(buf, size, &o, "***");
+        else
+            pg_buf_put_value(buf, size, &o, opt->val);
+        explicit_bzero(opt->val, strlen(opt->val));
+    }
+    PQconninfoFree(parsed);
+    return buf;
+}
+
 PGconn *
 vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
 {

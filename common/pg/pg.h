@@ -70,4 +70,13 @@ PGconn *vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts);
  */
 int vtpm_pg_dsn_check(const char *dsn);
 
+/*
+ * Writes @dsn (NULL is "") into @buf (@size bytes, cut to fit) as libpq reads
+ * it: the keyword=value pairs it sets, in libpq's order, with the value of
+ * every secret keyword (those libpq marks secret: password, sslpassword)
+ * replaced by "***". A URI is shown as its pairs. A DSN libpq cannot parse
+ * is shown as "" (what it cannot parse, it cannot mask). Returns @buf.
+ */
+char *vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn);
+
 #endif /* VTPM_COMMON_PG_H */

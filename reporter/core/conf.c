@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The reporter's configuration: defaults, and a strict YAML loader with positions. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -18,11 +19,16 @@
 #include "alloc.h"
 #include "conf.h"
 #include "file.h"
+#include "secret_file.h"
 #include "util.h"
 #include "uuid.h"
 
 /* A config file is a few hundred bytes; anything this large is a mistake. */
 #define CONF_MAX_SIZE ((size_t)1024 * 1024)
+
+/* The config is a mapping of mappings; deeper nesting is a mistake or an
+ * attack (libyaml's loader takes quadratic time on deep flow collections). */
+#define CONF_MAX_DEPTH 16
 
 #define SECRET_BIT(mode) (1u << (mode))
 
@@ -165,6 +171,7 @@ struct conf_ctx {
     yaml_document_t *doc;
     char *err;
     size_t errlen;
+    const conf_key *secret; /* the first key set to a secret, for the file mode check */
 };
 
 static int conf_fail(conf_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
@@ -343,6 +350,34 @@ conf_set_path(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *
     return 0;
 }
 
+/* Whether the authority of the URL after its scheme, @rest, holds a user
+ * name or password ("user:pw@host"). */
+static bool
+conf_url_has_userinfo(const char *rest)
+{
+    size_t authority = strcspn(rest, "/?#");
+
+    return memchr(rest, '@', authority) != NULL;
+}
+
+/* Refuses credentials in URL @v: they would reach messages and reports. The
+ * URL is shown with them replaced by "***", never with the password. */
+static int
+conf_fail_userinfo(conf_ctx *ctx, const conf_key *key, const yaml_node_t *node,
+                   const char *v, const char *rest)
+{
+    char full[96], shown[300], q[VTPM_QUOTE_MAX];
+    size_t authority = strcspn(rest, "/?#");
+    const char *at = rest;
+
+    for (const char *c = rest; c < rest + authority; c++)
+        if (*c == '@')
+            at = c;
+    vtpm_strfmt(shown, sizeof(shown), "%.*s***%s", (int)(rest - v), v, at);
+    return conf_fail(ctx, node, "'%s' must not hold a user name or password: %s",
+                     conf_key_fullname(key, full, sizeof(full)), vtpm_quote(q, sizeof(q), shown));
+}
+
 static int
 conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *conf)
 {
@@ -357,6 +392,8 @@ conf_set_url(conf_ctx *ctx, const conf_key *key, yaml_node_t *node, vtpm_conf *c
 
         if (!rest || *rest == '\0' || *rest == '/' || conf_has_space(v))
             return conf_fail_value(ctx, key, node, v, "an http:// or https:// URL");
+        if (conf_url_has_userinfo(rest))
+            return conf_fail_userinfo(ctx, key, node, v, rest);
     }
     conf_replace_str(conf_field_str(key, conf), v);
     return 0;
@@ -768,6 +805,60 @@ vtpm_conf_key_at(size_t index, const char **section)
     return conf_keys[index].name;
 }
 
+/* Whether a DSN may hold a password: a password or sslpassword keyword in
+ * key=value form or as a URI parameter (percent-decoded first, as libpq
+ * decodes them; "passfile" names no secret), or "user:password@" in a URI. */
+static bool
+conf_dsn_has_password(const char *dsn)
+{
+    char *plain = vtpm_alloc_strdup(dsn);
+    const char *scheme = strstr(dsn, "://");
+    size_t o = 0;
+    bool found;
+
+    for (const char *c = dsn; *c; c++) {
+        if (c[0] == '%' && isxdigit((unsigned char)c[1]) && isxdigit((unsigned char)c[2])) {
+            char hex[3] = { c[1], c[2], '\0' };
+
+            plain[o++] = (char)strtol(hex, NULL, 16);
+            c += 2;
+        } else {
+            plain[o++] = *c;
+        }
+    }
+    plain[o] = '\0';
+    found = strcasestr(plain, "password") != NULL;
+    vtpm_free_secret(plain);
+    if (!found && scheme) {
+        const char *auth = scheme + 3;
+        const char *at = memchr(auth, '@', strcspn(auth, "/?"));
+
+        found = at && memchr(auth, ':', (size_t)(at - auth)) != NULL;
+    }
+    return found;
+}
+
+/* Whether @key, just set from @node, put a secret in the config. */
+static bool
+conf_key_holds_secret(const conf_key *key, const yaml_node_t *node)
+{
+    static const char *const secrets[] = { "password", "token",
+                                           "application_credential_secret" };
+    const char *v;
+
+    if (node->type != YAML_SCALAR_NODE || conf_scalar_is_null(node))
+        return false;
+    v = (const char *)node->data.scalar.value;
+    if (strcmp(key->section, "postgres") == 0 && strcmp(key->name, "dsn") == 0)
+        return conf_dsn_has_password(v);
+    if (strcmp(key->section, "placement") != 0)
+        return false;
+    for (size_t i = 0; i < VTPM_N_ELEMENTS(secrets); i++)
+        if (strcmp(key->name, secrets[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Walks the mapping @node whose keys belong to @section ("" = top level). */
 static int
 conf_walk_mapping(conf_ctx *ctx, const char *section, yaml_node_t *node, vtpm_conf *conf)
@@ -805,6 +896,8 @@ conf_walk_mapping(conf_ctx *ctx, const char *section, yaml_node_t *node, vtpm_co
         }
         if (key->set(ctx, key, v, conf) < 0)
             return -1;
+        if (!ctx->secret && conf_key_holds_secret(key, v))
+            ctx->secret = key;
     }
     return 0;
 }
@@ -858,9 +951,55 @@ conf_yaml_fail(conf_ctx *ctx, const yaml_parser_t *parser)
     return -1;
 }
 
-int
-vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf *conf,
-                      char *err, size_t errlen)
+/*
+ * Refuses nesting deeper than CONF_MAX_DEPTH from the parser's events, before
+ * any document is built: it stops at the first collection too deep, so the
+ * scanner never looks further than a bounded distance ahead. A syntax error
+ * is left to the loader, which reports it the same way.
+ */
+static int
+conf_check_depth(conf_ctx *ctx, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    unsigned int depth = 0;
+    int rc = 0;
+    bool done = false;
+
+    if (!yaml_parser_initialize(&parser))
+        vtpm_alloc_abort();
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    while (!done && rc == 0) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            if (parser.error == YAML_MEMORY_ERROR)
+                vtpm_alloc_abort();
+            break;
+        }
+        if (event.type == YAML_SEQUENCE_START_EVENT || event.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > CONF_MAX_DEPTH) {
+                vtpm_strfmt(ctx->err, ctx->errlen, "%s:%zu:%zu: nested deeper than %d levels",
+                            ctx->name, event.start_mark.line + 1,
+                            event.start_mark.column + 1, CONF_MAX_DEPTH);
+                rc = -1;
+            }
+        } else if (event.type == YAML_SEQUENCE_END_EVENT ||
+                   event.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        done = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/*
+ * vtpm_conf_load_string(), telling in @secret (@secret_size bytes) the full
+ * name of the first key that holds a secret, "" when none does.
+ */
+static int
+conf_load_text(const char *name, const char *text, size_t len, vtpm_conf *conf,
+               char *err, size_t errlen, char *secret, size_t secret_size)
 {
     yaml_parser_t parser;
     yaml_document_t doc, extra;
@@ -869,9 +1008,13 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
     vtpm_conf parsed;
     int rc = -1;
 
+    if (secret_size > 0)
+        secret[0] = '\0';
     if (errlen > 0)
         err[0] = '\0';
     vtpm_conf_init_defaults(conf);
+    if (conf_check_depth(&ctx, text, len) < 0)
+        return -1;
     if (!yaml_parser_initialize(&parser))
         vtpm_alloc_abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -915,16 +1058,43 @@ vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf 
     }
 
 cleanup:
+    if (ctx.secret)
+        conf_key_fullname(ctx.secret, secret, secret_size);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return rc;
 }
 
 int
+vtpm_conf_load_string(const char *name, const char *text, size_t len, vtpm_conf *conf,
+                      char *err, size_t errlen)
+{
+    char secret[96];
+
+    return conf_load_text(name, text, len, conf, err, errlen, secret, sizeof(secret));
+}
+
+/* A config that holds a secret must be as private as a key file: refuses it
+ * (and leaves @conf at the defaults) when group or others may read it. */
+static int
+conf_check_private(FILE *fp, const char *path, const char *secret, vtpm_conf *conf,
+                   char *err, size_t errlen)
+{
+    char why[512];
+
+    if (!secret[0] || vtpm_secret_file_check(fileno(fp), path, "config", why, sizeof(why)) == 0)
+        return 0;
+    vtpm_strfmt(err, errlen, "'%s' is a secret: %s", secret, why);
+    vtpm_conf_clear(conf);
+    vtpm_conf_init_defaults(conf);
+    return -1;
+}
+
+int
 vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
 {
     FILE *fp;
-    char *buf = NULL;
+    char *buf = NULL, secret[96] = "";
     size_t len = 0;
     int rc;
 
@@ -948,8 +1118,10 @@ vtpm_conf_load_file(const char *path, vtpm_conf *conf, char *err, size_t errlen)
             vtpm_strfmt(err, errlen, "cannot read config '%s': %s", path, strerror(saved));
         return -1;
     }
+    rc = conf_load_text(path, buf, len, conf, err, errlen, secret, sizeof(secret));
+    if (rc == 0)
+        rc = conf_check_private(fp, path, secret, conf, err, errlen);
     fclose(fp);
-    rc = vtpm_conf_load_string(path, buf, len, conf, err, errlen);
-    free(buf);
+    vtpm_free_secret(buf);
     return rc;
 }

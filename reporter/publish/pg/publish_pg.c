@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The PostgreSQL publisher: one parameterised call of vtpm.publish() over libpq. */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -19,174 +17,6 @@
 static const char publish_sql[] =
     "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
     "$5::jsonb, $6::jsonb)";
-
-static bool
-dsn_is_uri(const char *dsn)
-{
-    return strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0;
-}
-
-/* Appends @n bytes of @s to @buf (capacity @size) at *@o, cutting silently. */
-static void
-buf_put(char *buf, size_t size, size_t *o, const char *s, size_t n)
-{
-    while (n-- > 0 && *o + 1 < size)
-        buf[(*o)++] = *s++;
-    buf[*o] = '\0';
-}
-
-/*
- * Keywords whose value is a secret: those libpq 15 marks with dispchar "*"
- * (PQconndefaults()), the password and the passphrase of an encrypted client
- * key. Compared without regard to case, so that a misspelt "Password=" that
- * libpq refuses is still masked in the message saying so.
- */
-static const char *const secret_keywords[] = { "password", "sslpassword" };
-
-static bool
-keyword_is_secret(const char *key, size_t len)
-{
-    for (size_t i = 0; i < VTPM_N_ELEMENTS(secret_keywords); i++) {
-        if (strlen(secret_keywords[i]) == len && strncasecmp(key, secret_keywords[i], len) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A URI query keyword of @len bytes: libpq decodes %XX in it before matching. */
-static bool
-uri_keyword_is_secret(const char *key, size_t len)
-{
-    char plain[32];
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = key[i];
-
-        if (c == '%' && i + 2 < len && isxdigit((unsigned char)key[i + 1]) &&
-            isxdigit((unsigned char)key[i + 2])) {
-            char hex[3] = { key[i + 1], key[i + 2], '\0' };
-
-            c = (char)strtol(hex, NULL, 16);
-            i += 2;
-        }
-        if (n + 1 >= sizeof(plain))
-            return false;
-        plain[n++] = c;
-    }
-    return keyword_is_secret(plain, n);
-}
-
-static void
-mask_uri(char *buf, size_t size, const char *dsn)
-{
-    const char *p = strstr(dsn, "://") + 3;
-    const char *end = p + strcspn(p, "/?");
-    const char *at = NULL;
-    size_t o = 0;
-
-    for (const char *q = p; q < end; q++) {
-        if (*q == '@')
-            at = q;
-    }
-    buf_put(buf, size, &o, dsn, (size_t)(p - dsn));
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-
-        if (colon) {
-            buf_put(buf, size, &o, p, (size_t)(colon - p));
-            buf_put(buf, size, &o, ":***", 4);
-            p = at;
-        }
-    }
-    /* Query parameters: a secret keyword's value up to the next '&'. */
-    while (*p) {
-        if (*p == '?' || *p == '&') {
-            const char *key = p + 1;
-            size_t keylen = strcspn(key, "=&");
-
-            if (key[keylen] == '=' && uri_keyword_is_secret(key, keylen)) {
-                buf_put(buf, size, &o, p, keylen + 2);
-                buf_put(buf, size, &o, "***", 3);
-                p = key + keylen + 1;
-                p += strcspn(p, "&");
-                continue;
-            }
-        }
-        buf_put(buf, size, &o, p, 1);
-        p++;
-    }
-}
-
-/* key = value pairs; values may be single-quoted, and backslash escapes the
- * next character in quoted and unquoted values alike (libpq's rules). */
-static void
-mask_keywords(char *buf, size_t size, const char *dsn)
-{
-    const char *p = dsn;
-    size_t o = 0;
-
-    while (*p) {
-        const char *key, *val;
-        size_t keylen;
-
-        if (*p == ' ' || *p == '\t' || *p == '\n') {
-            buf_put(buf, size, &o, p++, 1);
-            continue;
-        }
-        key = p;
-        while (*p && *p != '=' && *p != ' ' && *p != '\t')
-            p++;
-        keylen = (size_t)(p - key);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != '=') {
-            buf_put(buf, size, &o, key, (size_t)(p - key));
-            continue;
-        }
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        val = p;
-        if (*p == '\'') {
-            p++;
-            while (*p && *p != '\'') {
-                if (*p == '\\' && p[1])
-                    p++;
-                p++;
-            }
-            if (*p == '\'')
-                p++;
-        } else {
-            while (*p && *p != ' ' && *p != '\t' && *p != '\n') {
-                if (*p == '\\' && p[1])
-                    p++;
-                p++;
-            }
-        }
-        buf_put(buf, size, &o, key, keylen);
-        buf_put(buf, size, &o, "=", 1);
-        if (keyword_is_secret(key, keylen))
-            buf_put(buf, size, &o, "***", 3);
-        else
-            buf_put(buf, size, &o, val, (size_t)(p - val));
-    }
-}
-
-char *
-vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn)
-{
-    if (size == 0)
-        return buf;
-    buf[0] = '\0';
-    if (!dsn)
-        return buf;
-    if (dsn_is_uri(dsn))
-        mask_uri(buf, size, dsn);
-    else
-        mask_keywords(buf, size, dsn);
-    return buf;
-}
 
 static vtpm_publish_status
 result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
@@ -327,10 +157,10 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
 
     /* Refuse a DSN libpq cannot parse before trying it; its message may quote
-     * the DSN, so show ours, masked. */
+     * the DSN, and what it cannot parse cannot be masked: show none of it. */
     if (vtpm_pg_dsn_check(dsn) < 0)
-        return result_fail(out, VTPM_PUBLISH_CONFIG, "cannot parse DSN '%s'",
-                           vtpm_pg_dsn_mask(masked, sizeof(masked), dsn));
+        return result_fail(out, VTPM_PUBLISH_CONFIG,
+                           "cannot parse the DSN (not shown: it may hold a password)");
 
     /* libpq hands an encrypted key's passphrase to OpenSSL only when the DSN
      * has a non-empty sslpassword; without one OpenSSL asks on the terminal,

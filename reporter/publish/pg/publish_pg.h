@@ -42,13 +42,4 @@ vtpm_publish_status vtpm_pg_publish(const char *dsn, const vtpm_report *report,
 vtpm_publish_status vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report,
                                          vtpm_publish_result *out);
 
-/*
- * Writes @dsn into @buf (@size bytes) with the value of every secret keyword
- * (password, sslpassword: those libpq marks secret) replaced by "***", in
- * key=value form (keywords in any case, quoted or escaped values) and in
- * URIs (postgresql://user:password@host, ?password=, &sslpassword=, also
- * percent-encoded names). Returns @buf.
- */
-char *vtpm_pg_dsn_mask(char *buf, size_t size, const char *dsn);
-
 #endif /* VTPM_REPORTER_PUBLISH_PG_H */

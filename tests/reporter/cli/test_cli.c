@@ -47,6 +47,12 @@ cli_run(cli_result *r, const char *const *args)
     return rc;
 }
 
+static const char *
+str_or(const char *s)
+{
+    return s ? s : "";
+}
+
 static void
 cli_result_free(cli_result *r)
 {
@@ -234,6 +240,95 @@ test_cli_probe_text_lists_every_trait_with_reason(void **state)
     unlink(path);
 }
 
+/* Distinctive secrets, none of which may reach any output. */
+static const char *const secrets[] = { "Db-Pw-4711", "Ssl-Pw-4711", "S3cr3t-Pw-4711",
+                                       "T0k3n-4711", "Ac-S3cr3t-4711", "Km-Pw-4711" };
+
+static void
+assert_no_secret(const cli_result *r)
+{
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        if ((r->out && strstr(r->out, secrets[i])) || (r->err && strstr(r->err, secrets[i])))
+            fail_msg("'%s' shown:\nstdout: %s\nstderr: %s", secrets[i], str_or(r->out),
+                     str_or(r->err));
+    }
+}
+
+/* Runs @args on a config of @text (with cache_dir and lock_file added) and
+ * checks that no secret reaches stdout or stderr; returns the exit code. */
+static int
+cli_run_secret_config(const char *text, const char *command, const char *option)
+{
+    char path[64], full[2048];
+    const char *args[] = { command, "--config", path, option, NULL };
+    char log_path[] = "/tmp/vtpm-cli-log-XXXXXX";
+    cli_result r, log = { 0 };
+    int rc, saved, log_fd;
+
+    snprintf(full, sizeof(full), "%scache_dir: %s\nlock_file: %s/lock\n", text, cache_dir,
+             cache_dir);
+    write_config(path, sizeof(path), full);
+    /* the log goes to the process's stderr: keep it, with the outputs */
+    fflush(stderr);
+    saved = dup(2);
+    log_fd = mkstemp(log_path);
+    assert_true(saved >= 0 && log_fd >= 0);
+    assert_int_equal(dup2(log_fd, 2), 2);
+    rc = cli_run(&r, args);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    log.out = calloc(1, 65536);
+    assert_non_null(log.out);
+    assert_true(pread(log_fd, log.out, 65535, 0) >= 0);
+    close(log_fd);
+    unlink(log_path);
+    assert_no_secret(&r);
+    assert_no_secret(&log);
+    free(log.out);
+    cli_result_free(&r);
+    unlink(path);
+    return rc;
+}
+
+/* Passwords, tokens, credential secrets and DSN passwords stay out of the
+ * facts, the report and every message: probing, publishing to unreachable
+ * inventories, and config errors alike. */
+static void
+test_cli_never_shows_configured_secrets(void **state)
+{
+    static const char placement[] =
+        "swtpm_enabled: false\nhost: cli-secret-host\nretries: 0\ninventory: both\n"
+        "postgres:\n  dsn: \"host=127.0.0.1 port=1 dbname=x user=u password=Db-Pw-4711 "
+        "sslpassword=Ssl-Pw-4711 connect_timeout=2\"\n"
+        "placement:\n  url: http://127.0.0.1:1/placement\n  auth: password\n"
+        "  auth_url: http://127.0.0.1:1/v3\n  username: u\n  password: S3cr3t-Pw-4711\n"
+        "  retries: 0\n  connect_timeout: 1\n";
+    static const char credential[] =
+        "swtpm_enabled: false\nretries: 0\ninventory: placement\n"
+        "placement:\n  url: http://127.0.0.1:1/placement\n  auth: application_credential\n"
+        "  auth_url: http://127.0.0.1:1/v3\n  application_credential_id: ac\n"
+        "  application_credential_secret: Ac-S3cr3t-4711\n  connect_timeout: 1\n";
+    static const char token[] =
+        "swtpm_enabled: false\nretries: 0\ninventory: placement\n"
+        "placement:\n  url: http://127.0.0.1:1/placement\n  auth: token\n"
+        "  token: T0k3n-4711\n  connect_timeout: 1\n";
+    static const char bad_dsn[] =
+        "swtpm_enabled: false\nretries: 0\n"
+        "postgres:\n  dsn: \"host=127.0.0.1 port=1 password=Db-Pw-4711 horse\"\n";
+    static const char url_userinfo[] =
+        "key_manager:\n  backend: barbican\n  url: http://admin:Km-Pw-4711@127.0.0.1:1/\n";
+
+    (void)state;
+    assert_int_equal(cli_run_secret_config(placement, "probe", "--json"), VTPM_EXIT_OK);
+    assert_int_equal(cli_run_secret_config(placement, "probe", "-v"), VTPM_EXIT_OK);
+    assert_int_not_equal(cli_run_secret_config(placement, "run", "--no-delay"), VTPM_EXIT_OK);
+    assert_int_not_equal(cli_run_secret_config(credential, "run", "--no-delay"), VTPM_EXIT_OK);
+    assert_int_not_equal(cli_run_secret_config(token, "run", "--no-delay"), VTPM_EXIT_OK);
+    assert_int_not_equal(cli_run_secret_config(bad_dsn, "run", "--no-delay"), VTPM_EXIT_OK);
+    assert_int_equal(cli_run_secret_config(url_userinfo, "probe", "--json"), VTPM_EXIT_USAGE);
+}
+
 int
 main(void)
 {
@@ -246,6 +341,7 @@ main(void)
         cmocka_unit_test(test_cli_run_to_placement_without_url_is_a_config_error),
         cmocka_unit_test(test_cli_probe_json_with_swtpm_disabled),
         cmocka_unit_test(test_cli_probe_text_lists_every_trait_with_reason),
+        cmocka_unit_test(test_cli_never_shows_configured_secrets),
     };
 
     int rc;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -287,6 +289,117 @@ test_conf_reads_placement_key_password_file(void **state)
     vtpm_conf_clear(&conf);
 }
 
+/* Writes @text to a new file of mode @mode in a temporary folder @dir. */
+static void
+conf_write(char *path, size_t size, const char *dir, const char *text, mode_t mode)
+{
+    FILE *fp;
+
+    snprintf(path, size, "%s/reporter.yaml", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fputs(text, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Like a private key: a config that holds a secret must not be readable by
+ * group or others; one without a secret may be. */
+static void
+test_conf_refuses_readable_file_with_secret(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *key;
+    } secrets[] = {
+        { "placement:\n  auth: password\n  password: Pw1\n", "placement.password" },
+        { "placement:\n  auth: token\n  token: Tk1\n", "placement.token" },
+        { "placement:\n  application_credential_secret: Ac1\n",
+          "placement.application_credential_secret" },
+        { "postgres:\n  dsn: host=h password=Db1\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://u:Db2@h/db\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://h/db?sslpassword=Db3\n", "postgres.dsn" },
+        { "postgres:\n  dsn: postgresql://h/db?ssl%70ass%77ord=Db4\n", "postgres.dsn" },
+    };
+    static const char plain[] =
+        "postgres:\n  dsn: host=h user=u passfile=/etc/pgpass\nplacement:\n  token:\n";
+    char dir[] = "/tmp/vtpm-conf-XXXXXX", path[256], err[512], expect[512];
+    vtpm_conf conf;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        conf_write(path, sizeof(path), dir, secrets[i].text, 0644);
+        assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), -1);
+        snprintf(expect, sizeof(expect), "'%s' is a secret: config '%s' is readable by others "
+                 "(mode 0644); chmod 0600 it", secrets[i].key, path);
+        assert_string_equal(err, expect);
+        assert_null(conf.placement.password);   /* the defaults only */
+        vtpm_conf_clear(&conf);
+        assert_int_equal(chmod(path, 0640), 0);
+        assert_int_equal(vtpm_conf_load_file(path, &conf, err, sizeof(err)), -1);
+        vtpm_conf_clear(&conf);
+        assert_int_equal(chmod(path, 0600), 0);
+        if (vtpm_conf_load_file(path, &conf, err, sizeof(err)) < 0)
+            fail_msg("%s", err);
+        vtpm_conf_clear(&conf);
+        unlink(path);
+    }
+    conf_write(path, sizeof(path), dir, plain, 0644);
+    if (vtpm_conf_load_file(path, &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    vtpm_conf_clear(&conf);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Loads @text and returns the CPU-independent wall time it took, in seconds. */
+static double
+conf_load_timed(const char *text, size_t len, char *err, size_t errlen, int *rc)
+{
+    struct timespec a, b;
+    vtpm_conf conf;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    *rc = vtpm_conf_load_string("deep.yaml", text, len, &conf, err, errlen);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    vtpm_conf_clear(&conf);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+/* Half a million levels, flow ("[[[...") or block ("- - - ..."), are refused
+ * at once, where the document loader alone would take minutes. */
+static void
+test_conf_refuses_deep_nesting_quickly(void **state)
+{
+    enum { LEVELS = 500000 };
+    char *text = malloc((size_t)LEVELS * 2 + 2);
+    char err[512];
+    double secs;
+    int rc;
+
+    (void)state;
+    assert_non_null(text);
+    memset(text, '[', LEVELS);
+    memset(text + LEVELS, ']', LEVELS);
+    secs = conf_load_timed(text, (size_t)LEVELS * 2, err, sizeof(err), &rc);
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "deep.yaml:1:17: nested deeper than 16 levels");
+    assert_true(secs < 1.0);
+
+    for (size_t i = 0; i < LEVELS; i++) {
+        text[i * 2] = '-';
+        text[i * 2 + 1] = ' ';
+    }
+    text[(size_t)LEVELS * 2 - 1] = 'x';
+    text[(size_t)LEVELS * 2] = '\n';
+    secs = conf_load_timed(text, (size_t)LEVELS * 2 + 1, err, sizeof(err), &rc);
+    assert_int_equal(rc, -1);
+    assert_string_equal(err, "deep.yaml:1:33: nested deeper than 16 levels");
+    assert_true(secs < 1.0);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -299,6 +412,8 @@ main(void)
         cmocka_unit_test(test_conf_error_leaves_only_defaults),
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
         cmocka_unit_test(test_conf_reads_placement_key_password_file),
+        cmocka_unit_test(test_conf_refuses_deep_nesting_quickly),
+        cmocka_unit_test(test_conf_refuses_readable_file_with_secret),
     };
     struct CMUnitTest *tests = NULL;
     size_t n = 0;

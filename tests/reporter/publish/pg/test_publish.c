@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "migrate.h"
+#include "pg.h"
 #include "pg_fixture.h"
 #include "publish_pg.h"
 #include "report_fixture.h"
@@ -279,19 +280,26 @@ static const struct {
     const char *dsn;
     const char *masked;
 } mask_cases[] = {
-    { "host=h password='a b\\'c' user=u", "host=h password=*** user=u" },
+    /* Shown as libpq reads it: its pairs, in its order, secrets masked. */
+    { "host=h password='a b\\'c' user=u", "user=u password=*** host=h" },
     { "postgresql://rep:hunter2@db.example:5432/inv?sslmode=verify-full&password=x2",
-      "postgresql://rep:***@db.example:5432/inv?sslmode=verify-full&password=***" },
+      "user=rep password=*** dbname=inv host=db.example port=5432 sslmode=verify-full" },
     { "host=h port=5 sslmode=require", "host=h port=5 sslmode=require" },
-    /* The passphrase of an encrypted client key. */
+    /* The passphrase of an encrypted client key; the last of a repeated keyword wins. */
     { "host=h sslkey=/k.key sslpassword=pass1 sslpassword = 'pa ss\\'2' sslmode=verify-full",
-      "host=h sslkey=/k.key sslpassword=*** sslpassword=*** sslmode=verify-full" },
-    /* An escaped space goes on with an unquoted value; keywords in any case. */
-    { "password=a\\ b user=u PassWord=c SSLPASSWORD=d",
-      "password=*** user=u PassWord=*** SSLPASSWORD=***" },
+      "host=h sslmode=verify-full sslkey=/k.key sslpassword=***" },
+    /* An escaped space goes on with an unquoted value. */
+    { "password=a\\ b user=u", "user=u password=***" },
     /* URI parameters, also with a percent-encoded name. */
     { "postgres://db/inv?sslpassword=p1&sslmode=verify-full&sslpassword=p2&ssl%70assword=p3",
-      "postgres://db/inv?sslpassword=***&sslmode=verify-full&sslpassword=***&ssl%70assword=***" },
+      "dbname=inv host=db sslmode=verify-full sslpassword=***" },
+    /* Values that need quoting are quoted again. */
+    { "application_name='a\\\\b c'", "application_name='a\\\\b c'" },
+    /* An unquoted value ends at a space: the rest is no keyword, and a DSN
+     * libpq cannot parse shows nothing (it once showed "*** horse battery"). */
+    { "host=h password=correct horse battery", "" },
+    { "user=u PassWord=c SSLPASSWORD=d", "" },
+    { "host=h password='unclosed horse", "" },
 };
 
 static void

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -124,5 +125,6 @@ vtpm_test_reporter_call_run(void *opaque)
     assert_non_null(f);
     fputs(c->config, f);
     fclose(f);
+    assert_int_equal(chmod(cfg, 0600), 0);   /* it may hold a token or password */
     c->status = vtpm_test_run(argv, c->line, sizeof(c->line));
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -787,6 +788,7 @@ reporter_run(const char *config, char *line, size_t len)
     assert_non_null(f);
     fputs(config, f);
     fclose(f);
+    assert_int_equal(chmod(cfg, 0600), 0);   /* it may hold a token or password */
     return vtpm_test_run(argv, line, len);
 }
 
