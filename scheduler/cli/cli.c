@@ -16,6 +16,7 @@
 #include "cli_inventory.h"
 #include "exit.h"
 #include "file.h"
+#include "line_reader.h"
 #include "request_json-priv.h"
 #include "trait.h"
 #include "util.h"
@@ -56,6 +57,8 @@ typedef struct {
     vtpm_cli_inventory *inventory;
     bool inventory_failed;
     vtpm_error inventory_error;
+    /* output: the errno of the first write that failed, or 0 */
+    int write_error;
 } cli_ctx;
 
 typedef cli_outcome (*cli_handler)(cli_ctx *ctx, json_t *doc, json_t **out);
@@ -462,14 +465,38 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
     return guard_decide(ctx, &greq, out);
 }
 
+/* Notes the first failed write: the run stops and says why. */
+static void
+cli_write_failed(cli_ctx *ctx, int err)
+{
+    if (ctx->write_error)
+        return;
+    ctx->write_error = err ? err : EIO;
+    cli_fail(ctx, "cannot write output: %s", strerror(ctx->write_error));
+}
+
+/* Sends the answers so far, so that a peer waiting for them gets them. */
+static void
+cli_flush(cli_ctx *ctx)
+{
+    if (fflush(ctx->out) != 0)
+        cli_write_failed(ctx, errno);
+}
+
+static void
+cli_flush_cb(void *opaque)
+{
+    cli_flush(opaque);
+}
+
 /* Prints @obj compactly on one line (the contract's format). */
 static void
 cli_print(cli_ctx *ctx, json_t *obj)
 {
     char *text = VTPM_ALLOC_CHECK(json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII));
 
-    fputs(text, ctx->out);
-    fputc('\n', ctx->out);
+    if (fputs(text, ctx->out) == EOF || fputc('\n', ctx->out) == EOF)
+        cli_write_failed(ctx, errno);
     free(text);
 }
 
@@ -588,6 +615,57 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     return o;
 }
 
+/* A line over the size limit: its bad_input answer. */
+static cli_outcome
+cli_line_too_long(cli_ctx *ctx, long lineno)
+{
+    char msg[128];
+    json_t *out;
+
+    vtpm_strfmt(msg, sizeof(msg), "line %ld: longer than %zu bytes", lineno, CLI_INPUT_MAX);
+    fprintf(ctx->err, "%s: %s\n", ctx->prog, msg);
+    out = reject_json("bad_input", msg);
+    cli_print(ctx, out);
+    json_decref(out);
+    return OUTCOME_BAD_INPUT;
+}
+
+/* Runs @handler over each line of @f, answering each on one line. The
+ * answers are flushed when the input has nothing more buffered: a peer that
+ * waits for an answer before it writes the next line gets it at once, and a
+ * stream costs one write per buffer, not per line. */
+static int
+cli_run_lines(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path, const char *noun)
+{
+    vtpm_line_reader *r = vtpm_line_reader_new(fileno(f), CLI_INPUT_MAX, cli_flush_cb, ctx);
+    const char *line;
+    size_t len;
+    bool too_long;
+    long lineno = 0, docs = 0;
+    int rc = VTPM_EXIT_OK;
+
+    while (!ctx->write_error && vtpm_line_reader_next(r, &line, &len, &too_long)) {
+        lineno++;
+        if (!too_long && blank(line, len))
+            continue;
+        docs++;
+        rc = worst(rc, too_long ? cli_line_too_long(ctx, lineno)
+                                : cli_run_one(ctx, handler, line, len, lineno));
+    }
+    if (ctx->write_error) {
+        rc = VTPM_EXIT_USAGE;
+    } else if (vtpm_line_reader_error(r)) {
+        cli_fail(ctx, "cannot read '%s': %s", path ? path : "-",
+                 strerror(vtpm_line_reader_error(r)));
+        rc = VTPM_EXIT_USAGE;
+    } else if (docs == 0) {
+        cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
+        rc = VTPM_EXIT_USAGE;
+    }
+    vtpm_line_reader_free(r);
+    return rc;
+}
+
 /* Runs @handler over @f: one document, or one per line with --jsonl. */
 static int
 cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
@@ -595,46 +673,23 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
 {
     /* What an empty input lacks: the host command's --hosts file holds hosts. */
     const char *noun = handler == handle_host_line ? "host" : "request";
-    int rc = VTPM_EXIT_OK;
+    size_t len;
+    char *text;
+    int rc;
 
-    if (!jsonl) {
-        size_t len;
-        char *text = cli_slurp(ctx, f, path, &len);
-
-        if (!text)
-            return VTPM_EXIT_USAGE;
-        if (blank(text, len)) {
-            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
-            free(text);
-            return VTPM_EXIT_USAGE;
-        }
-        rc = worst(rc, cli_run_one(ctx, handler, text, len, 0));
+    if (jsonl)
+        return cli_run_lines(ctx, handler, f, path, noun);
+    text = cli_slurp(ctx, f, path, &len);
+    if (!text)
+        return VTPM_EXIT_USAGE;
+    if (blank(text, len)) {
+        cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
         free(text);
-        return rc;
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        long lineno = 0, docs = 0;
-
-        while ((n = getline(&line, &cap, f)) >= 0) {
-            lineno++;
-            if (blank(line, (size_t)n))
-                continue;
-            docs++;
-            rc = worst(rc, cli_run_one(ctx, handler, line, (size_t)n, lineno));
-            fflush(ctx->out);
-        }
-        if (ferror(f)) {
-            cli_fail(ctx, "cannot read '%s': %s", path ? path : "-", strerror(errno));
-            rc = VTPM_EXIT_USAGE;
-        } else if (docs == 0) {
-            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
-            rc = VTPM_EXIT_USAGE;
-        }
-        free(line);
-        return rc;
+        return VTPM_EXIT_USAGE;
     }
+    rc = worst(VTPM_EXIT_OK, cli_run_one(ctx, handler, text, len, 0));
+    free(text);
+    return rc;
 }
 
 static void
@@ -1021,7 +1076,10 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
     vtpm_request_free(ctx.req2);
     vtpm_request_free(ctx.req);
     vtpm_filter_free(ctx.filter);
-    if (fflush(out) != 0 && rc == VTPM_EXIT_OK)
+    /* Answers that were not written are no answer: that outranks a
+     * rejection, not an unreachable inventory. */
+    cli_flush(&ctx);
+    if (ctx.write_error && rc <= VTPM_EXIT_USAGE)
         rc = VTPM_EXIT_USAGE;
     return rc;
 }
