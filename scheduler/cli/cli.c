@@ -579,15 +579,20 @@ cli_flush_cb(void *opaque)
     cli_flush(opaque);
 }
 
-/* Prints @obj compactly on one line (the contract's format). */
+/* Prints @obj compactly on one line (the contract's format). Through
+ * ctx->answer, not json_dumps: while the line's arena is in use, what
+ * jansson allocates must not reach free(). */
 static void
 cli_print(cli_ctx *ctx, json_t *obj)
 {
-    char *text = VTPM_ALLOC_CHECK(json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII));
-
-    if (fputs(text, ctx->out) == EOF || fputc('\n', ctx->out) == EOF)
+    vtpm_answer_reset(&ctx->answer);
+    vtpm_answer_json(&ctx->answer, obj);
+    /* jansson fails to print a tree it built only when memory runs out. */
+    if (ctx->answer.bad)
+        vtpm_alloc_abort();
+    VTPM_ANSWER_LIT(&ctx->answer, "\n");
+    if (fwrite(ctx->answer.text, 1, ctx->answer.len, ctx->out) != ctx->answer.len)
         cli_write_failed(ctx, errno);
-    free(text);
 }
 
 /* Carries the "id" of the input, if any, into the output. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vtpm-filter: jansson's allocations for one input line, from one reused block. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -10,14 +11,21 @@
 #include "json_arena.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-# define JSON_ARENA_ENABLED false
+# define JSON_ARENA_ASAN 1
 #elif defined(__has_feature)
 # if __has_feature(address_sanitizer)
-#  define JSON_ARENA_ENABLED false
+#  define JSON_ARENA_ASAN 1
 # endif
 #endif
-#ifndef JSON_ARENA_ENABLED
-# define JSON_ARENA_ENABLED true
+/* Under AddressSanitizer, the unused part of the block is poisoned: a json_t
+ * used after its line ended is reported, as is a block given to free(). */
+#ifdef JSON_ARENA_ASAN
+# include <sanitizer/asan_interface.h>
+# define JSON_ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+# define JSON_ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+# define JSON_ARENA_POISON(p, n) ((void)(p), (void)(n))
+# define JSON_ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 /* Room for a request line of a few kilobytes many times over. */
@@ -41,6 +49,7 @@ json_arena_malloc(size_t n)
         void *p = arena.base + arena.used;
 
         arena.used += need;
+        JSON_ARENA_UNPOISON(p, n);
         return p;
     }
     return malloc(n);
@@ -60,10 +69,11 @@ json_arena_free(void *p)
 void
 vtpm_json_arena_begin(void)
 {
-    if (!JSON_ARENA_ENABLED || arena.active)
+    if (arena.active)
         return;
     arena.base = vtpm_alloc_realloc(NULL, JSON_ARENA_SIZE);
     arena.used = 0;
+    JSON_ARENA_POISON(arena.base, JSON_ARENA_SIZE);
     json_get_alloc_funcs(&arena.saved_malloc, &arena.saved_free);
     json_set_alloc_funcs(json_arena_malloc, json_arena_free);
     arena.active = true;
@@ -72,6 +82,9 @@ vtpm_json_arena_begin(void)
 void
 vtpm_json_arena_reset(void)
 {
+    if (!arena.active)
+        return;
+    JSON_ARENA_POISON(arena.base, arena.used);
     arena.used = 0;
 }
 
@@ -81,6 +94,7 @@ vtpm_json_arena_end(void)
     if (!arena.active)
         return;
     json_set_alloc_funcs(arena.saved_malloc, arena.saved_free);
+    JSON_ARENA_UNPOISON(arena.base, JSON_ARENA_SIZE);
     free(arena.base);
     arena.base = NULL;
     arena.active = false;

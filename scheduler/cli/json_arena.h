@@ -9,8 +9,8 @@
  * of `check --jsonl`. Between vtpm_json_arena_begin and vtpm_json_arena_end
  * jansson allocates from one block, and vtpm_json_arena_reset, called when
  * every json_t of a line is freed, makes the block new again. What does not
- * fit goes to malloc as before. Builds with AddressSanitizer keep malloc, so
- * that use after free stays visible.
+ * fit goes to malloc as before. Under AddressSanitizer the block's unused
+ * part is poisoned, so a json_t used after its line is still reported.
  */
 void vtpm_json_arena_begin(void);
 void vtpm_json_arena_reset(void);
