@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-Usage: $0 [--builddir DIR] [--seconds S]
+Usage: $0 [--builddir DIR] [--seconds S] [--lines N] [--hosts H] [--jsonl-only]
 
 Builds bench/bench_filter optimised (meson buildtype release, -O2) in DIR
 (default: build-bench-filter in the source tree), then on one CPU core:
@@ -17,23 +17,36 @@ Builds bench/bench_filter optimised (meson buildtype release, -O2) in DIR
      request in the mix, then times it;
 and prints the ratios against the targets (>= 1000x Nova for translation,
 measured with the one call a scheduler makes per request,
-vtpm_filter_required_traits; >= 100 million host checks per second).
+vtpm_filter_required_traits; >= 100 million host checks per second);
+  3. bench/jsonl_reference.py: N generated requests (default 200000)
+     through the whole 'vtpm-filter check --jsonl' process and through
+     Nova's own code (json.loads, Flavor and ImageMeta, get_vtpm_constraint,
+     json.dumps; Python's start-up left out), wall and CPU time and the
+     ratio (target >= 8x); and 'vtpm-filter host --hosts' over H hosts
+     (default 100000).
 
 Exit status: 0 when both ran and every verdict agrees (targets met or not,
 as printed), 1 when a verdict differs or a step fails, 2 on usage errors.
 
   --builddir DIR  build directory (created when missing)
   --seconds S     time per phase (default 1.5)
+  --lines N       requests for step 3 (default 200000)
+  --hosts H       hosts for step 3 (default 100000)
+  --jsonl-only    run step 3 only
 EOF
 }
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 builddir=$src/build-bench-filter
 seconds=1.5
+jsonl_args=()
+jsonl_only=false
 while [ $# -gt 0 ]; do
     case $1 in
     --builddir) [ $# -ge 2 ] || { usage >&2; exit 2; }; builddir=$2; shift 2 ;;
     --seconds) [ $# -ge 2 ] || { usage >&2; exit 2; }; seconds=$2; shift 2 ;;
+    --lines|--hosts) [ $# -ge 2 ] || { usage >&2; exit 2; }; jsonl_args+=("$1" "$2"); shift 2 ;;
+    --jsonl-only) jsonl_only=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -50,7 +63,7 @@ if [ -f "$builddir/build.ninja" ]; then
 else
     meson setup "$builddir" "$src" --buildtype=release -Doptimization=2 -Dbenches=true >/dev/null
 fi
-ninja -C "$builddir" bench/bench_filter >/dev/null
+ninja -C "$builddir" bench/bench_filter scheduler/cli/vtpm-filter >/dev/null
 
 # One core, the same one for both programs.
 pin=()
@@ -69,6 +82,16 @@ echo "nova: $(/usr/bin/python3 -c 'import nova.version as v; print(v.version_str
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+jsonl_bench() {
+    echo "== vtpm-filter check --jsonl against Nova, same input"
+    "${pin[@]}" /usr/bin/python3 "$src/bench/jsonl_reference.py" \
+        --filter "$builddir/scheduler/cli/vtpm-filter" "${jsonl_args[@]}"
+}
+if $jsonl_only; then
+    jsonl_bench
+    exit 0
+fi
 
 echo "== libvtpm-filter"
 "${pin[@]}" "$builddir/bench/bench_filter" --seconds "$seconds" \
@@ -132,3 +155,4 @@ BEGIN {
 echo "== ratios"
 ratios "" "per elapsed second (CLOCK_MONOTONIC):"
 ratios _cpu "per CPU second of the benchmarking thread:"
+jsonl_bench

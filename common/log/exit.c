@@ -21,7 +21,8 @@ static const struct {
         "vtpm-filter: a request rejected, no host passes, or the operation\n"
         "     refused; otherwise: the command failed" },
     [VTPM_EXIT_USAGE] = {
-        FOR_ALL, "usage or configuration error, or unreadable input" },
+        FOR_ALL, "usage or configuration error, unreadable input, or output that\n"
+        "     cannot be written" },
     [VTPM_EXIT_UNCHANGED] = {
         VTPM_EXIT_FOR_REPORTER,
         "published, nothing changed" },

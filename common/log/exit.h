@@ -14,7 +14,7 @@
 typedef enum {
     VTPM_EXIT_OK = 0,           /* done: published and changed, accepted, allowed */
     VTPM_EXIT_FAILURE = 1,      /* the answer is no (vtpm-filter), or the command failed */
-    VTPM_EXIT_USAGE = 2,        /* usage or configuration error, unreadable input */
+    VTPM_EXIT_USAGE = 2,        /* usage or configuration error, unreadable input, unwritable output */
     VTPM_EXIT_UNCHANGED = 3,    /* published, nothing changed */
     VTPM_EXIT_INCONCLUSIVE = 4, /* a probe could not conclude, nothing changed */
     VTPM_EXIT_UNREACHABLE = 5,  /* the inventory cannot be reached */

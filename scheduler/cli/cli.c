@@ -12,11 +12,14 @@
 #include <vtpm/filter.h>
 
 #include "alloc.h"
+#include "answer.h"
 #include "cli.h"
 #include "cli-priv.h"
 #include "cli_inventory.h"
 #include "exit.h"
 #include "file.h"
+#include "json_arena.h"
+#include "line_reader.h"
 #include "request_json-priv.h"
 #include "trait.h"
 #include "util.h"
@@ -57,6 +60,10 @@ typedef struct {
     vtpm_cli_inventory *inventory;
     bool inventory_failed;
     vtpm_error inventory_error;
+    /* output: the errno of the first write that failed, or 0 */
+    int write_error;
+    /* the answer being written, when a handler writes it directly */
+    vtpm_answer answer;
 } cli_ctx;
 
 typedef cli_outcome (*cli_handler)(cli_ctx *ctx, json_t *doc, json_t **out);
@@ -197,12 +204,71 @@ cli_translate(cli_ctx *ctx, json_t *doc, json_t **out)
     return vtpm_result_accepted(ctx->res) ? OUTCOME_ACCEPT : OUTCOME_REJECT;
 }
 
+/* Starts ctx->answer: "{", and the "id" of @doc if it has one. */
+static void
+cli_answer_open(cli_ctx *ctx, json_t *doc)
+{
+    json_t *id = json_is_object(doc) ? json_object_get(doc, "id") : NULL;
+
+    vtpm_answer_reset(&ctx->answer);
+    VTPM_ANSWER_LIT(&ctx->answer, "{");
+    if (id) {
+        VTPM_ANSWER_LIT(&ctx->answer, "\"id\":");
+        vtpm_answer_json(&ctx->answer, id);
+        VTPM_ANSWER_LIT(&ctx->answer, ",");
+    }
+}
+
+/* Ends ctx->answer; false when it could not be written as jansson would
+ * (a string that is not UTF-8): the caller then builds the answer as a
+ * json_t, which fails the same way it always did. */
+static bool
+cli_answer_close(cli_ctx *ctx)
+{
+    VTPM_ANSWER_LIT(&ctx->answer, "}\n");
+    return !ctx->answer.bad;
+}
+
+/* Writes result_to_json(ctx->res), with the id of @doc, into ctx->answer. */
+static bool
+cli_answer_result(cli_ctx *ctx, json_t *doc)
+{
+    vtpm_answer *a = &ctx->answer;
+    const vtpm_result *res = ctx->res;
+
+    cli_answer_open(ctx, doc);
+    if (!vtpm_result_accepted(res)) {
+        VTPM_ANSWER_LIT(a, "\"result\":\"reject\",\"code\":");
+        vtpm_answer_string(a, vtpm_code_name(vtpm_result_code(res)));
+        VTPM_ANSWER_LIT(a, ",\"message\":");
+        vtpm_answer_string(a, vtpm_result_message(res));
+        return cli_answer_close(ctx);
+    }
+    VTPM_ANSWER_LIT(a, "\"result\":\"accept\",\"vtpm\":");
+    if (vtpm_result_version(res) == VTPM_VERSION_NONE) {
+        VTPM_ANSWER_LIT(a, "null");
+    } else {
+        VTPM_ANSWER_LIT(a, "{\"version\":");
+        vtpm_answer_string(a, vtpm_version_name(vtpm_result_version(res)));
+        VTPM_ANSWER_LIT(a, ",\"model\":");
+        vtpm_answer_string(a, vtpm_model_name(vtpm_result_model(res)));
+        VTPM_ANSWER_LIT(a, ",\"secret_security\":");
+        vtpm_answer_string(a, vtpm_secret_security_name(vtpm_result_secret_security(res)));
+        VTPM_ANSWER_LIT(a, "}");
+    }
+    VTPM_ANSWER_LIT(a, ",\"required_traits\":");
+    vtpm_answer_traits(a, vtpm_result_required_traits(res));
+    return cli_answer_close(ctx);
+}
+
+/* Answers directly in ctx->answer and leaves *@out NULL, unless the answer
+ * is bad_input or cannot be written that way. */
 static cli_outcome
 handle_check(cli_ctx *ctx, json_t *doc, json_t **out)
 {
     cli_outcome o = cli_translate(ctx, doc, out);
 
-    if (o != OUTCOME_BAD_INPUT)
+    if (o != OUTCOME_BAD_INPUT && !cli_answer_result(ctx, doc))
         *out = result_to_json(ctx->res);
     return o;
 }
@@ -257,6 +323,31 @@ host_verdict_json(const char *name, vtpm_traitset required, vtpm_traitset host)
     return o;
 }
 
+/* Writes host_verdict_json(), with the id of @doc, into ctx->answer. */
+static bool
+cli_answer_host(cli_ctx *ctx, json_t *doc, const char *name, vtpm_traitset required,
+                vtpm_traitset host)
+{
+    vtpm_answer *a = &ctx->answer;
+    vtpm_traitset missing;
+    bool pass = vtpm_host_passes(required, host, &missing);
+
+    cli_answer_open(ctx, doc);
+    if (name) {
+        VTPM_ANSWER_LIT(a, "\"host\":");
+        vtpm_answer_string(a, name);
+        VTPM_ANSWER_LIT(a, ",");
+    }
+    if (pass)
+        VTPM_ANSWER_LIT(a, "\"result\":\"pass\",\"required_traits\":");
+    else
+        VTPM_ANSWER_LIT(a, "\"result\":\"fail\",\"required_traits\":");
+    vtpm_answer_traits(a, required);
+    VTPM_ANSWER_LIT(a, ",\"missing_traits\":");
+    vtpm_answer_traits(a, missing);
+    return cli_answer_close(ctx);
+}
+
 /* One line of --hosts: {"name":..,"traits":[..]} against the translated request. */
 static cli_outcome
 handle_host_line(cli_ctx *ctx, json_t *doc, json_t **out)
@@ -272,8 +363,10 @@ handle_host_line(cli_ctx *ctx, json_t *doc, json_t **out)
         return bad_input(out, "'name' must be a string");
     if (!traits_from_json(json_object_get(doc, "traits"), &host, why, sizeof(why)))
         return bad_input(out, why);
-    *out = host_verdict_json(name ? json_string_value(name) : NULL,
-                             vtpm_result_required_traits(ctx->res), host);
+    if (!cli_answer_host(ctx, doc, name ? json_string_value(name) : NULL,
+                         vtpm_result_required_traits(ctx->res), host))
+        *out = host_verdict_json(name ? json_string_value(name) : NULL,
+                                 vtpm_result_required_traits(ctx->res), host);
     if (!vtpm_host_passes(vtpm_result_required_traits(ctx->res), host, NULL))
         return OUTCOME_REJECT;
     ctx->hosts_passed++;
@@ -526,15 +619,44 @@ handle_guard(cli_ctx *ctx, json_t *doc, json_t **out)
     return guard_decide(ctx, &greq, out);
 }
 
-/* Prints @obj compactly on one line (the contract's format). */
+/* Notes the first failed write: the run stops and says why. */
+static void
+cli_write_failed(cli_ctx *ctx, int err)
+{
+    if (ctx->write_error)
+        return;
+    ctx->write_error = err ? err : EIO;
+    cli_fail(ctx, "cannot write output: %s", strerror(ctx->write_error));
+}
+
+/* Sends the answers so far, so that a peer waiting for them gets them. */
+static void
+cli_flush(cli_ctx *ctx)
+{
+    if (fflush(ctx->out) != 0)
+        cli_write_failed(ctx, errno);
+}
+
+static void
+cli_flush_cb(void *opaque)
+{
+    cli_flush(opaque);
+}
+
+/* Prints @obj compactly on one line (the contract's format). Through
+ * ctx->answer, not json_dumps: while the line's arena is in use, what
+ * jansson allocates must not reach free(). */
 static void
 cli_print(cli_ctx *ctx, json_t *obj)
 {
-    char *text = VTPM_ALLOC_CHECK(json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII));
-
-    fputs(text, ctx->out);
-    fputc('\n', ctx->out);
-    free(text);
+    vtpm_answer_reset(&ctx->answer);
+    vtpm_answer_json(&ctx->answer, obj);
+    /* jansson fails to print a tree it built only when memory runs out. */
+    if (ctx->answer.bad)
+        vtpm_alloc_abort();
+    VTPM_ANSWER_LIT(&ctx->answer, "\n");
+    if (fwrite(ctx->answer.text, 1, ctx->answer.len, ctx->out) != ctx->answer.len)
+        cli_write_failed(ctx, errno);
 }
 
 /* Carries the "id" of the input, if any, into the output. */
@@ -635,6 +757,13 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
         o = bad_input(&out, msg);
     } else {
         o = handler(ctx, doc, &out);
+        if (!out) {
+            /* The handler wrote the answer itself. */
+            if (fwrite(ctx->answer.text, 1, ctx->answer.len, ctx->out) != ctx->answer.len)
+                cli_write_failed(ctx, errno);
+            json_decref(doc);
+            return o;
+        }
         out = cli_with_id(doc, out);
         if (o == OUTCOME_BAD_INPUT && lineno > 0) {
             /* Say where the bad line was. */
@@ -652,6 +781,67 @@ cli_run_one(cli_ctx *ctx, cli_handler handler, const char *text, size_t len,
     return o;
 }
 
+/* A line over the size limit: its bad_input answer. */
+static cli_outcome
+cli_line_too_long(cli_ctx *ctx, long lineno)
+{
+    char msg[128];
+    json_t *out;
+
+    vtpm_strfmt(msg, sizeof(msg), "line %ld: longer than %zu bytes", lineno, CLI_INPUT_MAX);
+    fprintf(ctx->err, "%s: %s\n", ctx->prog, msg);
+    out = reject_json("bad_input", msg);
+    cli_print(ctx, out);
+    json_decref(out);
+    return OUTCOME_BAD_INPUT;
+}
+
+/* Runs @handler over each line of @f, answering each on one line. The
+ * answers are flushed when the input has nothing more buffered: a peer that
+ * waits for an answer before it writes the next line gets it at once, and a
+ * stream costs one write per buffer, not per line. */
+static int
+cli_run_lines(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path, const char *noun)
+{
+    vtpm_line_reader *r = vtpm_line_reader_new(fileno(f), CLI_INPUT_MAX, cli_flush_cb, ctx);
+    const char *line;
+    size_t len;
+    bool too_long;
+    long lineno = 0, docs = 0;
+    int rc = VTPM_EXIT_OK;
+    /* candidates: the inventory's cache may parse its notifications with
+     * jansson meanwhile, and keeps what it loads. */
+    bool arena = handler != handle_candidates;
+
+    if (arena)
+        vtpm_json_arena_begin();
+    while (!ctx->write_error && vtpm_line_reader_next(r, &line, &len, &too_long)) {
+        lineno++;
+        if (!too_long && blank(line, len))
+            continue;
+        docs++;
+        rc = worst(rc, too_long ? cli_line_too_long(ctx, lineno)
+                                : cli_run_one(ctx, handler, line, len, lineno));
+        /* Every json_t of the line is freed by now. */
+        if (arena)
+            vtpm_json_arena_reset();
+    }
+    if (arena)
+        vtpm_json_arena_end();
+    if (ctx->write_error) {
+        rc = VTPM_EXIT_USAGE;
+    } else if (vtpm_line_reader_error(r)) {
+        cli_fail(ctx, "cannot read '%s': %s", path ? path : "-",
+                 strerror(vtpm_line_reader_error(r)));
+        rc = VTPM_EXIT_USAGE;
+    } else if (docs == 0) {
+        cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
+        rc = VTPM_EXIT_USAGE;
+    }
+    vtpm_line_reader_free(r);
+    return rc;
+}
+
 /* Runs @handler over @f: one document, or one per line with --jsonl. */
 static int
 cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
@@ -659,46 +849,23 @@ cli_run_input(cli_ctx *ctx, cli_handler handler, FILE *f, const char *path,
 {
     /* What an empty input lacks: the host command's --hosts file holds hosts. */
     const char *noun = handler == handle_host_line ? "host" : "request";
-    int rc = VTPM_EXIT_OK;
+    size_t len;
+    char *text;
+    int rc;
 
-    if (!jsonl) {
-        size_t len;
-        char *text = cli_slurp(ctx, f, path, &len);
-
-        if (!text)
-            return VTPM_EXIT_USAGE;
-        if (blank(text, len)) {
-            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
-            free(text);
-            return VTPM_EXIT_USAGE;
-        }
-        rc = worst(rc, cli_run_one(ctx, handler, text, len, 0));
+    if (jsonl)
+        return cli_run_lines(ctx, handler, f, path, noun);
+    text = cli_slurp(ctx, f, path, &len);
+    if (!text)
+        return VTPM_EXIT_USAGE;
+    if (blank(text, len)) {
+        cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
         free(text);
-        return rc;
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        long lineno = 0, docs = 0;
-
-        while ((n = getline(&line, &cap, f)) >= 0) {
-            lineno++;
-            if (blank(line, (size_t)n))
-                continue;
-            docs++;
-            rc = worst(rc, cli_run_one(ctx, handler, line, (size_t)n, lineno));
-            fflush(ctx->out);
-        }
-        if (ferror(f)) {
-            cli_fail(ctx, "cannot read '%s': %s", path ? path : "-", strerror(errno));
-            rc = VTPM_EXIT_USAGE;
-        } else if (docs == 0) {
-            cli_fail(ctx, "no %s in '%s': the input is empty", noun, path ? path : "-");
-            rc = VTPM_EXIT_USAGE;
-        }
-        free(line);
-        return rc;
+        return VTPM_EXIT_USAGE;
     }
+    rc = worst(VTPM_EXIT_OK, cli_run_one(ctx, handler, text, len, 0));
+    free(text);
+    return rc;
 }
 
 /* Placement's trait names: upper-case letters, digits and '_', a letter first. */
@@ -1179,12 +1346,16 @@ vtpm_filter_cli_main(int argc, char **argv, FILE *out, FILE *err)
 
     rc = cli_setup(&ctx, &opts) ? cli_run_command(&ctx, cmd, opts.path) : VTPM_EXIT_USAGE;
 
+    vtpm_answer_clear(&ctx.answer);
     vtpm_cli_inventory_close(ctx.inventory);
     vtpm_result_free(ctx.res);
     vtpm_request_free(ctx.req2);
     vtpm_request_free(ctx.req);
     vtpm_filter_free(ctx.filter);
-    if (fflush(out) != 0 && rc == VTPM_EXIT_OK)
+    /* Answers that were not written are no answer: that outranks a
+     * rejection, not an unreachable inventory. */
+    cli_flush(&ctx);
+    if (ctx.write_error && rc <= VTPM_EXIT_USAGE)
         rc = VTPM_EXIT_USAGE;
     return rc;
 }
