@@ -84,8 +84,18 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Existing:
+    """The cluster of the parent test (a child process that imports this file)."""
+
+    def __init__(self, dsn):
+        self.dsn = dsn
+
+    def destroy(self):
+        pass
+
+
 try:
-    pg = Cluster()
+    pg = Existing(os.environ['VTPM_TEST_DSN']) if 'VTPM_TEST_DSN' in os.environ else Cluster()
 except (subprocess.CalledProcessError, OSError) as exc:
     tap.skip('cannot start PostgreSQL with scripts/pg-cluster.sh: %s' % exc)
 MAIN_PID = os.getpid()
@@ -104,7 +114,7 @@ atexit.register(_stop_cluster)
 MODELS = TRAIT_BITS['COMPUTE_SECURITY_TPM_TIS'] | TRAIT_BITS['COMPUTE_SECURITY_TPM_CRB']
 HOSTS = {'h-none': 0, 'h-12': TPM_1_2, 'h-20': TPM_2_0, 'h-both': TPM_1_2 | TPM_2_0}
 HOST_UUIDS = dict((name, str(uuid.uuid5(uuid.NAMESPACE_DNS, name + '.test'))) for name in HOSTS)
-for _name, _bits in HOSTS.items():
+for _name, _bits in HOSTS.items() if isinstance(pg, Cluster) else ():
     pg.publish(_name, HOST_UUIDS[_name], _bits | MODELS)
 
 
@@ -327,6 +337,49 @@ def the_filter_works_in_a_forked_child_and_the_parent_keeps_its_connection():
     pg.publish('h-12', HOST_UUIDS['h-12'], TPM_1_2 | MODELS)
 
 
+GREEN_CHILD = r"""
+import eventlet
+eventlet.monkey_patch()
+import sys
+sys.argv = sys.argv[:1] + %r
+sys.path.insert(0, %r)
+import test_nova_filter as t
+from vtpm_placement import nova_filter
+assert nova_filter._eventlet_patched()
+t.configure(dsn=%r)
+flt = nova_filter.VTPMFilter()
+ticks = []
+def ticker():
+    for _ in range(50):
+        ticks.append(1)
+        eventlet.sleep(0.001)
+def one(i):
+    version = ('1.2', '2.0')[i %% 2]
+    want = {'1.2': ['h-12', 'h-both'], '2.0': ['h-20', 'h-both']}[version]
+    for _ in range(5):
+        got = t.nova_filters_pass(flt, t.all_hosts(), t.spec({'hw:tpm_version': version}))
+        assert got == want, (version, got)
+    return True
+pool = eventlet.GreenPool()
+tick = eventlet.spawn(ticker)
+assert all(pool.imap(one, range(20)))
+tick.wait()
+print('green ok', len(ticks))
+"""
+
+
+@tap.case
+def greenthreads_share_the_filter_under_eventlet():
+    # A child that monkey-patches first, as nova-scheduler does; it imports
+    # this file as a module with the cluster already there (VTPM_TEST_DSN).
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = GREEN_CHILD % (sys.argv[1:4], here, pg.dsn)
+    env = dict(os.environ, VTPM_TEST_DSN=pg.dsn)
+    out = subprocess.run([sys.executable, '-c', code], env=env, timeout=120,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert out.returncode == 0 and 'green ok 50' in out.stdout, out.stdout
+
+
 def expect_construction_error(kind, *words, **overrides):
     configure(**overrides)
     try:
@@ -355,4 +408,5 @@ def a_database_without_the_inventory_fails_at_construction():
     expect_construction_error(bindings.VTPMError, 'vtpm-inventory migrate', dsn=pg.admin_dsn)
 
 
-tap.run()
+if __name__ == '__main__':
+    tap.run()
