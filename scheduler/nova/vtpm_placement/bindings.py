@@ -159,6 +159,19 @@ TRAIT_NAMES = (
 )
 
 
+class _Owned:
+    """A C object freed by self._free when closed or collected (self.handle may
+    be missing when the constructor failed)."""
+
+    def close(self):
+        if getattr(self, 'handle', None):
+            self._free(self.handle)
+            self.handle = None
+
+    def __del__(self):
+        self.close()
+
+
 class Translation:
     """What vtpm_filter_translate decided, copied out of the result object."""
 
@@ -181,7 +194,7 @@ class Translation:
                                                      self.required_traits)
 
 
-class Request:
+class Request(_Owned):
     """A vtpm_request: flavor extra specs and image properties of one request."""
 
     def __init__(self, lib):
@@ -211,16 +224,8 @@ class Request:
         if st != OK:
             _raise(st, err, 'cannot parse the request')
 
-    def close(self):
-        if getattr(self, 'handle', None):
-            self._free(self.handle)
-            self.handle = None
 
-    def __del__(self):
-        self.close()
-
-
-class Filter:
+class Filter(_Owned):
     """A vtpm_filter: profile 'current' or 'legacy', strict or not. Shareable by threads."""
 
     def __init__(self, profile='current', strict=False, library=None):
@@ -275,14 +280,6 @@ class Filter:
     def trait_names(self, bits):
         return trait_names(self.lib, bits)
 
-    def close(self):
-        if getattr(self, 'handle', None):
-            self._free(self.handle)
-            self.handle = None
-
-    def __del__(self):
-        self.close()
-
 
 def uuid_struct(text):
     """A vtpm_uuid for the uuid @text (any form uuid.UUID takes); ValueError if not one."""
@@ -291,12 +288,12 @@ def uuid_struct(text):
     return out
 
 
-class Inventory:
+class Inventory(_Owned):
     """A vtpm_inventory: one thread at a time (the caller locks), as in <vtpm/inventory.h>."""
 
     def __init__(self, dsn, library=None):
         self.lib = library if library is not None else load_inventory_library()
-        self._close = self.lib.vtpm_inventory_close
+        self._free = self.lib.vtpm_inventory_close
         err = _Error()
         self.handle = self.lib.vtpm_inventory_open(_bytes(dsn), 0, ctypes.byref(err))
         if not self.handle:
@@ -345,10 +342,3 @@ class Inventory:
         parent's, and closing it here would end the parent's session."""
         self.handle = None
 
-    def close(self):
-        if getattr(self, 'handle', None):
-            self._close(self.handle)
-            self.handle = None
-
-    def __del__(self):
-        self.close()

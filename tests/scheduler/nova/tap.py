@@ -59,3 +59,14 @@ def run():
             print('ok %d - %s' % (i, fn.__name__))
         sys.stdout.flush()
     sys.exit(1 if failed else 0)
+
+
+def raises(kind, fn, *words):
+    """Asserts that fn() raises @kind with every one of @words in its message."""
+    try:
+        fn()
+    except kind as exc:
+        for w in words:
+            assert w in str(exc), '%r lacks %r' % (str(exc), w)
+    else:
+        raise AssertionError('%r raised nothing' % fn)
