@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -122,8 +123,20 @@ CTXT = nova_context.RequestContext(user_id='user', project_id='project')
 
 
 def host_state(name, host_uuid):
+    """A HostState updated from a ComputeNode whose uuid is @host_uuid, as the
+    scheduler's host manager does; None: one not updated yet, without a uuid."""
     hs = host_manager.HostState(name, name, str(uuid.UUID(int=1)))
-    hs.uuid = host_uuid  # what HostState.update() copies from ComputeNode.uuid
+    if host_uuid is None:
+        return hs
+    hs.update(compute=objects.ComputeNode(
+        uuid=host_uuid, host=name, hypervisor_hostname=name, vcpus=8, memory_mb=8192,
+        local_gb=100, vcpus_used=0, memory_mb_used=0, local_gb_used=0, free_ram_mb=8192,
+        free_disk_gb=100, disk_available_least=100, running_vms=0, hypervisor_type='QEMU',
+        hypervisor_version=7002000, cpu_info='{}', current_workload=0, numa_topology=None,
+        pci_device_pools=objects.PciDevicePoolList(), stats={}, metrics='[]',
+        supported_hv_specs=[], cpu_allocation_ratio=16.0, ram_allocation_ratio=1.5,
+        disk_allocation_ratio=1.0, host_ip='10.0.0.1', updated_at=None))
+    assert hs.uuid == host_uuid
     return hs
 
 
@@ -335,6 +348,28 @@ def the_filter_works_in_a_forked_child_and_the_parent_keeps_its_connection():
     wait_notified(flt)
     assert nova_filters_pass(flt, all_hosts(), spec_obj) == ['h-12', 'h-20', 'h-both']
     pg.publish('h-12', HOST_UUIDS['h-12'], TPM_1_2 | MODELS)
+
+
+@tap.case
+def os_threads_share_the_filter():
+    flt = legacy_filter()
+    errors = []
+
+    def one(version, want):
+        try:
+            for _ in range(20):
+                got = nova_filters_pass(flt, all_hosts(), spec({'hw:tpm_version': version}))
+                assert got == want, (version, got)
+        except Exception as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(v, w)) for v, w in
+               [('1.2', ['h-12', 'h-both']), ('2.0', ['h-20', 'h-both'])] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
 
 
 GREEN_CHILD = r"""
