@@ -250,22 +250,24 @@ def a_trait_change_in_the_database_is_seen_by_the_next_call():
     spec_obj = spec({'hw:tpm_version': '1.2'})
     name = 'h-changing'
     host_uuid = str(uuid.uuid4())
-    pg.publish(name, host_uuid, TPM_2_0)
-    # The first call may or may not have the new host yet; wait for the
-    # notification of the change (what the scheduler's next request finds).
-    wait_notified(flt)
     hosts = [host_state(name, host_uuid)]
-    assert nova_filters_pass(flt, hosts, spec_obj) == []
-    pg.publish(name, host_uuid, TPM_1_2 | TPM_2_0)
-    wait_notified(flt)
+    # A new host, one that loses its trait (the unknown-host policy would
+    # fail it too: the next step tells them apart), one that gets it back.
+    publish_seen(flt, name, host_uuid, TPM_1_2)
     assert nova_filters_pass(flt, hosts, spec_obj) == [name]
-    pg.publish(name, host_uuid, TPM_2_0)
-    wait_notified(flt)
+    publish_seen(flt, name, host_uuid, TPM_2_0)
     assert nova_filters_pass(flt, hosts, spec_obj) == []
+    publish_seen(flt, name, host_uuid, TPM_1_2 | TPM_2_0)
+    assert nova_filters_pass(flt, hosts, spec_obj) == [name]
 
 
-def wait_notified(flt):
-    """Until the inventory's connection has the notification to read (5 s at most)."""
+def publish_seen(flt, *args):
+    """Publishes, then waits until the notification has reached @flt's
+    inventory connection (5 s at most): what the scheduler's next request
+    finds. Notifications already there are applied first, so that an older
+    one does not end the wait."""
+    flt._inventory.refresh(0)
+    pg.publish(*args)
     fd = flt._inventory.fd()
     readable, _, _ = select.select([fd], [], [], 5)
     assert readable, 'no notification within 5 s'
@@ -344,10 +346,35 @@ def the_filter_works_in_a_forked_child_and_the_parent_keeps_its_connection():
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     # The parent's session is still there: it sees a change made now.
-    pg.publish('h-12', HOST_UUIDS['h-12'], TPM_1_2 | TPM_2_0 | MODELS)
-    wait_notified(flt)
+    publish_seen(flt, 'h-12', HOST_UUIDS['h-12'], TPM_1_2 | TPM_2_0 | MODELS)
     assert nova_filters_pass(flt, all_hosts(), spec_obj) == ['h-12', 'h-20', 'h-both']
     pg.publish('h-12', HOST_UUIDS['h-12'], TPM_1_2 | MODELS)
+
+
+@tap.case
+def current_profile_also_needs_the_model_and_secret_security_traits():
+    configure(profile='current')
+    flt = nova_filter.VTPMFilter()
+    full = TPM_2_0 | TRAIT_BITS['COMPUTE_SECURITY_TPM_CRB'] | TRAIT_BITS[
+        'COMPUTE_SECURITY_TPM_SECRET_SECURITY_HOST']
+    name, host_uuid = 'h-current', str(uuid.uuid4())
+    publish_seen(flt, name, host_uuid, full)
+    hosts = all_hosts() + [host_state(name, host_uuid)]
+    crb_host = spec({'hw:tpm_version': '2.0', 'hw:tpm_model': 'tpm-crb',
+                     'hw:tpm_secret_security': 'host'})
+    assert nova_filters_pass(flt, hosts, crb_host) == [name]
+    # "user" is the default secret security, which no host here offers.
+    assert nova_filters_pass(flt, hosts, spec({'hw:tpm_version': '2.0'})) == []
+
+
+@tap.case
+def strict_refuses_a_model_without_a_version_that_nova_ignores():
+    configure(strict=True)
+    flt = nova_filter.VTPMFilter()
+    spec_obj = spec({'hw:tpm_model': 'tpm-crb'})
+    assert nova_decision(spec_obj) == ('accept', None)
+    assert nova_filters_pass(flt, all_hosts(), spec_obj) == []
+    assert nova_filters_pass(legacy_filter(), all_hosts(), spec_obj) == sorted(HOSTS)
 
 
 @tap.case
