@@ -119,6 +119,11 @@ def _request_of(vfilter, spec_obj):
     return vfilter.request(specs, props)
 
 
+def _instance_of(spec_obj):
+    # An unset field of a Nova object raises NotImplementedError, not AttributeError.
+    return spec_obj.instance_uuid if spec_obj.obj_attr_is_set('instance_uuid') else None
+
+
 class VTPMFilter(filters.BaseHostFilter):
     """Passes hosts whose inventory traits cover what the request's vTPM needs."""
 
@@ -220,7 +225,7 @@ class VTPMFilter(filters.BaseHostFilter):
     def _log_refusal(self, spec_obj, req):
         tr = self._filter.translate(req)
         LOG.log(self._refusal_level, 'VTPMFilter: request for instance %s refused (%s): %s',
-                getattr(spec_obj, 'instance_uuid', None), tr.code, tr.message)
+                _instance_of(spec_obj), tr.code, tr.message)
 
     def filter_all(self, filter_obj_list, spec_obj):
         """Translates the request once, then checks every host with a lookup."""
@@ -256,7 +261,7 @@ class VTPMFilter(filters.BaseHostFilter):
                           for h, (code, reason) in failed[:5])
         LOG.log(self._refusal_level,
                 'VTPMFilter: instance %s needs %s: %d host(s) fail, %d pass; %s%s',
-                getattr(spec_obj, 'instance_uuid', None),
+                _instance_of(spec_obj),
                 ','.join(self._filter.trait_names(required)), len(failed), n_passed,
                 shown, '; ...' if len(failed) > 5 else '')
 
