@@ -210,6 +210,23 @@ def legacy_filter():
 
 
 @tap.case
+def nova_loads_the_class_path_next_to_its_own_filters():
+    # What HostManager does with [filter_scheduler] available_filters and
+    # enabled_filters: import every class, then pick the enabled by name.
+    handler = nova_filters.HostFilterHandler()
+    classes = handler.get_matching_classes(['nova.scheduler.filters.all_filters',
+                                            'vtpm_placement.nova_filter.VTPMFilter'])
+    by_name = dict((c.__name__, c) for c in classes)
+    assert by_name['VTPMFilter'] is nova_filter.VTPMFilter
+    assert 'ComputeFilter' in by_name and 'ImagePropertiesFilter' in by_name
+    configure(profile='legacy')
+    enabled = [by_name[n]() for n in ('ImagePropertiesFilter', 'VTPMFilter')]
+    hosts = all_hosts()
+    out = handler.get_filtered_objects(enabled, hosts, spec({'hw:tpm_version': '1.2'}))
+    assert sorted(h.host for h in out) == ['h-12', 'h-both'], out
+
+
+@tap.case
 def legacy_profile_agrees_with_get_vtpm_constraint_through_filter_all():
     flt = legacy_filter()
     seen = {}
