@@ -93,6 +93,22 @@ if [ "$have_inventory" = 1 ]; then
         env -u VTPM_DSN LD_LIBRARY_PATH=$1 "$2/inventory_example" 2>"$2/err" || status=$?
         [ "$status" = 2 ] && grep -q "usage: inventory_example DSN" "$2/err"' _ "$libdir" "$root"
 fi
+if [ "${VTPM_TEST_HAVE_NOVA:-0}" = 1 ]; then
+    check "the vtpm_placement package is installed in a folder of /usr/bin/python3's sys.path" \
+        bash -c '
+        f=$(find "$1" -path "*/vtpm_placement/nova_filter.py" | head -n 1)
+        [ -n "$f" ] || exit 1
+        dir=${f%/vtpm_placement/nova_filter.py}
+        /usr/bin/python3 -c "import sys; sys.exit(sys.argv[1] not in sys.path)" "${dir#"$1"}"' _ "$root"
+    # The package loads its libraries by soname, as on a scheduler host. A
+    # sanitized library cannot load in Python without its runtime: import only.
+    check "the installed vtpm_placement loads the installed libvtpm-filter by soname" bash -c '
+        pkg=$(dirname "$(find "$1" -path "*/vtpm_placement/__init__.py" | head -n 1)")
+        code="import vtpm_placement as v; print(v.FILTER_SONAME)"
+        [ "$3" = none ] && code="import vtpm_placement as v; print(v.Filter(\"legacy\").profile)"
+        PYTHONPATH=${pkg%/*} LD_LIBRARY_PATH=$2 /usr/bin/python3 -c "$code" >/dev/null' \
+        _ "$root" "$libdir" "$sanitize"
+fi
 
 echo "1..$n"
 exit "$failed"
