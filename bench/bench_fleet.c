@@ -418,3 +418,65 @@ fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
     pthread_cond_destroy(&f.cond);
     return 0;
 }
+
+/* ---- saturation: publishes as fast as @workers clients can, each a new connection ---- */
+
+typedef struct {
+    const fleet_opts *o;
+    const vtpm_traitset *base;
+    atomic_int *next;
+    int n;
+    double *lat;
+    int failed;
+} saturate_worker;
+
+static void *
+saturate_main(void *arg)
+{
+    saturate_worker *w = arg;
+    char err[256];
+    int k;
+
+    while ((k = atomic_fetch_add(w->next, 1)) < w->n) {
+        int host = k % w->o->hosts;
+        /* Every publish changes a trait, as a Placement trait PUT does. */
+        vtpm_traitset traits = w->base[host] ^ ((k / w->o->hosts) % 2 == 0
+                                                ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2) : 0);
+        double t0 = now_s();
+
+        if (!w->o->publish(w->o->publish_ctx, host, traits, err, sizeof(err)) &&
+            w->failed++ == 0)
+            fprintf(stderr, "fleet: saturate: %s\n", err);
+        w->lat[k] = now_s() - t0;
+    }
+    return NULL;
+}
+
+double
+fleet_saturate(const fleet_opts *o, const vtpm_traitset *base, int n, int workers,
+               double *p50, double *p99, int *failed)
+{
+    pthread_t th[FLEET_MAX_WORKERS];
+    saturate_worker w[FLEET_MAX_WORKERS];
+    atomic_int next = 0;
+    double *lat = calloc((size_t)n, sizeof(*lat)), t0, wall;
+
+    if (!lat)
+        abort();
+    *failed = 0;
+    t0 = now_s();
+    for (int k = 0; k < workers; k++) {
+        w[k] = (saturate_worker){ .o = o, .base = base, .next = &next, .n = n, .lat = lat };
+        pthread_create(&th[k], NULL, saturate_main, &w[k]);
+    }
+    for (int k = 0; k < workers; k++) {
+        pthread_join(th[k], NULL);
+        *failed += w[k].failed;
+    }
+    wall = now_s() - t0;
+    qsort(lat, (size_t)n, sizeof(*lat), compare_double);
+    *p50 = lat[n / 2];
+    *p99 = lat[n * 99 / 100];
+    free(lat);
+    return n / wall;
+}

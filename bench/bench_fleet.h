@@ -61,6 +61,11 @@ typedef struct {
 int fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
               fleet_stats *out, fleet_truth *truth);
 
+/* Publishes @n reports, each changing a trait of a host (round robin from the
+ * traits in @base), with @workers clients; returns reports/s. */
+double fleet_saturate(const fleet_opts *o, const vtpm_traitset *base, int n, int workers,
+                      double *p50, double *p99, int *failed);
+
 static inline void
 vtpm_bench_sleep(double seconds)
 {

@@ -20,6 +20,9 @@ typedef struct {
     const char *publish_dsn;    /* what reporters use: PgBouncer, the pooled login */
     const char *cache_dsn;      /* the scheduler's cache */
     const char *key_seed;       /* host keys derive from it (signed mode) */
+    const char *direct_dsn;     /* the same login straight to PostgreSQL, for comparison */
+    int saturate;               /* publishes per comparison phase, 0: none */
+    int saturate_workers;
     long pids[8];               /* postmasters whose CPU is the database's */
     int npids;
     double change_per_hour;
@@ -237,6 +240,27 @@ print_report(const fleet_args *a, const fleet_stats *s, const fleet_db *d0, cons
            differ_truth);
 }
 
+/* Publishes as fast as the clients can through @dsn, one new connection each. */
+static void
+saturate_phase(const fleet_args *a, PGconn *admin, const char *name, const char *dsn,
+               const vtpm_uuid *uuids, const vtpm_traitset *base)
+{
+    fleet_publisher *pub = fleet_publisher_new(admin, dsn, a->key_seed, a->f.hosts, uuids);
+    fleet_opts o = a->f;
+    double p50, p99, rate, cpu0 = db_cpu_s(a), self0 = self_cpu_s();
+    int failed;
+
+    o.publish = fleet_publisher_publish;
+    o.publish_ctx = pub;
+    rate = fleet_saturate(&o, base, a->saturate, a->saturate_workers, &p50, &p99, &failed);
+    printf("%-40s n=%d clients=%d rate=%.1f/s p50=%.2fms p99=%.2fms failed=%d "
+           "database CPU=%.0fus/report client CPU=%.0fus/report\n",
+           name, a->saturate, a->saturate_workers, rate, p50 * 1e3, p99 * 1e3, failed,
+           (db_cpu_s(a) - cpu0) / a->saturate * 1e6, (self_cpu_s() - self0) / a->saturate * 1e6);
+    fflush(stdout);
+    fleet_publisher_free(pub);
+}
+
 static void
 usage(void)
 {
@@ -244,7 +268,8 @@ usage(void)
         "usage: bench_fleet --admin-dsn DSN --publish-dsn DSN --cache-dsn DSN --key-seed S\n"
         "                   [--hosts N] [--duration S] [--scale X] [--workers N]\n"
         "                   [--heartbeat S] [--period S] [--start-delay S]\n"
-        "                   [--change-per-hour F] [--pid POSTMASTER_PID]...\n");
+        "                   [--change-per-hour F] [--pid POSTMASTER_PID]...\n"
+        "                   [--saturate N [--saturate-workers N] [--direct-dsn DSN]]\n");
     exit(2);
 }
 
@@ -265,6 +290,9 @@ parse_args(int argc, char **argv, fleet_args *a)
         { "start-delay", required_argument, NULL, 'D' },
         { "change-per-hour", required_argument, NULL, 'C' },
         { "pid", required_argument, NULL, 'i' },
+        { "direct-dsn", required_argument, NULL, 'x' },
+        { "saturate", required_argument, NULL, 'S' },
+        { "saturate-workers", required_argument, NULL, 'W' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -283,6 +311,9 @@ parse_args(int argc, char **argv, fleet_args *a)
         case 'P': a->f.period = strtod(optarg, NULL); break;
         case 'D': a->f.start_delay_max = strtod(optarg, NULL); break;
         case 'C': a->change_per_hour = strtod(optarg, NULL); break;
+        case 'x': a->direct_dsn = optarg; break;
+        case 'S': a->saturate = atoi(optarg); break; /* NOLINT(cert-err34-c) */
+        case 'W': a->saturate_workers = atoi(optarg); break; /* NOLINT(cert-err34-c) */
         case 'i':
             if (a->npids < 8)
                 a->pids[a->npids++] = strtol(optarg, NULL, 10);
@@ -292,7 +323,8 @@ parse_args(int argc, char **argv, fleet_args *a)
     }
     if (!a->admin_dsn || !a->publish_dsn || !a->cache_dsn || !a->key_seed || a->f.hosts < 1 ||
         a->f.workers < 1 || a->f.workers > FLEET_MAX_WORKERS || a->f.scale <= 0 ||
-        a->f.period <= 0 || a->f.duration <= 0)
+        a->f.period <= 0 || a->f.duration <= 0 || a->saturate < 0 ||
+        a->saturate_workers < 1 || a->saturate_workers > FLEET_MAX_WORKERS)
         usage();
     a->f.change_per_run = a->change_per_hour * a->f.period / 3600.0;
 }
@@ -301,6 +333,7 @@ int
 main(int argc, char **argv)
 {
     fleet_args a = { .change_per_hour = 0.01,
+                     .saturate_workers = 4,
                      .f = { .hosts = 100000, .period = 60, .start_delay_max = 30,
                             .heartbeat = 300, .duration = 600, .scale = 1, .workers = 8,
                             .rng_seed = 12345 } };
@@ -344,6 +377,14 @@ main(int argc, char **argv)
     db_measure(admin, &d1);
     bad = fleet_verify(admin, a.f.hosts, &truth, &differ);
     print_report(&a, &s, &d0, &d1, db_cpu_s(&a) - cpu0, self_cpu_s() - gen0, bad, differ);
+    fflush(stdout);
+    if (a.saturate > 0) {
+        saturate_phase(&a, admin, "saturated, fresh connection each (pool):", a.publish_dsn,
+                       uuids, truth.acked);
+        if (a.direct_dsn)
+            saturate_phase(&a, admin, "saturated, fresh connection each (direct):",
+                           a.direct_dsn, uuids, truth.acked);
+    }
     vtpm_inventory_close(cache);
     fleet_publisher_free(pub);
     PQfinish(admin);
