@@ -19,7 +19,6 @@ typedef struct {
     const char *admin_dsn;      /* superuser, straight to the primary */
     const char *publish_dsn;    /* what reporters use: PgBouncer, the pooled login */
     const char *cache_dsn;      /* the scheduler's cache */
-    const char *key_seed;       /* host keys derive from it (signed mode) */
     const char *direct_dsn;     /* the same login straight to PostgreSQL, for comparison */
     int saturate;               /* publishes per comparison phase, 0: none */
     int saturate_workers;
@@ -242,10 +241,10 @@ print_report(const fleet_args *a, const fleet_stats *s, const fleet_db *d0, cons
 
 /* Publishes as fast as the clients can through @dsn, one new connection each. */
 static void
-saturate_phase(const fleet_args *a, PGconn *admin, const char *name, const char *dsn,
-               const vtpm_uuid *uuids, const vtpm_traitset *base)
+saturate_phase(const fleet_args *a, const char *name, const char *dsn, const vtpm_uuid *uuids,
+               const vtpm_host_key *keys, const vtpm_traitset *base)
 {
-    fleet_publisher *pub = fleet_publisher_new(admin, dsn, a->key_seed, a->f.hosts, uuids);
+    fleet_publisher *pub = fleet_publisher_new(dsn, a->f.hosts, uuids, keys);
     fleet_opts o = a->f;
     double p50, p99, rate, cpu0 = db_cpu_s(a), self0 = self_cpu_s();
     int failed;
@@ -265,7 +264,7 @@ static void
 usage(void)
 {
     fprintf(stderr,
-        "usage: bench_fleet --admin-dsn DSN --publish-dsn DSN --cache-dsn DSN --key-seed S\n"
+        "usage: bench_fleet --admin-dsn DSN --publish-dsn DSN --cache-dsn DSN\n"
         "                   [--hosts N] [--duration S] [--scale X] [--workers N]\n"
         "                   [--heartbeat S] [--period S] [--start-delay S]\n"
         "                   [--change-per-hour F] [--pid POSTMASTER_PID]...\n"
@@ -280,7 +279,6 @@ parse_args(int argc, char **argv, fleet_args *a)
         { "admin-dsn", required_argument, NULL, 'a' },
         { "publish-dsn", required_argument, NULL, 'p' },
         { "cache-dsn", required_argument, NULL, 'c' },
-        { "key-seed", required_argument, NULL, 'k' },
         { "hosts", required_argument, NULL, 'n' },
         { "duration", required_argument, NULL, 'd' },
         { "scale", required_argument, NULL, 's' },
@@ -302,7 +300,6 @@ parse_args(int argc, char **argv, fleet_args *a)
         case 'a': a->admin_dsn = optarg; break;
         case 'p': a->publish_dsn = optarg; break;
         case 'c': a->cache_dsn = optarg; break;
-        case 'k': a->key_seed = optarg; break;
         case 'n': a->f.hosts = atoi(optarg); break; /* NOLINT(cert-err34-c) */
         case 'd': a->f.duration = strtod(optarg, NULL); break;
         case 's': a->f.scale = strtod(optarg, NULL); break;
@@ -321,7 +318,7 @@ parse_args(int argc, char **argv, fleet_args *a)
         default: usage();
         }
     }
-    if (!a->admin_dsn || !a->publish_dsn || !a->cache_dsn || !a->key_seed || a->f.hosts < 1 ||
+    if (!a->admin_dsn || !a->publish_dsn || !a->cache_dsn || a->f.hosts < 1 ||
         a->f.workers < 1 || a->f.workers > FLEET_MAX_WORKERS || a->f.scale <= 0 ||
         a->f.period <= 0 || a->f.duration <= 0 || a->saturate < 0 ||
         a->saturate_workers < 1 || a->saturate_workers > FLEET_MAX_WORKERS)
@@ -343,6 +340,7 @@ main(int argc, char **argv)
     vtpm_inventory *cache;
     vtpm_error err = { 0 };
     fleet_publisher *pub;
+    vtpm_host_key *keys;
     fleet_stats s;
     fleet_truth truth;
     fleet_db d0, d1;
@@ -360,7 +358,8 @@ main(int argc, char **argv)
     if (!uuids || !traits)
         abort();
     fleet_seed_db(admin, a.f.hosts, uuids, traits);
-    pub = fleet_publisher_new(admin, a.publish_dsn, a.key_seed, a.f.hosts, uuids);
+    keys = fleet_keys_create(admin, a.f.hosts);
+    pub = fleet_publisher_new(a.publish_dsn, a.f.hosts, uuids, keys);
     a.f.publish = fleet_publisher_publish;
     a.f.publish_ctx = pub;
     if (!(cache = vtpm_inventory_open(a.cache_dsn, 0, &err))) {
@@ -379,14 +378,21 @@ main(int argc, char **argv)
     print_report(&a, &s, &d0, &d1, db_cpu_s(&a) - cpu0, self_cpu_s() - gen0, bad, differ);
     fflush(stdout);
     if (a.saturate > 0) {
-        saturate_phase(&a, admin, "saturated, fresh connection each (pool):", a.publish_dsn,
-                       uuids, truth.acked);
+        saturate_phase(&a, "saturated, new connection each (PgBouncer):", a.publish_dsn,
+                       uuids, keys, truth.acked);
         if (a.direct_dsn)
-            saturate_phase(&a, admin, "saturated, fresh connection each (direct):",
-                           a.direct_dsn, uuids, truth.acked);
+            saturate_phase(&a, "saturated, new connection each (direct):", a.direct_dsn,
+                           uuids, keys, truth.acked);
     }
     vtpm_inventory_close(cache);
     fleet_publisher_free(pub);
+    for (int i = 0; i < a.f.hosts; i++)
+        vtpm_host_key_clear(&keys[i]);
+    free(keys);
+    free(truth.traits);
+    free(truth.acked);
+    free(uuids);
+    free(traits);
     PQfinish(admin);
     return bad == 0 && s.failed == 0 ? 0 : 1;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* bench_fleet's publisher: each report as `vtpm-reporter run` sends it, over a new connection. */
+/* bench_fleet's publisher: each report signed with its host's key, as `vtpm-reporter run` sends it, over a new connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +13,59 @@ struct fleet_publisher {
     char *dsn;
     int hosts;
     const vtpm_uuid *uuids;
+    const vtpm_host_key *keys;
 };
 
+static void
+host_name(char *buf, size_t size, int host)
+{
+    vtpm_strfmt(buf, size, "fleet-%06d", host);
+}
+
+vtpm_host_key *
+fleet_keys_create(PGconn *admin, int hosts)
+{
+    char sql[512], err[128];
+    vtpm_host_key *keys = calloc((size_t)hosts, sizeof(*keys));
+    PGresult *res;
+
+    if (!keys)
+        abort();
+    /* As `vtpm-inventory host-key create` does, for the whole fleet at once. */
+    vtpm_strfmt(sql, sizeof(sql),
+        "SELECT h, k.key_id, k.secret FROM generate_series(0, %d) AS i, "
+        "format('fleet-%%s', lpad(i::text, 6, '0')) AS h, "
+        "LATERAL vtpm.host_key_create(h) AS k ORDER BY i", hosts - 1);
+    res = PQexec(admin, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != hosts) {
+        fprintf(stderr, "bench_fleet: host keys: %s", PQerrorMessage(admin));
+        exit(1);
+    }
+    for (int i = 0; i < hosts; i++) {
+        char token[VTPM_HOST_KEY_TOKEN_LEN + 1];
+
+        if (vtpm_host_key_format(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), token,
+                                 sizeof(token)) != 0 ||
+            vtpm_host_key_parse(token, &keys[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "bench_fleet: host key %d: %s\n", i, err);
+            exit(1);
+        }
+    }
+    PQclear(res);
+    return keys;
+}
+
 fleet_publisher *
-fleet_publisher_new(PGconn *admin, const char *dsn, const char *key_seed, int hosts,
-                    const vtpm_uuid *uuids)
+fleet_publisher_new(const char *dsn, int hosts, const vtpm_uuid *uuids,
+                    const vtpm_host_key *keys)
 {
     fleet_publisher *pub = calloc(1, sizeof(*pub));
 
-    (void)admin;
-    (void)key_seed;
     if (!pub || !(pub->dsn = strdup(dsn)))
         abort();
     pub->hosts = hosts;
     pub->uuids = uuids;
+    pub->keys = keys;
     return pub;
 }
 
@@ -34,7 +73,7 @@ static void
 report_fill(vtpm_report *r, const fleet_publisher *pub, int host, vtpm_traitset traits)
 {
     memset(r, 0, sizeof(*r));
-    vtpm_strfmt(r->host, sizeof(r->host), "fleet-%06d", host);
+    host_name(r->host, sizeof(r->host), host);
     vtpm_uuid_format(&pub->uuids[host], r->provider_uuid);
     r->facts_json = (char *)"{\"fleet\": true}";
     for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
@@ -55,7 +94,7 @@ fleet_publisher_publish(void *ctx, int host, vtpm_traitset traits, char *err, si
     vtpm_report r;
 
     report_fill(&r, pub, host, traits);
-    vtpm_pg_publish(pub->dsn, &r, &res);
+    vtpm_pg_publish_signed(pub->dsn, &pub->keys[host], &r, &res);
     if (res.status == VTPM_PUBLISH_CHANGED || res.status == VTPM_PUBLISH_UNCHANGED)
         return true;
     vtpm_strfmt(err, err_size, "%s", res.message);

@@ -10,12 +10,17 @@
 #include <vtpm/inventory.h>
 #include <vtpm/traits.h>
 
+#include "host_key.h"
+
 typedef struct fleet_publisher fleet_publisher;
 
-/* Prepares publishing for @hosts hosts through @dsn; @admin sets up what the
- * database needs to accept them (host keys derived from @key_seed). */
-fleet_publisher *fleet_publisher_new(PGconn *admin, const char *dsn, const char *key_seed,
-                                     int hosts, const vtpm_uuid *uuids);
+/* Creates a key for each of the @hosts hosts "fleet-NNNNNN" (through @admin, a
+ * superuser) and returns them. */
+vtpm_host_key *fleet_keys_create(PGconn *admin, int hosts);
+
+/* Publishes hosts through @dsn (the shared login), each signed with its key. */
+fleet_publisher *fleet_publisher_new(const char *dsn, int hosts, const vtpm_uuid *uuids,
+                                     const vtpm_host_key *keys);
 bool fleet_publisher_publish(void *ctx, int host, vtpm_traitset traits, char *err,
                              size_t err_size);
 void fleet_publisher_free(fleet_publisher *pub);
