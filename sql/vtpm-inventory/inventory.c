@@ -32,6 +32,11 @@ usage(FILE *out)
             "                             --uuid fixes HOST's provider UUID (Nova's\n"
             "                             compute node UUID): a reporter cannot\n"
             "                             choose one\n"
+            "  set-heartbeat SECONDS [--grace SECONDS]\n"
+            "                             record the reporters' heartbeat (0 to\n"
+            "                             86400; 0: they publish every run): a host\n"
+            "                             is stale after heartbeat + grace without\n"
+            "                             a report (grace: 660 until set)\n"
             "\n"
             "options:\n"
             "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
@@ -42,8 +47,8 @@ usage(FILE *out)
             "  -h, --help     print this help\n"
             "  -V, --version  print the version\n"
             "\n"
-            "Run migrate and bind-reporter as a superuser (or the owner of the vtpm\n"
-            "roles with CREATEROLE).\n"
+            "Run migrate, bind-reporter and set-heartbeat as a superuser (or the\n"
+            "owner of the vtpm roles with CREATEROLE).\n"
             "\n",
             VTPM_DATADIR);
     vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
@@ -191,12 +196,62 @@ cmd_bind_reporter(PGconn *conn, const char *login, const char *host,
     return VTPM_EXIT_OK;
 }
 
+/* @text as whole seconds from 0 to 86400 into *@out; -1 if it is not. */
+static int
+parse_seconds(const char *text, const char *what, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end || errno || v > 86400) {
+        VTPM_ERROR("%s '%s' is not a number of seconds from 0 to 86400", what, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Sets the heartbeat (and grace) the staleness of vtpm.hosts is reckoned from. */
+static int
+cmd_set_heartbeat(PGconn *conn, long beat, long grace_s)
+{
+    char beat_txt[16], grace_txt[16], msg[512];
+    const char *values[2] = { beat_txt, NULL };
+    PGresult *res;
+    int rc = VTPM_EXIT_OK;
+
+    vtpm_strfmt(beat_txt, sizeof(beat_txt), "%ld", beat);
+    if (grace_s >= 0) {
+        vtpm_strfmt(grace_txt, sizeof(grace_txt), "%ld", grace_s);
+        values[1] = grace_txt;
+    }
+    res = PQexecParams(conn,
+                       "SELECT extract(epoch FROM vtpm.set_heartbeat($1::integer, $2::integer))"
+                       "::bigint",
+                       2, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        VTPM_ERROR("cannot set the heartbeat: %s", vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        rc = vtpm_pg_classify(conn, res) == VTPM_PG_UNREACHABLE ? VTPM_EXIT_UNREACHABLE
+                                                                : VTPM_EXIT_FAILURE;
+    } else {
+        printf("heartbeat %ld s: a host is stale after %s s without a report\n", beat,
+               PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* What the command line asked for. */
 typedef struct {
     const char *dsn;
     const char *dir;
     const char *password_file;
     const char *uuid;
+    const char *grace;
+    long beat;     /* set-heartbeat's SECONDS */
+    long grace_s;  /* --grace, -1 when not given */
     const char *cmd;
     char **args; /* the command's arguments */
 } inventory_options;
@@ -211,6 +266,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         { "dir", required_argument, NULL, 'D' },
         { "password-file", required_argument, NULL, 'p' },
         { "uuid", required_argument, NULL, 'u' },
+        { "grace", required_argument, NULL, 'g' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -220,7 +276,8 @@ parse_options(int argc, char **argv, inventory_options *opts)
     static const struct {
         const char *name;
         int argc;
-    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 } };
+    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 },
+                   { "set-heartbeat", 2 } };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -229,6 +286,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         case 'D': opts->dir = optarg; break;
         case 'p': opts->password_file = optarg; break;
         case 'u': opts->uuid = optarg; break;
+        case 'g': opts->grace = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return VTPM_EXIT_OK;
         case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return VTPM_EXIT_OK;
@@ -248,6 +306,11 @@ parse_options(int argc, char **argv, inventory_options *opts)
             usage(stderr);
             return VTPM_EXIT_USAGE;
         }
+        /* Checked before connecting: a typo is a usage error, not a database one. */
+        if (strcmp(opts->cmd, "set-heartbeat") == 0 &&
+            (parse_seconds(opts->args[0], "heartbeat", &opts->beat) < 0 ||
+             (opts->grace && parse_seconds(opts->grace, "grace", &opts->grace_s) < 0)))
+            return VTPM_EXIT_USAGE;
         return -1;
     }
     VTPM_ERROR("unknown command '%s'", opts->cmd);
@@ -258,7 +321,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
 int
 main(int argc, char **argv)
 {
-    inventory_options opts = { .dir = VTPM_DATADIR "/migrations" };
+    inventory_options opts = { .dir = VTPM_DATADIR "/migrations", .grace_s = -1 };
     char what[512];
     PGconn *conn;
     int rc;
@@ -274,6 +337,8 @@ main(int argc, char **argv)
         rc = cmd_migrate(conn, opts.dir, what);
     else if (strcmp(opts.cmd, "status") == 0)
         rc = cmd_status(conn, opts.dir);
+    else if (strcmp(opts.cmd, "set-heartbeat") == 0)
+        rc = cmd_set_heartbeat(conn, opts.beat, opts.grace_s);
     else
         rc = cmd_bind_reporter(conn, opts.args[0], opts.args[1], opts.password_file,
                                opts.uuid);
