@@ -241,6 +241,7 @@ test_each_granted_function_works_for_its_role(void **state)
         { "vtpm.candidates(text[],text[],integer)",
           "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0}')" },
         { "vtpm.history(text,timestamp with time zone)", "SELECT count(*) FROM vtpm.history('fixed-host')" },
+        { "vtpm.stale_after()", "SELECT vtpm.stale_after()" },
         { "vtpm.trait_mask(text[])", "SELECT vtpm.trait_mask('{COMPUTE_SECURITY_TPM_2_0}')" },
         { "vtpm.trait_masks(text[],text[])", "SELECT * FROM vtpm.trait_masks('{COMPUTE_SECURITY_TPM_2_0}', '{}')" },
         { "vtpm.trait_names(integer)", "SELECT vtpm.trait_names(3)" },
