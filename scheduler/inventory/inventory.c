@@ -145,7 +145,9 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
      * the user timeout has passed at the second) instead of the kernel's
      * two hours, and tcp_user_timeout ends a query whose data the host
      * stopped acknowledging after 30 s instead of the kernel's quarter of
-     * an hour of retransmissions. */
+     * an hour of retransmissions. A standby cannot LISTEN: of a multi-host
+     * DSN's servers, the one that accepts writes (the primary) is taken, and
+     * after a failover the reconnection finds the promoted one. */
     static const vtpm_pg_connect_opts opts = {
         .application_name = "vtpm-inventory-cache",
         .connect_timeout = "10",
@@ -153,6 +155,7 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
         .keepalives_interval = "10",
         .keepalives_count = "3",
         .tcp_user_timeout = "30000",
+        .target_session_attrs = "read-write",
     };
     PGconn *conn = vtpm_pg_connect(inv->dsn, &opts);
     PGresult *res;

@@ -57,6 +57,8 @@ usage(FILE *out)
 static PGconn *
 connect_db(const char *dsn, int *rc)
 {
+    /* Every command but status writes: of a multi-host DSN, the primary. */
+    static const vtpm_pg_connect_opts opts = { .target_session_attrs = "read-write" };
     PGconn *conn;
     char what[512], msg[512];
 
@@ -68,7 +70,7 @@ connect_db(const char *dsn, int *rc)
         *rc = VTPM_EXIT_USAGE;
         return NULL;
     }
-    conn = vtpm_pg_connect(dsn, NULL);
+    conn = vtpm_pg_connect(dsn, &opts);
     if (!conn) {
         VTPM_ERROR("out of memory");
         *rc = VTPM_EXIT_FAILURE;

@@ -138,7 +138,10 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
      * socket): unacknowledged data by tcp_user_timeout, a query sent and
      * acknowledged but never answered by keepalives. The attempt is then
      * "unreachable" and retried; a publish is idempotent, so a retry after a
-     * commit whose answer was lost records an unchanged report. */
+     * commit whose answer was lost records an unchanged report. With a
+     * multi-host DSN (a primary and its standbys), only a server that
+     * accepts writes will do: while none does (a failover), the attempt is
+     * unreachable and retried, and each attempt tries the hosts again. */
     static const vtpm_pg_connect_opts opts = {
         .application_name = "vtpm-reporter",
         .connect_timeout = "10",
@@ -146,6 +149,7 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         .keepalives_interval = "5",
         .keepalives_count = "4",
         .tcp_user_timeout = "30000",
+        .target_session_attrs = "read-write",
     };
     char what[512], msg[512], masked[512];
     PGconn *conn = NULL;
