@@ -150,13 +150,13 @@ pair_start(const char *mode)
          * accepts writes will do, wherever it is in the list. */
         vtpm_strfmt(reporter_dsn[h], sizeof(reporter_dsn[h]),
                     "host=127.0.0.1,127.0.0.1 port=%s,%s dbname=vtpm user=fo_rep_%02d "
-                    "password=%s connect_timeout=2", ports[h % 2], ports[1 - h % 2], h,
+                    "password=%s connect_timeout=10", ports[h % 2], ports[1 - h % 2], h,
                     PASSWORD);
     }
     sql_on(primary_dsn, "CREATE ROLE fo_reader LOGIN IN ROLE vtpm_reader PASSWORD '" PASSWORD "'");
     vtpm_strfmt(reader_dsn, sizeof(reader_dsn),
                 "host=127.0.0.1,127.0.0.1 port=%s,%s dbname=vtpm user=fo_reader password=%s "
-                "connect_timeout=2", ports[1], ports[0], PASSWORD);
+                "connect_timeout=10", ports[1], ports[0], PASSWORD);
 }
 
 static void
