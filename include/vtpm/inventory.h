@@ -72,7 +72,11 @@ typedef struct {
  * provider of the database @dsn points at, or NULL with @err set (@err may be
  * NULL). @dsn is a libpq connection string or URI (a login in the role
  * vtpm_reader is enough); libpq's environment (PGHOST, PGPASSFILE, ...)
- * fills in what it does not say. Copies @dsn: the inventory keeps it to
+ * fills in what it does not say. A DSN may name a primary and its standbys
+ * ("host=db1,db2"): the cache connects to the one that accepts writes
+ * (target_session_attrs=read-write unless @dsn says otherwise; a standby
+ * cannot LISTEN), and finds the promoted one when it reconnects after a
+ * failover. Copies @dsn: the inventory keeps it to
  * reconnect, and wipes it when closed. @flags must be 0 (no flag is defined
  * yet).
  *
