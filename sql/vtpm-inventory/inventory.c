@@ -37,6 +37,9 @@ usage(FILE *out)
             "                             86400; 0: they publish every run): a host\n"
             "                             is stale after heartbeat + grace without\n"
             "                             a report (grace: 660 until set)\n"
+            "  prune                      drop and delete the reports past their\n"
+            "                             retention, make the next days' partitions\n"
+            "                             (run it daily)\n"
             "\n"
             "options:\n"
             "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
@@ -47,8 +50,8 @@ usage(FILE *out)
             "  -h, --help     print this help\n"
             "  -V, --version  print the version\n"
             "\n"
-            "Run migrate, bind-reporter and set-heartbeat as a superuser (or the\n"
-            "owner of the vtpm roles with CREATEROLE).\n"
+            "Run migrate, bind-reporter, set-heartbeat and prune as a superuser (or\n"
+            "the owner of the vtpm roles with CREATEROLE).\n"
             "\n",
             VTPM_DATADIR);
     vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
@@ -245,6 +248,26 @@ cmd_set_heartbeat(PGconn *conn, long beat, long grace_s)
     return rc;
 }
 
+/* Applies the reports' retention (vtpm.purge_reports()). */
+static int
+cmd_prune(PGconn *conn, const char *what)
+{
+    PGresult *res = PQexec(conn, "SELECT vtpm.purge_reports()");
+    char msg[512];
+    int rc = VTPM_EXIT_OK;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        VTPM_ERROR("cannot prune the reports of %s: %s", what,
+                   vtpm_pg_message(res, conn, msg, sizeof(msg)));
+        rc = vtpm_pg_classify(conn, res) == VTPM_PG_UNREACHABLE ? VTPM_EXIT_UNREACHABLE
+                                                                : VTPM_EXIT_FAILURE;
+    } else {
+        printf("%s: removed %s reports\n", what, PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* What the command line asked for. */
 typedef struct {
     const char *dsn;
@@ -279,7 +302,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         const char *name;
         int argc;
     } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 },
-                   { "set-heartbeat", 2 } };
+                   { "set-heartbeat", 2 }, { "prune", 1 } };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -339,6 +362,8 @@ main(int argc, char **argv)
         rc = cmd_migrate(conn, opts.dir, what);
     else if (strcmp(opts.cmd, "status") == 0)
         rc = cmd_status(conn, opts.dir);
+    else if (strcmp(opts.cmd, "prune") == 0)
+        rc = cmd_prune(conn, what);
     else if (strcmp(opts.cmd, "set-heartbeat") == 0)
         rc = cmd_set_heartbeat(conn, opts.beat, opts.grace_s);
     else
