@@ -112,6 +112,32 @@ host_uuid(char *buf, size_t size, int h)
     vtpm_strfmt(buf, size, "0f0f0f0f-0000-4000-8000-0000000000%02d", h);
 }
 
+/*
+ * Waits until the standby has replayed everything the primary wrote so far:
+ * libpq tries the next server of a DSN when one does not answer or is a
+ * standby, not when one refuses the login, which a standby does until it
+ * has replayed the login's creation.
+ */
+static void
+standby_catch_up(void)
+{
+    PGconn *conn = connect_or_fail(primary_dsn);
+    char err[512], sql[256];
+    char *lsn = vtpm_test_pg_value(conn, "SELECT pg_current_wal_lsn()", err, sizeof(err));
+    double deadline = vtpm_clock_now() + WAIT_MAX_S;
+
+    PQfinish(conn);
+    if (!lsn)
+        fail_msg("cannot read the primary's WAL position: %s", err);
+    vtpm_strfmt(sql, sizeof(sql), "SELECT (pg_last_wal_replay_lsn() >= '%s')::int", lsn);
+    free(lsn);
+    while (number_on(standby_dsn, sql) != 1) {
+        if (vtpm_clock_now() > deadline)
+            fail_msg("the standby did not replay the setup within %.0f s", WAIT_MAX_S);
+        vtpm_clock_sleep(0.05);
+    }
+}
+
 /* Starts the pair, migrates the primary, binds one login per host and a reader. */
 static void
 pair_start(const char *mode)
@@ -157,6 +183,7 @@ pair_start(const char *mode)
     vtpm_strfmt(reader_dsn, sizeof(reader_dsn),
                 "host=127.0.0.1,127.0.0.1 port=%s,%s dbname=vtpm user=fo_reader password=%s "
                 "connect_timeout=10", ports[1], ports[0], PASSWORD);
+    standby_catch_up();
 }
 
 static void
