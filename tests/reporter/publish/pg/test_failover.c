@@ -93,8 +93,10 @@ number_on(const char *dsn, const char *sql)
     long long n;
 
     PQfinish(conn);
-    if (!v)
+    if (!v) {
         fail_msg("%s: %s", sql, err);
+        return -1;
+    }
     n = strtoll(v, NULL, 10);
     free(v);
     return n;
@@ -127,8 +129,10 @@ standby_catch_up(void)
     double deadline = vtpm_clock_now() + WAIT_MAX_S;
 
     PQfinish(conn);
-    if (!lsn)
+    if (!lsn) {
         fail_msg("cannot read the primary's WAL position: %s", err);
+        return;
+    }
     vtpm_strfmt(sql, sizeof(sql), "SELECT (pg_last_wal_replay_lsn() >= '%s')::int", lsn);
     free(lsn);
     while (number_on(standby_dsn, sql) != 1) {
