@@ -340,6 +340,29 @@ vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen
     return value;
 }
 
+const char *
+vtpm_test_pg_answer(PGconn *conn, const char *sql, char *out, size_t size)
+{
+    PGresult *res = PQexec(conn, sql);
+    const char *state;
+
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+        vtpm_strfmt(out, size, "%s",
+                    PQntuples(res) > 0 && PQnfields(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+        break;
+    case PGRES_COMMAND_OK:
+        vtpm_strfmt(out, size, "%s", "");
+        break;
+    default:
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        vtpm_strfmt(out, size, "ERROR:%s", state ? state : "?????");
+        break;
+    }
+    PQclear(res);
+    return out;
+}
+
 int
 vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsigned int size)
 {

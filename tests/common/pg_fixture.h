@@ -4,6 +4,7 @@
 #define VTPM_TESTS_PG_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <libpq-fe.h>
 
@@ -85,6 +86,13 @@ PGconn *vtpm_test_pg_connect(const char *dsn);
 /* Runs @sql; returns the first value of the first row as a new string (free
  * it), "" for commands, or NULL on error (the message in @err if not NULL). */
 char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen);
+
+/*
+ * Runs @sql as @conn and writes to @out (@size bytes) its first value ("" when
+ * it returns none), or, when it fails, "ERROR:" and its SQLSTATE
+ * ("ERROR:42501"), for tests that check which refusal they get. Returns @out.
+ */
+const char *vtpm_test_pg_answer(PGconn *conn, const char *sql, char *out, size_t size);
 
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);

@@ -19,28 +19,12 @@ static vtpm_test_pg pg;
 static char db_dsn[512];
 static PGconn *admin;
 
-/* The first value of @sql as @conn, or "ERROR:<SQLSTATE>". */
-static void
-value_of(PGconn *conn, const char *sql, char *out, size_t size)
-{
-    PGresult *res = PQexec(conn, sql);
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-        vtpm_strfmt(out, size, "%s", PQgetvalue(res, 0, 0));
-    else if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)
-        vtpm_strfmt(out, size, "%s", "");
-    else
-        vtpm_strfmt(out, size, "ERROR:%s %s", PQresultErrorField(res, PG_DIAG_SQLSTATE),
-                    PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 static long long
 number(PGconn *conn, const char *sql)
 {
     char out[512];
 
-    value_of(conn, sql, out, sizeof(out));
+    vtpm_test_pg_answer(conn, sql, out, sizeof(out));
     if (strncmp(out, "ERROR:", 6) == 0 || !out[0])
         fail_msg("%s: %s", sql, out);
     return strtoll(out, NULL, 10);
@@ -51,7 +35,7 @@ sql_ok(PGconn *conn, const char *sql)
 {
     char out[512];
 
-    value_of(conn, sql, out, sizeof(out));
+    vtpm_test_pg_answer(conn, sql, out, sizeof(out));
     if (strncmp(out, "ERROR:", 6) == 0)
         fail_msg("%s: %s", sql, out);
 }
@@ -89,7 +73,7 @@ partition_of(long long id, char *out, size_t size)
     char sql[256];
 
     vtpm_strfmt(sql, sizeof(sql), "SELECT tableoid::regclass FROM vtpm.reports WHERE id = %lld", id);
-    value_of(admin, sql, out, size);
+    vtpm_test_pg_answer(admin, sql, out, size);
 }
 
 static void
@@ -167,7 +151,7 @@ test_purge_drops_whole_days_and_keeps_changes(void **state)
     assert_int_equal(number(admin, "SELECT count(*) FROM vtpm.reports_routine_default"), 0);
     /* Again: nothing left to remove. */
     assert_int_equal(number(admin, "SELECT vtpm.purge_reports()"), 0);
-    value_of(admin, "SELECT count(*) FROM vtpm.history('ret-b', now() - interval '30 days')", out,
+    vtpm_test_pg_answer(admin, "SELECT count(*) FROM vtpm.history('ret-b', now() - interval '30 days')", out,
              sizeof(out));
     assert_string_equal(out, "3");
 }
@@ -219,7 +203,7 @@ test_only_the_owner_prunes(void **state)
     reader = vtpm_test_pg_connect(vtpm_test_pg_dsn(&pg, "vtpm_test", "ret_reader", dsn, sizeof(dsn)));
     reporter = vtpm_test_pg_connect(vtpm_test_pg_dsn(&pg, "vtpm_test", "ret_reporter", dsn,
                                                      sizeof(dsn)));
-    value_of(reader, "SELECT count(*) FROM vtpm.reports_routine_default", out, sizeof(out));
+    vtpm_test_pg_answer(reader, "SELECT count(*) FROM vtpm.reports_routine_default", out, sizeof(out));
     assert_false(strncmp(out, "ERROR:", 6) == 0);
     for (PGconn *c = reader; c; c = c == reader ? reporter : NULL) {
         static const char *const denied[] = {
@@ -232,7 +216,7 @@ test_only_the_owner_prunes(void **state)
         };
 
         for (size_t i = 0; i < VTPM_N_ELEMENTS(denied); i++) {
-            value_of(c, denied[i], out, sizeof(out));
+            vtpm_test_pg_answer(c, denied[i], out, sizeof(out));
             if (strncmp(out, "ERROR:42501", 11) != 0)
                 fail_msg("%s as %s: %s", denied[i], PQuser(c), out);
         }
@@ -241,7 +225,7 @@ test_only_the_owner_prunes(void **state)
     PQfinish(reporter);
     /* A partition made by a superuser's prune still belongs to vtpm_owner. */
     vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
-    value_of(admin, "SELECT 'vtpm.reports_routine_' || to_char((now() AT TIME ZONE 'UTC')::date + 3, "
+    vtpm_test_pg_answer(admin, "SELECT 'vtpm.reports_routine_' || to_char((now() AT TIME ZONE 'UTC')::date + 3, "
                     "'YYYYMMDD')", out, sizeof(out));
     vtpm_strfmt(sql, sizeof(sql), "DROP TABLE %s", out);
     sql_ok(admin, sql);
@@ -285,7 +269,7 @@ test_migration_moves_existing_reports(void **state)
                  "WHERE id = 1");
     before = number(conn, "SELECT count(*) FROM vtpm.reports");
     max_id = number(conn, "SELECT max(id) FROM vtpm.reports");
-    value_of(conn, "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM vtpm.reports r", out,
+    vtpm_test_pg_answer(conn, "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM vtpm.reports r", out,
              sizeof(out));
     if (vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0)
         fail_msg("%s", err);
@@ -293,7 +277,7 @@ test_migration_moves_existing_reports(void **state)
     {
         char again[256];
 
-        value_of(conn, "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM vtpm.reports r",
+        vtpm_test_pg_answer(conn, "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM vtpm.reports r",
                  again, sizeof(again));
         assert_string_equal(again, out);
     }

@@ -19,27 +19,12 @@ static vtpm_test_pg pg;
 static char db_dsn[512];
 static PGconn *admin;
 
-/* The first value of @sql as @conn, or the failure with its SQLSTATE as "ERROR:<state>". */
-static void
-value_of(PGconn *conn, const char *sql, char *out, size_t size)
-{
-    PGresult *res = PQexec(conn, sql);
-
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-        vtpm_strfmt(out, size, "%s", PQgetvalue(res, 0, 0));
-    else if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)
-        vtpm_strfmt(out, size, "%s", "");
-    else
-        vtpm_strfmt(out, size, "ERROR:%s", PQresultErrorField(res, PG_DIAG_SQLSTATE));
-    PQclear(res);
-}
-
 static void
 sql_ok(const char *sql)
 {
     char out[256];
 
-    value_of(admin, sql, out, sizeof(out));
+    vtpm_test_pg_answer(admin, sql, out, sizeof(out));
     if (strncmp(out, "ERROR:", 6) == 0)
         fail_msg("%s: %s", sql, out);
 }
@@ -55,7 +40,7 @@ stale_after_ago(const char *host, const char *ago)
                 "WHERE name = '%s'", ago, host);
     sql_ok(sql);
     vtpm_strfmt(sql, sizeof(sql), "SELECT stale FROM vtpm.hosts WHERE host = '%s'", host);
-    value_of(admin, sql, out, sizeof(out));
+    vtpm_test_pg_answer(admin, sql, out, sizeof(out));
     if (strcmp(out, "t") != 0 && strcmp(out, "f") != 0)
         fail_msg("stale of %s: '%s'", host, out);
     return strcmp(out, "t") == 0;
@@ -95,9 +80,9 @@ test_host_is_stale_once_it_missed_its_heartbeat_and_grace(void **state)
     char out[64];
 
     (void)state;
-    value_of(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "960");
-    value_of(admin, "SELECT count(*) FROM vtpm.settings WHERE name = 'stale_after'", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT count(*) FROM vtpm.settings WHERE name = 'stale_after'", out, sizeof(out));
     assert_string_equal(out, "0");
     publish_host("beat-a");
     assert_false(stale_after_ago("beat-a", "0 seconds"));
@@ -105,7 +90,7 @@ test_host_is_stale_once_it_missed_its_heartbeat_and_grace(void **state)
     assert_false(stale_after_ago("beat-a", "15 minutes 50 seconds"));
     assert_true(stale_after_ago("beat-a", "16 minutes 10 seconds"));
     sql_ok("UPDATE vtpm.resource_providers SET last_report_at = NULL WHERE name = 'beat-a'");
-    value_of(admin, "SELECT stale FROM vtpm.hosts WHERE host = 'beat-a'", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT stale FROM vtpm.hosts WHERE host = 'beat-a'", out, sizeof(out));
     assert_string_equal(out, "t");
 }
 
@@ -129,7 +114,7 @@ test_set_heartbeat_moves_the_threshold(void **state)
     assert_int_equal(inventory_cli(out, sizeof(out), "set-heartbeat", "0", "--grace", "660"), 0);
     assert_true(stale_after_ago("beat-b", "11 minutes 1 second"));
     assert_int_equal(inventory_cli(out, sizeof(out), "set-heartbeat", "300", NULL, NULL), 0);
-    value_of(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "960");
 }
 
@@ -149,17 +134,17 @@ test_set_heartbeat_refuses_what_is_not_a_duration(void **state)
             fail_msg("--grace '%s' was not a usage error: %s", bad[i], out);
     }
     assert_int_equal(inventory_cli(out, sizeof(out), "set-heartbeat", NULL, NULL, NULL), 2);
-    value_of(admin, "SELECT vtpm.set_heartbeat(-1)", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT vtpm.set_heartbeat(-1)", out, sizeof(out));
     assert_string_equal(out, "ERROR:22023");
-    value_of(admin, "SELECT vtpm.set_heartbeat(NULL)", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT vtpm.set_heartbeat(NULL)", out, sizeof(out));
     assert_string_equal(out, "ERROR:22023");
-    value_of(admin, "SELECT vtpm.set_heartbeat(60, 86401)", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT vtpm.set_heartbeat(60, 86401)", out, sizeof(out));
     assert_string_equal(out, "ERROR:22023");
     /* Even by hand, the owner cannot store a negative duration. */
-    value_of(admin, "UPDATE vtpm.settings SET value = '-1 second' WHERE name = 'heartbeat_grace'",
+    vtpm_test_pg_answer(admin, "UPDATE vtpm.settings SET value = '-1 second' WHERE name = 'heartbeat_grace'",
              out, sizeof(out));
     assert_string_equal(out, "ERROR:23514");
-    value_of(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "960");
 }
 
@@ -176,18 +161,18 @@ test_only_the_owner_changes_the_heartbeat(void **state)
     reader = vtpm_test_pg_connect(vtpm_test_pg_dsn(&pg, "vtpm_test", "beat_reader", dsn, sizeof(dsn)));
     reporter = vtpm_test_pg_connect(vtpm_test_pg_dsn(&pg, "vtpm_test", "beat_reporter", dsn,
                                                      sizeof(dsn)));
-    value_of(reader, "SELECT count(*) FROM vtpm.hosts WHERE stale IS NOT NULL", out, sizeof(out));
+    vtpm_test_pg_answer(reader, "SELECT count(*) FROM vtpm.hosts WHERE stale IS NOT NULL", out, sizeof(out));
     assert_false(strncmp(out, "ERROR:", 6) == 0);
-    value_of(reader, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(reader, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "960");
     for (PGconn *c = reader; c; c = c == reader ? reporter : NULL) {
-        value_of(c, "SELECT vtpm.set_heartbeat(1)", out, sizeof(out));
+        vtpm_test_pg_answer(c, "SELECT vtpm.set_heartbeat(1)", out, sizeof(out));
         assert_string_equal(out, "ERROR:42501");
-        value_of(c, "UPDATE vtpm.settings SET value = '1 second' WHERE name = 'heartbeat'", out,
+        vtpm_test_pg_answer(c, "UPDATE vtpm.settings SET value = '1 second' WHERE name = 'heartbeat'", out,
                  sizeof(out));
         assert_string_equal(out, "ERROR:42501");
     }
-    value_of(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(admin, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "960");
     PQfinish(reader);
     PQfinish(reporter);
@@ -218,14 +203,14 @@ test_migration_keeps_an_operators_stale_after(void **state)
     if (vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)) < 0)
         fail_msg("%s", err);
     assert_int_equal(applied, 8);
-    value_of(conn, "UPDATE vtpm.settings SET value = '2 hours' WHERE name = 'stale_after'", out,
+    vtpm_test_pg_answer(conn, "UPDATE vtpm.settings SET value = '2 hours' WHERE name = 'stale_after'", out,
              sizeof(out));
     assert_string_equal(out, "");
     if (vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err, sizeof(err)) < 0)
         fail_msg("%s", err);
-    value_of(conn, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
+    vtpm_test_pg_answer(conn, "SELECT extract(epoch FROM vtpm.stale_after())::int", out, sizeof(out));
     assert_string_equal(out, "7200");
-    value_of(conn, "SELECT extract(epoch FROM value)::int FROM vtpm.settings WHERE name = 'heartbeat'",
+    vtpm_test_pg_answer(conn, "SELECT extract(epoch FROM value)::int FROM vtpm.settings WHERE name = 'heartbeat'",
              out, sizeof(out));
     assert_string_equal(out, "300");
     PQfinish(conn);
