@@ -52,7 +52,7 @@ q() { psql "$dsn" -XAtq -v ON_ERROR_STOP=1 "$@"; }
 now() { date +%s.%N; }
 lsn() { q -c "SELECT pg_current_wal_lsn()"; }
 wal_since() { q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$1')"; }
-secs() { printf '%.2f' "$(echo "$2 - $1" | bc)"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 bytes_of() { q -c "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c WHERE c.oid IN ($1)"; }
 
 rows=$((hosts * minutes * 60 / heartbeat))
@@ -129,7 +129,7 @@ total=$((heap + toast + idx))
 
 per_report=$((total / rows))
 wal_per_report=$((insert_wal / rows))
-gib() { printf '%.1f' "$(echo "scale=3; $1 / 1073741824" | bc)"; }
+gib() { awk -v n="$1" 'BEGIN { printf "%.1f", n / 1073741824 }'; }
 
 cat <<EOF
 
@@ -193,7 +193,7 @@ drop_wal=$(wal_since "$start")
 after_drop=$(bytes_of "SELECT relid FROM pg_partition_tree('vtpm.bench_part')")
 
 del_s=$(secs "$t0" "$t1"); vac_s=$(secs "$t2" "$t3"); drop_s=$(secs "$t4" "$t5")
-day_scale() { printf '%.0f' "$(echo "scale=3; $1 * $per_day / $rows" | bc)"; }
+day_scale() { awk -v s="$1" -v d="$per_day" -v r="$rows" 'BEGIN { printf "%.0f", s * d / r }'; }
 cat <<EOF
 
 Retention of the older $rows sample reports ($left left after the DELETEs):
