@@ -67,7 +67,7 @@ CREATE TABLE vtpm.reports_routine_default PARTITION OF vtpm.reports_routine DEFA
  * vtpm_owner whoever calls it (only the owner and superusers may).
  */
 CREATE FUNCTION vtpm.reports_day_ensure(p_day date) RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -118,15 +118,16 @@ DROP TABLE vtpm.reports_0010;
 /*
  * Retention, to run daily (vtpm-inventory prune): creates the partitions of
  * today and the next three UTC days (and of any day the default partition
- * holds), drops each day of routine reports whose last moment is at most
+ * holds), drops each day of routine reports whose last moment is at least
  * report_retention minus two days old (so that none reaches report_retention
- * before the next daily run, and vtpm.publish() never has one to delete),
+ * before the next daily run, and vtpm.publish() never has one to delete;
+ * never today's),
  * deletes routine reports older than report_retention from the default
  * partition and changed reports older than change_retention. Returns the
  * number of reports removed: those deleted, plus those of the dropped days as
  * the planner's statistics count them (counting exactly would read them all).
  * SECURITY DEFINER, so that what it creates belongs to vtpm_owner whoever
- * calls it; only the owner and superusers may.
+ * calls it; only the owner and superusers may. Two runs at once take turns.
  */
 CREATE OR REPLACE FUNCTION vtpm.purge_reports() RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -140,6 +141,7 @@ DECLARE
     v_rows bigint;
     p record;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('vtpm.purge_reports'));
     PERFORM vtpm.reports_day_ensure(d::date)
        FROM generate_series(v_today, v_today + 3, interval '1 day') AS d;
     -- Days that reached the default partition while purge did not run.
@@ -154,7 +156,7 @@ BEGIN
          WHERE i.inhparent = 'vtpm.reports_routine'::regclass
            AND c.relname ~ '^reports_routine_[0-9]{8}$'
            AND (to_date(substr(c.relname, 17), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC'
-               <= now() - v_report_keep + interval '2 days'
+               <= now() - greatest(v_report_keep - interval '2 days', interval '0')
     LOOP
         EXECUTE format('DROP TABLE %s', p.part);
         v_removed := v_removed + p.estimate;

@@ -175,6 +175,35 @@ test_publish_still_deletes_what_purge_missed(void **state)
     assert_string_equal(where, "");
 }
 
+/* A retention shorter than the two days purge drops early never drops today's reports. */
+static void
+test_short_retention_never_drops_today(void **state)
+{
+    long long today, yesterday;
+    char where[128];
+
+    (void)state;
+    publish(admin, "ret-f", true);
+    yesterday = publish(admin, "ret-f", true);
+    today = publish(admin, "ret-f", true);
+    sql_ok(admin, "SELECT vtpm.reports_day_ensure(((now() - interval '1 day') AT TIME ZONE 'UTC')::date)");
+    backdate(admin, yesterday, "1 day");
+    sql_ok(admin, "UPDATE vtpm.settings SET value = '1 day' WHERE name = 'report_retention'");
+    number(admin, "SELECT vtpm.purge_reports()");
+    sql_ok(admin, "UPDATE vtpm.settings SET value = '14 days' WHERE name = 'report_retention'");
+    partition_of(today, where, sizeof(where));
+    assert_non_null(strstr(where, "vtpm.reports_routine_2"));
+    partition_of(yesterday, where, sizeof(where));
+    assert_string_equal(where, "");
+    /* Today and the next three days are still there. */
+    assert_int_equal(number(admin, "SELECT count(*) FROM generate_series(0, 3) AS d WHERE "
+                                   "to_regclass('vtpm.reports_routine_' || to_char((now() AT TIME "
+                                   "ZONE 'UTC')::date + d, 'YYYYMMDD')) IS NOT NULL"), 4);
+    /* Nothing to do for a NULL day. */
+    assert_int_equal(number(admin, "SELECT count(*) FROM (SELECT vtpm.reports_day_ensure(NULL) AS x) s "
+                                   "WHERE x IS NULL"), 1);
+}
+
 /* Deleting a provider (the owner) takes its reports from every partition. */
 static void
 test_provider_delete_cascades_into_every_partition(void **state)
@@ -310,6 +339,7 @@ main(void)
         cmocka_unit_test(test_reports_land_in_their_partition),
         cmocka_unit_test(test_purge_drops_whole_days_and_keeps_changes),
         cmocka_unit_test(test_publish_still_deletes_what_purge_missed),
+        cmocka_unit_test(test_short_retention_never_drops_today),
         cmocka_unit_test(test_provider_delete_cascades_into_every_partition),
         cmocka_unit_test(test_only_the_owner_prunes),
         cmocka_unit_test(test_migration_moves_existing_reports),
