@@ -81,6 +81,7 @@ swtpm_group: tss
 supported_tpm_secret_security: [user, host]
 cache_dir: $state/cache
 lock_file: $state/reporter.lock
+state_dir: $state/state
 key_manager:
   backend: barbican
   url: http://127.0.0.1:$km_port

@@ -45,6 +45,7 @@ cli_usage(FILE *out)
             "  -j, --json         probe: print one JSON document instead of text\n"
             "  -d, --deep         also start a real swtpm and talk to it\n"
             "  -n, --no-delay     run: skip the random start delay (start_delay_max)\n"
+            "  -f, --force        run: publish even an unchanged report (ignore heartbeat)\n"
             "  -v, --verbose      log debug messages on stderr\n"
             "  -h, --help         print this help\n"
             "  -V, --version      print the version\n"
@@ -202,6 +203,7 @@ typedef struct {
     bool json;
     bool deep;
     bool no_delay;
+    bool force;
     bool verbose;
 } cli_options;
 
@@ -318,6 +320,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     if (report->inconclusive)
         VTPM_WARN("probe inconclusive: %s", report->inconclusive_reason);
     run_opts.no_delay = opts->no_delay;
+    run_opts.ignore_heartbeat = opts->force;
     rc = vtpm_run(&conf, report, &run_opts, &result);
     /* failures are logged by vtpm_run(); say what was stored on success */
     if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
@@ -349,6 +352,9 @@ cli_take_option(int c, char **argv, cli_options *opts, FILE *out, FILE *err)
         return -1;
     case 'n':
         opts->no_delay = true;
+        return -1;
+    case 'f':
+        opts->force = true;
         return -1;
     case 'v':
         opts->verbose = true;
@@ -384,6 +390,7 @@ cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *
         { "json", no_argument, NULL, 'j' },
         { "deep", no_argument, NULL, 'd' },
         { "no-delay", no_argument, NULL, 'n' },
+        { "force", no_argument, NULL, 'f' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -396,7 +403,7 @@ cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *
     optind = 0;
     opterr = 0;
     for (;;) {
-        c = getopt_long(argc, argv, "+:c:jdnvhV", long_opts, NULL);
+        c = getopt_long(argc, argv, "+:c:jdnfvhV", long_opts, NULL);
         if (c == -1) {
             if (optind < argc && !*command) {
                 *command = argv[optind++];
@@ -440,8 +447,9 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
                 command);
         return VTPM_EXIT_USAGE;
     }
-    if (is_probe && opts.no_delay) {
-        fprintf(err, PROGNAME ": error: --no-delay applies to run only\n");
+    if (is_probe && (opts.no_delay || opts.force)) {
+        fprintf(err, PROGNAME ": error: --%s applies to run only\n",
+                opts.no_delay ? "no-delay" : "force");
         return VTPM_EXIT_USAGE;
     }
     if (is_run && opts.json) {

@@ -265,8 +265,8 @@ cli_run_secret_config(const char *text, const char *command, const char *option)
     cli_result r, log = { 0 };
     int rc, saved, log_fd;
 
-    snprintf(full, sizeof(full), "%scache_dir: %s\nlock_file: %s/lock\n", text, cache_dir,
-             cache_dir);
+    snprintf(full, sizeof(full), "%scache_dir: %s\nlock_file: %s/lock\nstate_dir: %s/state\n",
+             text, cache_dir, cache_dir, cache_dir);
     write_config(path, sizeof(path), full);
     /* the log goes to the process's stderr: keep it, with the outputs */
     fflush(stderr);
