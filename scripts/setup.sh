@@ -22,6 +22,8 @@ packages=(
     locales
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
+    # nova-compute's libvirt driver under test (tests/scheduler/nova/test_compute.py)
+    python3-libvirt
     barbican-api keystone
 )
 

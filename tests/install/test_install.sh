@@ -108,6 +108,20 @@ if [ "${VTPM_TEST_HAVE_NOVA:-0}" = 1 ]; then
         [ "$3" = none ] && code="import vtpm_placement as v; print(v.Filter(\"legacy\").profile)"
         PYTHONPATH=${pkg%/*} LD_LIBRARY_PATH=$2 /usr/bin/python3 -c "$code" >/dev/null' \
         _ "$root" "$libdir" "$sanitize"
+    # [DEFAULT] compute_driver = vtpm_libvirt.VTPMLibvirtDriver: Nova imports
+    # "nova.virt." + the value, so the module sits in Nova's own folder
+    # (installed only where python3-nova is).
+    /usr/bin/python3 -c "import nova.virt" 2>/dev/null && check "compute_driver vtpm_libvirt.VTPMLibvirtDriver resolves as Nova resolves it" bash -c '
+        virt=$(/usr/bin/python3 -c "import os, nova.virt; print(os.path.dirname(nova.virt.__file__))")
+        [ -f "$1$virt/vtpm_libvirt.py" ] || exit 1
+        pkg=$(dirname "$(find "$1" -path "*/vtpm_placement/compute.py" | head -n 1)")
+        PYTHONPATH=${pkg%/*} /usr/bin/python3 -c "
+import sys, nova.virt
+nova.virt.__path__.insert(0, sys.argv[1])
+from oslo_utils import importutils
+cls = importutils.import_class(\"nova.virt.vtpm_libvirt.VTPMLibvirtDriver\")
+from nova.virt.libvirt.driver import LibvirtDriver
+sys.exit(not issubclass(cls, LibvirtDriver))" "$1$virt"' _ "$root"
 fi
 
 echo "1..$n"
