@@ -115,6 +115,7 @@ test_cli_usage_errors_exit_2(void **state)
     static const char *const extra[] = { "probe", "more", NULL };
     static const char *const json_run[] = { "run", "--json", NULL };
     static const char *const delay_probe[] = { "probe", "--no-delay", NULL };
+    static const char *const force_probe[] = { "probe", "--force", NULL };
     cli_result r;
 
     (void)state;
@@ -136,6 +137,9 @@ test_cli_usage_errors_exit_2(void **state)
     assert_int_equal(cli_run(&r, json_run), VTPM_EXIT_USAGE);
     cli_result_free(&r);
     assert_int_equal(cli_run(&r, delay_probe), VTPM_EXIT_USAGE);
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, force_probe), VTPM_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "--force applies to run only"));
     cli_result_free(&r);
 }
 

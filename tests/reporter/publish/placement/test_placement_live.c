@@ -774,14 +774,16 @@ test_publish_alongside_another_writer_loses_no_update(void **state)
     assert_string_equal(traits, T_1_2 ",CUSTOM_RACE_B");
 }
 
-/* Runs the built vtpm-reporter with @config; returns its exit status, stdout in @line. */
+/* Runs the built vtpm-reporter with @config (and @option, or NULL); returns
+ * its exit status, stdout in @line. */
 static int
-reporter_run(const char *config, char *line, size_t len)
+reporter_run_with(const char *config, const char *option, char *line, size_t len)
 {
     char bin[512], cfg[256];
     const char *root = getenv("VTPM_BUILD_ROOT");
     FILE *f;
-    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
+    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg,
+                     (char *)option, NULL };
 
     snprintf(bin, sizeof(bin), "%s/reporter/cli/vtpm-reporter", root ? root : ".");
     snprintf(cfg, sizeof(cfg), "%s/reporter.yaml", fixture_dir);
@@ -791,6 +793,12 @@ reporter_run(const char *config, char *line, size_t len)
     fclose(f);
     assert_int_equal(chmod(cfg, 0600), 0);   /* it may hold a token or password */
     return vtpm_test_run(argv, line, len);
+}
+
+static int
+reporter_run(const char *config, char *line, size_t len)
+{
+    return reporter_run_with(config, NULL, line, len);
 }
 
 /* The `run` config of "cli-host" with swtpm off, keeping its state in
@@ -835,6 +843,9 @@ test_reporter_run_publishes_to_placement(void **state)
     assert_int_equal(reporter_run(config, line, sizeof(line)), 3);
     assert_non_null(strstr(line, "unchanged since published"));
     assert_null(strstr(line, "generation"));
+    /* --force asks Placement all the same */
+    assert_int_equal(reporter_run_with(config, "--force", line, sizeof(line)), 3);
+    assert_non_null(strstr(line, "unchanged at generation"));
 }
 
 /*
