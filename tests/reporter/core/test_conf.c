@@ -211,6 +211,11 @@ test_conf_reads_heartbeat_and_state_dir(void **state)
     assert_true(conf.heartbeat == 0.0);
     assert_string_equal(conf.state_dir, "/srv/vtpm/state");
     vtpm_conf_clear(&conf);
+    /* no way to keep no state: nova-compute's driver needs the result */
+    assert_int_equal(vtpm_conf_load_string("reporter.yaml", "state_dir: null\n", 16, &conf, err,
+                                           sizeof(err)), -1);
+    assert_non_null(strstr(err, "state_dir"));
+    vtpm_conf_clear(&conf);
 }
 
 static void

@@ -212,10 +212,19 @@ test_heartbeat_publishes_a_change_at_once(void **state)
     assert_int_equal(fake_calls, 1);
     assert_int_equal(fake_run(&conf, &r, VTPM_PUBLISH_UNCHANGED, NULL), VTPM_EXIT_UNCHANGED);
     assert_int_equal(fake_calls, 0);
-    /* another database is another inventory */
-    conf.postgres_dsn = (char *)"host=/nonexistent dbname=other";
+    /* another database is another inventory; its password stays out of the record */
+    conf.postgres_dsn = (char *)"host=/nonexistent dbname=other password=s3cr3t-pw";
     assert_int_equal(fake_run(&conf, &r, VTPM_PUBLISH_UNCHANGED, NULL), VTPM_EXIT_UNCHANGED);
     assert_int_equal(fake_calls, 1);
+    {
+        json_t *doc = state_load(VTPM_STATE_PUBLISHED_FILE);
+        char *text = json_dumps(doc, 0);
+
+        assert_non_null(strstr(text, "dbname=other"));
+        assert_null(strstr(text, "s3cr3t"));
+        free(text);
+        json_decref(doc);
+    }
 }
 
 static void
