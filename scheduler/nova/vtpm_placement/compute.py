@@ -66,7 +66,14 @@ class ResultError(Exception):
 
 def _read_own_file(path):
     """The bytes of @path: a regular file (not a symbolic link) that neither
-    group nor others can write, of bounded size."""
+    group nor others can write, in a folder they cannot write either (they
+    could replace the file), of bounded size."""
+    try:
+        folder = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError as exc:
+        raise ResultError('cannot open its folder: %s' % exc.strerror) from None
+    if folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ResultError('group or others can write its folder')
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
