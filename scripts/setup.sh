@@ -16,7 +16,7 @@ packages=(
     # tests/lint/function-lengths.sh
     universal-ctags
     # man pages (docs/man/*.scd); promtool checks the metrics and the alert rules
-    scdoc prometheus
+    scdoc man-db prometheus
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
