@@ -165,6 +165,14 @@ metrics_gauge(metrics_text *t, const char *name, const char *help)
     metrics_add(t, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
+/* Gauge @name without labels, its value @v with @decimals decimals. */
+static void
+metrics_value(metrics_text *t, const char *name, const char *help, double v, int decimals)
+{
+    metrics_gauge(t, name, help);
+    metrics_add(t, "%s %.*f\n", name, decimals, v);
+}
+
 /* The trait lines: this run's decision, or the previous file's when this
  * run did not conclude (the inventory still holds what it published). */
 static void
@@ -197,6 +205,9 @@ vtpm_metrics_format(const vtpm_metrics_run *run, const char *previous, char *buf
     metrics_text t = { buf, size, 0, false };
     double published = 0;
 
+    if (size == 0)
+        return -1;
+    buf[0] = '\0';
     if (run->published)
         published = run->started;
     else if (previous && !metrics_previous(previous, M_PUBLISH, &published))
@@ -206,21 +217,17 @@ vtpm_metrics_format(const vtpm_metrics_run *run, const char *previous, char *buf
                   "this file.");
     metrics_add(&t, "vtpm_reporter_build_info{version=\"%s\"} 1\n", VTPM_VERSION);
     metrics_format_traits(&t, run, previous);
-    metrics_gauge(&t, "vtpm_reporter_probe_concluded", "Whether the last run's probe "
-                  "concluded (1), or could not conclude or did not run (0).");
-    metrics_add(&t, "vtpm_reporter_probe_concluded %d\n", run->concluded);
-    metrics_gauge(&t, "vtpm_reporter_last_run_timestamp_seconds", "When the last run "
-                  "started, in seconds since the epoch.");
-    metrics_add(&t, "vtpm_reporter_last_run_timestamp_seconds %.3f\n", run->started);
-    metrics_gauge(&t, "vtpm_reporter_last_run_duration_seconds", "How long the last run "
-                  "took, start delay and retries included.");
-    metrics_add(&t, "vtpm_reporter_last_run_duration_seconds %.3f\n", run->duration);
-    metrics_gauge(&t, "vtpm_reporter_last_run_exit_status", "The exit status of the last "
-                  "run: 0 changed, 3 unchanged, others see vtpm-reporter(8).");
-    metrics_add(&t, "vtpm_reporter_last_run_exit_status %d\n", run->exit_status);
-    metrics_gauge(&t, M_PUBLISH, "When a run last stored a concluded report in the "
-                  "inventory, in seconds since the epoch (0: never).");
-    metrics_add(&t, M_PUBLISH " %.3f\n", published);
+    metrics_value(&t, "vtpm_reporter_probe_concluded", "Whether the last run's probe "
+                  "concluded (1), or could not conclude or did not run (0).", run->concluded, 0);
+    metrics_value(&t, "vtpm_reporter_last_run_timestamp_seconds", "When the last run "
+                  "started, in seconds since the epoch.", run->started, 3);
+    metrics_value(&t, "vtpm_reporter_last_run_duration_seconds", "How long the last run "
+                  "took, start delay and retries included.", run->duration, 3);
+    metrics_value(&t, "vtpm_reporter_last_run_exit_status", "The exit status of the last "
+                  "run: 0 changed, 3 unchanged, others see vtpm-reporter(8).",
+                  run->exit_status, 0);
+    metrics_value(&t, M_PUBLISH, "When a run last stored a concluded report in the "
+                  "inventory, in seconds since the epoch (0: never).", published, 3);
     return t.overflow ? -1 : (int)t.len;
 }
 

@@ -134,17 +134,17 @@ fm_seconds(fm_ctx *ctx, const PGresult *res, int row, int col, double null_value
     return 0;
 }
 
-/* A trait name as the schema allows it, safe in a label value unescaped. */
+/* A trait name or a status as the schema allows them: safe in a label value unescaped. */
 static int
-fm_trait_name(fm_ctx *ctx, const char *name)
+fm_label_value(fm_ctx *ctx, const char *value)
 {
-    size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    size_t n = strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 
-    if (n == 0 || name[n]) {
+    if (n == 0 || value[n]) {
         char q[VTPM_QUOTE_MAX];
 
-        vtpm_strfmt(ctx->err, ctx->errlen, "unexpected trait name %s in the inventory",
-                    vtpm_quote(q, sizeof(q), name));
+        vtpm_strfmt(ctx->err, ctx->errlen, "unexpected name %s in the inventory",
+                    vtpm_quote(q, sizeof(q), value));
         return -1;
     }
     return 0;
@@ -197,52 +197,51 @@ fail:
     return -1;
 }
 
+/*
+ * Gauge @name, one series per row of @res: label @label from column 0 (a
+ * word of letters, digits and _, else refused: it goes unescaped into the
+ * label value), the count from column 1. Clears @res.
+ */
 static int
-fm_traits(fm_ctx *ctx)
+fm_labelled(fm_ctx *ctx, PGresult *res, const char *name, const char *label, const char *help)
 {
-    PGresult *res = fm_query(ctx, "the traits", sql_traits, 0, 2);
     long long n;
 
-    if (!res)
-        return -1;
-    fm_gauge(ctx, "vtpm_inventory_trait_hosts", "Hosts that have the trait (stale ones "
-             "included).");
+    fm_gauge(ctx, name, help);
     for (int row = 0; row < PQntuples(res); row++) {
-        if (fm_trait_name(ctx, PQgetvalue(res, row, 0)) < 0 || fm_count(ctx, res, row, 1, &n) < 0) {
+        if (fm_label_value(ctx, PQgetvalue(res, row, 0)) < 0 || fm_count(ctx, res, row, 1, &n) < 0) {
             PQclear(res);
             return -1;
         }
-        fprintf(ctx->out, "vtpm_inventory_trait_hosts{trait=\"%s\"} %lld\n",
-                PQgetvalue(res, row, 0), n);
+        fprintf(ctx->out, "%s{%s=\"%s\"} %lld\n", name, label, PQgetvalue(res, row, 0), n);
     }
     PQclear(res);
     return 0;
 }
 
 static int
+fm_traits(fm_ctx *ctx)
+{
+    PGresult *res = fm_query(ctx, "the traits", sql_traits, 0, 2);
+
+    if (!res)
+        return -1;
+    return fm_labelled(ctx, res, "vtpm_inventory_trait_hosts", "trait",
+                       "Hosts that have the trait (stale ones included).");
+}
+
+static int
 fm_reports(fm_ctx *ctx)
 {
     PGresult *res = fm_query(ctx, "the reports", sql_reports, 1, 2);
-    long long n;
 
     if (!res)
         return -1;
     fm_gauge(ctx, "vtpm_inventory_interval_seconds", "The interval the interval_* metrics "
              "count over (--interval).");
     fprintf(ctx->out, "vtpm_inventory_interval_seconds %s\n", ctx->interval);
-    fm_gauge(ctx, "vtpm_inventory_interval_reports", "Reports received in the last interval, "
-             "by status.");
-    for (int row = 0; row < PQntuples(res); row++) {
-        if (fm_count(ctx, res, row, 1, &n) < 0) {
-            PQclear(res);
-            return -1;
-        }
-        /* the statuses are the query's own words */
-        fprintf(ctx->out, "vtpm_inventory_interval_reports{status=\"%s\"} %lld\n",
-                PQgetvalue(res, row, 0), n);
-    }
-    PQclear(res);
-    return 0;
+    return fm_labelled(ctx, res, "vtpm_inventory_interval_reports", "status",
+                       "Reports received in the last interval, by status.");
 }
 
 static int
@@ -258,7 +257,7 @@ fm_changes(fm_ctx *ctx)
     for (int row = 0; row < PQntuples(res); row++) {
         const char *name = PQgetvalue(res, row, 0);
 
-        if (fm_trait_name(ctx, name) < 0 || fm_count(ctx, res, row, 1, &added) < 0 ||
+        if (fm_label_value(ctx, name) < 0 || fm_count(ctx, res, row, 1, &added) < 0 ||
             fm_count(ctx, res, row, 2, &removed) < 0) {
             PQclear(res);
             return -1;

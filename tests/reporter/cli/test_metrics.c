@@ -25,6 +25,7 @@
 static char dir[] = "/tmp/vtpm-metrics-XXXXXX";
 static vtpm_test_pg pg;
 static char db_dsn[512];
+static PGconn *admin; /* the superuser, until the test stops the server */
 
 /* The value of the series @series ("name" or "name{labels}") in @text, or -1 if absent. */
 static double
@@ -303,16 +304,15 @@ test_metrics_file_follows_real_runs(void **state)
 {
     char conf[2048], metrics[256], rep_dsn[512];
     double published, t0 = now_wall();
-    PGconn *admin;
     char *text, *v;
 
     (void)state;
-    admin = vtpm_test_pg_connect(db_dsn);
     v = vtpm_test_pg_value(admin, "SELECT vtpm.bind_reporter('rep_metrics', 'metrics-host')",
                            NULL, 0);
     assert_non_null(v);
     free(v);
     PQfinish(admin);
+    admin = NULL;
     vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_metrics", rep_dsn, sizeof(rep_dsn));
     snprintf(conf, sizeof(conf),
              "swtpm_enabled: false\nhost: metrics-host\nretries: 0\ncache_dir: %s\n"
@@ -372,15 +372,10 @@ test_metrics_cli_usage_errors(void **state)
 static int
 setup(void **state)
 {
-    PGconn *admin = NULL;
-
     (void)state;
-    if (!mkdtemp(dir))
-        return -1;
-    if (vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin) < 0)
-        return -1;
-    PQfinish(admin);
-    return 0;
+    return mkdtemp(dir) &&
+           vtpm_test_pg_start_inventory(&pg, "vtpm_test", db_dsn, sizeof(db_dsn), &admin) == 0
+               ? 0 : -1;
 }
 
 static int
@@ -389,6 +384,7 @@ teardown(void **state)
     char cmd[512];
 
     (void)state;
+    PQfinish(admin);
     vtpm_test_pg_destroy(&pg);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1; /* banned-ok: a fixed command on our own folder */
