@@ -233,8 +233,11 @@ vtpm_metrics_format(const vtpm_metrics_run *run, const char *previous, char *buf
 
 /*
  * The file @path replaces, when it is a regular file (not followed if a
- * symbolic link) of at most METRICS_MAX_SIZE bytes; NULL otherwise. A file
- * that is not ours only loses the values carried over.
+ * symbolic link) of this user, of at most METRICS_MAX_SIZE bytes; NULL
+ * otherwise. In a folder others may write (node_exporter's may be theirs),
+ * a file they put there must not feed us a publish time that hides a host
+ * that stopped publishing. A file that is not ours only loses the values
+ * carried over.
  */
 static char *
 metrics_read_previous(const char *path)
@@ -246,7 +249,8 @@ metrics_read_previous(const char *path)
 
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < METRICS_MAX_SIZE) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        st.st_size < METRICS_MAX_SIZE) {
         text = vtpm_alloc_calloc(1, (size_t)st.st_size + 1);
         if ((n = read(fd, text, (size_t)st.st_size)) >= 0) {
             text[n] = '\0';

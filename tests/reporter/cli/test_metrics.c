@@ -241,6 +241,39 @@ test_metrics_write_does_not_block_on_a_fifo(void **state)
     unlink(path);
 }
 
+/* A previous file of another user (in a folder others may write) is not
+ * believed: its publish time would hide a host that stopped publishing. */
+static void
+test_metrics_write_ignores_a_previous_file_of_another_user(void **state)
+{
+    char path[256], err[512];
+    vtpm_metrics_run run;
+    char *text;
+    FILE *f;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* only root can give a file away */
+    snprintf(path, sizeof(path), "%s/foreign.prom", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("vtpm_reporter_last_publish_timestamp_seconds 4102444800\n", f);
+    fclose(f);
+    vtpm_metrics_run_start(&run);
+    vtpm_metrics_run_finish(&run, VTPM_EXIT_UNREACHABLE);
+    /* ours: carried */
+    assert_int_equal(vtpm_metrics_write(path, &run, err, sizeof(err)), 0);
+    text = read_text(path);
+    assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") == 4102444800.0);
+    free(text);
+    /* another user's: not */
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    assert_int_equal(vtpm_metrics_write(path, &run, err, sizeof(err)), 0);
+    text = read_text(path);
+    assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") == 0);
+    free(text);
+    unlink(path);
+}
+
 /* The folder must exist: checked before the run, a usage error. */
 static void
 test_metrics_check_path_refuses_a_missing_folder(void **state)
@@ -399,6 +432,7 @@ main(void)
         cmocka_unit_test(test_metrics_format_refuses_a_forged_previous_value),
         cmocka_unit_test(test_metrics_write_replaces_a_symlink_not_its_target),
         cmocka_unit_test(test_metrics_write_does_not_block_on_a_fifo),
+        cmocka_unit_test(test_metrics_write_ignores_a_previous_file_of_another_user),
         cmocka_unit_test(test_metrics_check_path_refuses_a_missing_folder),
         cmocka_unit_test(test_metrics_file_follows_real_runs),
         cmocka_unit_test(test_metrics_cli_usage_errors),
