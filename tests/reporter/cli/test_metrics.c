@@ -73,6 +73,22 @@ now_wall(void)
     return (double)time(NULL);
 }
 
+/* Rewrites @path with the first @from replaced by @to (same length). */
+static void
+file_replace(const char *path, const char *from, const char *to)
+{
+    char *text = read_text(path), *at = strstr(text, from);
+    FILE *f;
+
+    assert_non_null(at);
+    assert_int_equal(strlen(from), strlen(to));
+    memcpy(at, to, strlen(to));
+    assert_non_null(f = fopen(path, "w"));
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    free(text);
+}
+
 /* A concluded run: every trait, its state; published at its start. */
 static void
 test_metrics_format_concluded_run_shows_every_trait(void **state)
@@ -335,7 +351,7 @@ run_with_metrics(const char *conf_text, const char *metrics, char **text)
 static void
 test_metrics_file_follows_real_runs(void **state)
 {
-    char conf[2048], metrics[256], rep_dsn[512];
+    char conf[2048], inconclusive[2048], metrics[256], rep_dsn[512];
     double published, t0 = now_wall();
     char *text, *v;
 
@@ -366,6 +382,24 @@ test_metrics_file_follows_real_runs(void **state)
     assert_true(series_value(text, "vtpm_reporter_last_run_exit_status") == 3);
     assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") >= published);
     published = series_value(text, "vtpm_reporter_last_publish_timestamp_seconds");
+    free(text);
+
+    /* An earlier run found TPM 2.0 (the file says so); this one cannot reach
+     * libvirt: inconclusive, recorded, nothing changed. The traits stay those
+     * of the last concluded probe, the publish time that of the last
+     * concluded report. */
+    file_replace(metrics, "{trait=\"COMPUTE_SECURITY_TPM_2_0\"} 0",
+                 "{trait=\"COMPUTE_SECURITY_TPM_2_0\"} 1");
+    snprintf(inconclusive, sizeof(inconclusive),
+             "swtpm_enabled: true\nuri: \"qemu+unix:///system?socket=%s/none\"\n"
+             "key_manager:\n  backend: barbican\nhost: metrics-host\nretries: 0\n"
+             "cache_dir: %s\nlock_file: %s/lock\npostgres:\n  dsn: \"%s connect_timeout=3\"\n",
+             dir, dir, dir, rep_dsn);
+    assert_int_equal(run_with_metrics(inconclusive, metrics, &text), VTPM_EXIT_INCONCLUSIVE);
+    assert_true(series_value(text, "vtpm_reporter_probe_concluded") == 0);
+    assert_true(series_value(text, "vtpm_reporter_last_run_exit_status") == 4);
+    assert_true(series_value(text, "vtpm_reporter_trait_present{trait=\"COMPUTE_SECURITY_TPM_2_0\"}") == 1);
+    assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") == published);
     free(text);
 
     assert_int_equal(vtpm_test_pg_stop(&pg), 0);
