@@ -82,7 +82,8 @@ file_replace(const char *path, const char *from, const char *to)
 
     assert_non_null(at);
     assert_int_equal(strlen(from), strlen(to));
-    memcpy(at, to, strlen(to));
+    for (size_t i = 0; to[i]; i++)
+        at[i] = to[i];
     assert_non_null(f = fopen(path, "w"));
     assert_true(fputs(text, f) >= 0);
     assert_int_equal(fclose(f), 0);
