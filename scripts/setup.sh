@@ -15,6 +15,8 @@ packages=(
     swtpm swtpm-tools
     # tests/lint/function-lengths.sh
     universal-ctags
+    # man pages (docs/man/*.scd); promtool checks the metrics and the alert rules
+    scdoc man-db prometheus
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c

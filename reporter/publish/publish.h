@@ -28,6 +28,10 @@ typedef struct {
     bool placement_read;           /* the fields below are set */
     vtpm_traitset placement_before; /* managed traits the provider had */
     vtpm_traitset placement_known;  /* managed traits the service knows */
+    /* Not published because the same report was published less than
+     * `heartbeat` seconds ago (run_state.c): when, in seconds since the
+     * epoch; 0 otherwise. */
+    long long heartbeat_publish;
 } vtpm_publish_result;
 
 /*

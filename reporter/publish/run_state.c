@@ -91,6 +91,7 @@ vtpm_run_state_begin(vtpm_run_state *st, const vtpm_conf *conf, const vtpm_repor
         return 0;
     }
     out->status = VTPM_PUBLISH_UNCHANGED;
+    out->heartbeat_publish = json_integer_value(json_object_get(st->published, "time"));
     vtpm_strfmt(out->message, sizeof(out->message), "%s", why);
     return 1;
 }

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "exit.h"
+#include "fleet_metrics.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -32,6 +33,11 @@ usage(FILE *out)
             "                             --uuid fixes HOST's provider UUID (Nova's\n"
             "                             compute node UUID): a reporter cannot\n"
             "                             choose one\n"
+            "  metrics [--interval SECONDS]\n"
+            "                             print fleet metrics in Prometheus's text\n"
+            "                             format (a vtpm_reader login is enough);\n"
+            "                             --interval: what the interval_* metrics count\n"
+            "                             over (default %.0f)\n"
             "\n"
             "options:\n"
             "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
@@ -45,7 +51,7 @@ usage(FILE *out)
             "Run migrate and bind-reporter as a superuser (or the owner of the vtpm\n"
             "roles with CREATEROLE).\n"
             "\n",
-            VTPM_DATADIR);
+            VTPM_FLEET_METRICS_INTERVAL_DEFAULT, VTPM_DATADIR);
     vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
 }
 
@@ -191,12 +197,32 @@ cmd_bind_reporter(PGconn *conn, const char *login, const char *host,
     return VTPM_EXIT_OK;
 }
 
+/* Prints everything or nothing: a scrape wrapper must not publish half. */
+static int
+cmd_metrics(PGconn *conn, double interval)
+{
+    char err[1024], *text;
+
+    if (vtpm_fleet_metrics_collect(conn, interval, &text, err, sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        return PQstatus(conn) == CONNECTION_OK ? VTPM_EXIT_FAILURE : VTPM_EXIT_UNREACHABLE;
+    }
+    fputs(text, stdout);
+    free(text);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        VTPM_ERROR("cannot write output: %s", strerror(errno));
+        return VTPM_EXIT_USAGE;
+    }
+    return VTPM_EXIT_OK;
+}
+
 /* What the command line asked for. */
 typedef struct {
     const char *dsn;
     const char *dir;
     const char *password_file;
     const char *uuid;
+    double interval;
     const char *cmd;
     char **args; /* the command's arguments */
 } inventory_options;
@@ -211,6 +237,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         { "dir", required_argument, NULL, 'D' },
         { "password-file", required_argument, NULL, 'p' },
         { "uuid", required_argument, NULL, 'u' },
+        { "interval", required_argument, NULL, 'i' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -220,7 +247,8 @@ parse_options(int argc, char **argv, inventory_options *opts)
     static const struct {
         const char *name;
         int argc;
-    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 } };
+    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 },
+                      { "metrics", 1 } };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -229,6 +257,14 @@ parse_options(int argc, char **argv, inventory_options *opts)
         case 'D': opts->dir = optarg; break;
         case 'p': opts->password_file = optarg; break;
         case 'u': opts->uuid = optarg; break;
+        case 'i':
+            if (vtpm_fleet_metrics_parse_interval(optarg, &opts->interval) < 0) {
+                VTPM_ERROR("--interval must be a number of seconds from %.0f to %.0f, not '%s'",
+                           VTPM_FLEET_METRICS_INTERVAL_MIN, VTPM_FLEET_METRICS_INTERVAL_MAX,
+                           optarg);
+                return VTPM_EXIT_USAGE;
+            }
+            break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return VTPM_EXIT_OK;
         case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return VTPM_EXIT_OK;
@@ -258,7 +294,8 @@ parse_options(int argc, char **argv, inventory_options *opts)
 int
 main(int argc, char **argv)
 {
-    inventory_options opts = { .dir = VTPM_DATADIR "/migrations" };
+    inventory_options opts = { .dir = VTPM_DATADIR "/migrations",
+                               .interval = VTPM_FLEET_METRICS_INTERVAL_DEFAULT };
     char what[512];
     PGconn *conn;
     int rc;
@@ -274,6 +311,8 @@ main(int argc, char **argv)
         rc = cmd_migrate(conn, opts.dir, what);
     else if (strcmp(opts.cmd, "status") == 0)
         rc = cmd_status(conn, opts.dir);
+    else if (strcmp(opts.cmd, "metrics") == 0)
+        rc = cmd_metrics(conn, opts.interval);
     else
         rc = cmd_bind_reporter(conn, opts.args[0], opts.args[1], opts.password_file,
                                opts.uuid);

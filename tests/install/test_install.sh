@@ -35,6 +35,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
 have_reporter=${VTPM_TEST_HAVE_REPORTER:-1}
 have_inventory=${VTPM_TEST_HAVE_INVENTORY:-1}
 have_cron=${VTPM_TEST_HAVE_CRON:-0}
+have_man=${VTPM_TEST_HAVE_MAN:-0}
 
 installed() { for f in "$@"; do [ -e "$root$prefix/$f" ] || { echo "missing $prefix/$f"; return 1; }; done; }
 absent() { for f in "$@"; do [ ! -e "$root$prefix/$f" ] || { echo "unexpected $prefix/$f"; return 1; }; done; }
@@ -67,6 +68,21 @@ if [ "$have_reporter" = 1 ]; then
 else
     check "without the reporter, neither vtpm-reporter nor its units are installed" bash -c '
         [ ! -e "$1$2/bin/vtpm-reporter" ] && ! find "$1" -name "vtpm-reporter.*" | grep .' _ "$root" "$prefix"
+fi
+check "the sample alerting rules are installed" installed share/vtpm-placement/prometheus/vtpm-alerts.yml
+if [ "$have_man" = 1 ]; then
+    mandir=$(option mandir)
+    check "vtpm-filter(1) is installed" installed "$mandir/man1/vtpm-filter.1"
+    if [ "$have_inventory" = 1 ]; then
+        check "vtpm-inventory(8) is installed" installed "$mandir/man8/vtpm-inventory.8"
+    fi
+    if [ "$have_reporter" = 1 ]; then
+        check "vtpm-reporter(8) and reporter.yaml(5) are installed" \
+            installed "$mandir/man8/vtpm-reporter.8" "$mandir/man5/reporter.yaml.5"
+        check "the installed pages name the installed configuration file" bash -c '
+            MANWIDTH=200 man -l "$1/man5/reporter.yaml.5" | grep -qF "$2/vtpm-placement/reporter.yaml"' \
+            _ "$root$prefix/$mandir" "$prefix/$(option sysconfdir)"
+    fi
 fi
 check "libvtpm-filter's headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h
 check "pkg-config knows vtpm-filter" pkg-config --exists vtpm-filter
