@@ -84,11 +84,10 @@ class Inventory:
     def publish(self, host, host_uuid, bits, dsn=None):
         """Publishes @host (provider @host_uuid) with the traits of @bits through
         vtpm.publish(), as the owner or as the reporter login of @dsn."""
-        self.sql("SELECT 1 FROM vtpm.publish(:'host', :'uuid', false, NULL, "
-                 "(SELECT jsonb_object_agg(t.name, jsonb_build_object("
-                 "'present', (:'bits'::int >> t.bit) & 1 = 1, 'code', 'ok', 'reason', 'test')) "
-                 "FROM vtpm.traits t WHERE t.bit IS NOT NULL), NULL)",
-                 dsn=dsn, host=host, uuid=host_uuid, bits=str(bits))
+        traits = dict((name, {'present': bool(bits >> i & 1), 'code': 'ok', 'reason': 'test'})
+                      for i, name in enumerate(TRAIT_NAMES))
+        self.sql("SELECT 1 FROM vtpm.publish(:'host', :'uuid', false, NULL, :'traits'::jsonb, NULL)",
+                 dsn=dsn, host=host, uuid=host_uuid, traits=json.dumps(traits))
 
     def bind_reporter(self, login, host, host_uuid):
         """A reporter login that can publish @host only; returns its DSN (the
@@ -141,7 +140,8 @@ class Placement:
 
 def nova_manage(conf, *args):
     """Nova's own nova-manage (the entry point of Debian's nova-common, from python3-nova)."""
-    return run([PYTHON, '-c', NOVA_MANAGE, '--config-file', conf] + list(args),
+    log = os.path.join(os.path.dirname(conf), 'nova-manage.log')
+    return run([PYTHON, '-c', NOVA_MANAGE, '--config-file', conf, '--log-file', log] + list(args),
                'nova-manage ' + ' '.join(args))
 
 
@@ -213,10 +213,12 @@ def write_nova_conf(folder, placement_url, filter_lib, inventory_lib, dsn,
 # What follows runs in this process, with Nova's configuration parsed.
 
 def load_nova_conf(conf):
-    """Parses @conf as nova-scheduler does at start (also sets up RPC)."""
+    """Parses @conf as nova-scheduler does at start: RPC and logging too."""
+    from oslo_log import log as logging
     from nova import config
     from nova import objects
     config.parse_args(['nova-scheduler', '--config-file', conf])
+    logging.setup(config.CONF, 'nova')
     objects.register_all()
 
 
