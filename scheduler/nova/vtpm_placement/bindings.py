@@ -88,7 +88,12 @@ _INVENTORY_SYMBOLS = {
     'vtpm_inventory_lookup': (ctypes.c_bool, [_p, ctypes.POINTER(_UUID),
                                               ctypes.POINTER(_traitset),
                                               ctypes.POINTER(ctypes.c_int64)]),
+    'vtpm_inventory_check_many': (ctypes.c_size_t, [_p, ctypes.c_char_p, ctypes.c_size_t,
+                                                    _traitset, _p]),
 }
+
+# What vtpm_inventory_check_many writes per host (vtpm_inventory_check_result).
+CHECK_LACKS, CHECK_PASSES, CHECK_UNKNOWN = 0, 1, 2
 
 
 def _load(path, soname, symbols, what):
@@ -329,6 +334,18 @@ class Inventory(_Owned):
                                               ctypes.byref(traits), None):
             return None
         return traits.value
+
+    def check_many(self, keys, required):
+        """One byte per host (CHECK_LACKS, CHECK_PASSES, CHECK_UNKNOWN), a bytearray:
+        @keys is the hosts' uuids as 16 bytes each, joined (uuid.UUID.bytes)."""
+        n = len(keys) // 16
+        if len(keys) != n * 16:
+            raise ValueError('keys must be 16 bytes per host, not %d bytes' % len(keys))
+        out = bytearray(n)
+        if n:
+            self.lib.vtpm_inventory_check_many(self.handle, keys, n, required,
+                                               ctypes.addressof((ctypes.c_char * n).from_buffer(out)))
+        return out
 
     def candidates(self, required, forbidden=0):
         """Uuids (text) of the providers with every trait of @required, none of @forbidden."""
