@@ -98,18 +98,34 @@ class Inventory:
 
 
 class Placement:
-    """Debian's placement-api under uwsgi, noauth2 (token "admin")."""
+    """Debian's placement-api under uwsgi, noauth2 (token "admin"). Its start
+    (a PostgreSQL cluster, db sync, uwsgi) runs in the background until
+    wait(): the Nova databases can be made meanwhile."""
 
     def __init__(self, fixture, folder):
         self.fixture = fixture
         self.dir = folder
-        self.url = run([fixture, 'start', folder], 'placement-api.sh start').strip().splitlines()[-1]
+        self.url = None
+        self._start = subprocess.Popen([fixture, 'start', folder], env=child_env(),
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
+
+    def wait(self):
+        """The endpoint URL, once placement-api answers."""
+        if self.url is None:
+            out, _ = self._start.communicate(timeout=300)
+            if self._start.returncode != 0:
+                raise WorldError('placement-api.sh start failed (exit %d): %s'
+                                 % (self._start.returncode, out[-2000:]))
+            self.url = out.strip().splitlines()[-1]
+        return self.url
 
     def cluster_dsn(self, pg_cluster):
         """The admin DSN of the PostgreSQL cluster the fixture started."""
         return run([pg_cluster, 'dsn', os.path.join(self.dir, 'pg')], 'pg-cluster.sh dsn').strip()
 
     def call(self, method, path, body=None):
+        self.wait()
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method, headers={
             'X-Auth-Token': 'admin', 'OpenStack-API-Version': PLACEMENT_VERSION,
@@ -134,6 +150,9 @@ class Placement:
                   {'resource_provider_generation': gen, 'traits': sorted(traits)})
 
     def stop(self):
+        if self._start.poll() is None:
+            self._start.kill()
+            self._start.wait()
         subprocess.run([self.fixture, 'stop', self.dir], env=child_env(),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
 
@@ -189,24 +208,36 @@ FILTERS_WITH_VTPM = ['ComputeFilter', 'ImagePropertiesFilter', 'VTPMFilter']
 FILTERS_NOVA_ONLY = ['ComputeFilter', 'ImagePropertiesFilter']
 
 
-def write_nova_conf(folder, placement_url, filter_lib, inventory_lib, dsn,
+def write_nova_conf(folder, placement, filter_lib, inventory_lib, dsn,
                     max_attempts=10, debug=False, api_only=False):
     """Writes @folder/nova.conf, the scheduler's configuration, and creates the
     databases with nova-manage: the API database, and unless @api_only, cell0
-    and cell1 mapped in it and migrated."""
+    and cell1 mapped in it and migrated. @placement: a Placement (its URL is
+    waited for after the databases are made) or a URL; @dsn: the inventory's,
+    or a function called after that wait that returns it."""
     os.makedirs(os.path.join(folder, 'lock'), exist_ok=True)
     conf = os.path.join(folder, 'nova.conf')
-    with open(conf, 'w') as f:
-        f.write(NOVA_CONF.format(host='vtpm-scheduler', dir=folder, debug=debug,
-                                 max_attempts=max_attempts, filters=','.join(FILTERS_WITH_VTPM),
-                                 placement=placement_url, filter_lib=filter_lib,
-                                 inventory_lib=inventory_lib, dsn=dsn))
+
+    def write(url, inventory_dsn):
+        with open(conf, 'w') as f:
+            f.write(NOVA_CONF.format(host='vtpm-scheduler', dir=folder, debug=debug,
+                                     max_attempts=max_attempts,
+                                     filters=','.join(FILTERS_WITH_VTPM), placement=url,
+                                     filter_lib=filter_lib, inventory_lib=inventory_lib,
+                                     dsn=inventory_dsn))
+
+    # nova-manage reads only the database connections.
+    write(placement if isinstance(placement, str) else 'http://127.0.0.1:9',
+          'dbname=unset' if callable(dsn) else dsn)
     nova_manage(conf, 'api_db', 'sync')
     if not api_only:
         nova_manage(conf, 'cell_v2', 'map_cell0', '--database_connection',
                     'sqlite:///%s/nova_cell0.sqlite' % folder)
         nova_manage(conf, 'cell_v2', 'create_cell', '--name', 'cell1')
         nova_manage(conf, 'db', 'sync')
+    if not isinstance(placement, str) or callable(dsn):
+        write(placement if isinstance(placement, str) else placement.wait(),
+              dsn() if callable(dsn) else dsn)
     return conf
 
 

@@ -67,14 +67,21 @@ class World:
         # PostgreSQL runs as its own user (the tests run as root) and enters it.
         os.chmod(self.dir, 0o755)
         self.placement = None
+        self.inventory = None
+        self.conf = None
+        self.log = os.path.join(self.dir, 'nova-scheduler.log')
+
+    def start(self):
         self.placement = nova_world.Placement(PLACEMENT_FIXTURE, os.path.join(self.dir, 'placement'))
-        # The inventory lives in the PostgreSQL cluster the fixture started.
+        self.conf = nova_world.write_nova_conf(self.dir, self.placement, FILTER_LIB,
+                                               INVENTORY_LIB, self.make_inventory,
+                                               max_attempts=len(HOSTS))
+
+    def make_inventory(self):
+        """The inventory, in the PostgreSQL cluster the Placement fixture started."""
         self.inventory = nova_world.Inventory(self.placement.cluster_dsn(PG_CLUSTER),
                                               INVENTORY_TOOL, MIGRATIONS)
-        self.conf = nova_world.write_nova_conf(self.dir, self.placement.url, FILTER_LIB,
-                                               INVENTORY_LIB, self.inventory.dsn,
-                                               max_attempts=len(HOSTS))
-        self.log = os.path.join(self.dir, 'nova-scheduler.log')
+        return self.inventory.dsn
 
     def register(self):
         nova_world.load_nova_conf(self.conf)
@@ -93,15 +100,16 @@ class World:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+import atexit  # noqa: E402
+
+world = World()
+atexit.register(world.destroy)
 try:
-    world = World()
+    world.start()
     world.register()
 except nova_world.WorldError as exc:
     print('Bail out! %s' % exc)
     sys.exit(1)
-
-import atexit  # noqa: E402
-atexit.register(world.destroy)
 
 SERVICES = {}
 
