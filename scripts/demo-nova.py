@@ -40,8 +40,8 @@ def demo_hosts(inventory):
 
 def answer(out):
     if isinstance(out, Exception):
-        return '%s: %s' % (type(out).__name__.replace('_Remote', ''),
-                           str(out).splitlines()[0][:70])
+        return 'refused by Nova before any filter, %s: %s' % (
+            type(out).__name__.replace('_Remote', ''), str(out).splitlines()[0][:200])
     return ', '.join(out) if out else '(none)'
 
 
@@ -69,6 +69,8 @@ def ask(log, with_vtpm):
 
 
 def show(hosts, nova_alone, with_vtpm):
+    print('  VTPMFilter: profile legacy (Nova Zed: the version trait only), inventory %d hosts'
+          % len(hosts))
     print('  %-28s %s' % ('compute node', 'Placement traits (what nova-compute reports)'))
     for name, _, swtpm in hosts:
         print('  %-28s %s' % (name, 'COMPUTE_SECURITY_TPM_1_2,COMPUTE_SECURITY_TPM_2_0'
