@@ -326,6 +326,21 @@ def unknown_hosts_fail_vtpm_requests_and_pass_others_by_default():
 
 
 @tap.case
+def a_host_without_uuid_never_takes_the_traits_of_a_nil_uuid_provider():
+    # Hosts without a usable uuid travel to the library as 16 zero bytes;
+    # a provider published under the nil uuid must not lend them its traits.
+    flt = legacy_filter()
+    publish_seen(flt, 'h-nil', str(uuid.UUID(int=0)), TPM_1_2 | TPM_2_0)
+    hs_bad = host_state('h-bad-uuid', None)
+    hs_bad.uuid = 'not-a-uuid'
+    hosts = all_hosts() + unknown_hosts() + [hs_bad]
+    assert nova_filters_pass(flt, hosts, spec({'hw:tpm_version': '2.0'})) == ['h-20', 'h-both']
+    # Nova may hand over any iterable, a generator too.
+    got = flt.filter_all((h for h in all_hosts()), spec({'hw:tpm_version': '1.2'}))
+    assert sorted(h.host for h in got) == ['h-12', 'h-both']
+
+
+@tap.case
 def unknown_host_policy_pass_lets_them_through():
     configure(unknown_host='pass')
     flt = nova_filter.VTPMFilter()
