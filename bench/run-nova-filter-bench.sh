@@ -52,16 +52,9 @@ fi
 ninja -C "$builddir" scheduler/filter/libvtpm-filter.so.0.1.0 \
     scheduler/inventory/libvtpm-inventory.so.0.1.0 sql/vtpm-inventory/vtpm-inventory >/dev/null
 
-pin=()
-if command -v taskset >/dev/null 2>&1; then
-    cpu=$(( $(nproc) - 1 ))
-    pin=(taskset -c "$cpu")
-else
-    cpu="(not pinned: taskset missing)"
-fi
-echo "== machine"
-echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores; benchmark on core $cpu"
-echo "nova: $(/usr/bin/python3 -c 'import nova.version as v; print(v.version_string())'), $(/usr/bin/python3 --version)"
+. "$src/bench/pin.sh"
+bench_pin_last_core
+bench_print_machine
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 work=$(mktemp -d /tmp/vtpm-novabench-XXXXXX)
@@ -86,7 +79,7 @@ for i in range(int(sys.argv[1])):
     print('bench-%d\t%s\t%d' % (i, uuid.uuid5(uuid.NAMESPACE_DNS, 'bench-%d' % i),
                                (0, 1, 2, 3)[i % 4] | (12 if i % 4 else 0)))
 PY
-psql -X -q -v ON_ERROR_STOP=1 -d "$dsn" <<SQL
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$dsn" <<SQL
 CREATE TEMP TABLE h (name text, id uuid, bits int);
 \copy h FROM '$work/hosts.tsv'
 SELECT count(*) FROM h, LATERAL vtpm.publish(h.name, h.id, false, NULL,
