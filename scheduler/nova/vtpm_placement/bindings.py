@@ -246,6 +246,7 @@ class Filter(_Owned):
             _raise(err.status, err, 'cannot create the filter')
         self.profile = profile
         self.strict = strict
+        self._names = {}
 
     def request(self, flavor_specs=None, image_props=None):
         """A new Request holding the TPM keys of two dicts (others cost nothing)."""
@@ -283,14 +284,23 @@ class Filter(_Owned):
         return _text(self.lib.vtpm_code_name(code))
 
     def trait_names(self, bits):
-        return trait_names(self.lib, bits)
+        # Seven traits: at most 128 sets, each named once (log lines name them).
+        names = self._names.get(bits)
+        if names is None:
+            names = trait_names(self.lib, bits)
+            if len(self._names) < 1024:
+                self._names[bits] = names
+        return names
 
 
 def uuid_struct(text):
     """A vtpm_uuid for the uuid @text (any form uuid.UUID takes); ValueError if not one."""
-    out = _UUID()
-    ctypes.memmove(out.bytes, uuidlib.UUID(str(text)).bytes, 16)
-    return out
+    return uuid_struct_of_bytes(uuidlib.UUID(str(text)).bytes)
+
+
+def uuid_struct_of_bytes(key):
+    """A vtpm_uuid from the 16 bytes @key (uuid.UUID.bytes)."""
+    return _UUID.from_buffer_copy(key)
 
 
 class Inventory(_Owned):
