@@ -84,8 +84,7 @@ def show(hosts, nova_alone, with_vtpm):
 
 
 def main(state, build, dsn):
-    inventory = nova_world.Inventory(dsn, None, None, create=False)
-    inventory.dsn = dsn
+    inventory = nova_world.Inventory.existing(dsn)
     hosts = demo_hosts(inventory)
     os.makedirs(state, exist_ok=True)
     placement = nova_world.Placement(os.path.join(TOP, 'tests', 'fixtures', 'placement-api.sh'),

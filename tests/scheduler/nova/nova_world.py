@@ -66,13 +66,20 @@ def trait_names(bits):
 class Inventory:
     """The vTPM inventory: database vtpm in a PostgreSQL cluster, migrated."""
 
-    def __init__(self, admin_dsn, tool, migrations, create=True):
+    def __init__(self, admin_dsn, tool, migrations):
         self.admin_dsn = admin_dsn
         self.dsn = admin_dsn.replace('dbname=postgres', 'dbname=vtpm')
         self.tool = tool
-        if create:
-            self.sql('CREATE DATABASE vtpm', dsn=admin_dsn)
-            run([tool, '--dsn', self.dsn, '--dir', migrations, 'migrate'], 'vtpm-inventory migrate')
+        self.sql('CREATE DATABASE vtpm', dsn=admin_dsn)
+        run([tool, '--dsn', self.dsn, '--dir', migrations, 'migrate'], 'vtpm-inventory migrate')
+
+    @classmethod
+    def existing(cls, dsn):
+        """An inventory already migrated at @dsn (the demo's)."""
+        inv = cls.__new__(cls)
+        inv.admin_dsn = inv.dsn = dsn
+        inv.tool = None
+        return inv
 
     def sql(self, text, dsn=None, **variables):
         """Runs @text with psql; :'name' in it is @variables[name], quoted by psql."""
