@@ -189,6 +189,13 @@ psql_q() { psql "$admin_dsn" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 check "the database is created" psql "$dsn" -X -q -v ON_ERROR_STOP=1 -c 'CREATE DATABASE vtpm'
 check "vtpm-inventory migrate finds the installed migrations without --dir" \
     /usr/bin/vtpm-inventory --dsn "$admin_dsn" migrate
+check "only the project's roles may connect to the database" psql_q -c \
+    'REVOKE CONNECT, TEMPORARY ON DATABASE vtpm FROM PUBLIC;
+     GRANT CONNECT ON DATABASE vtpm TO vtpm_owner, vtpm_reporter, vtpm_reader'
+check "a login outside them is refused" bash -c '
+    psql "$1" -X -q -c "CREATE ROLE stranger_pkgtest LOGIN" || exit 1
+    ! out=$(psql "${1/user=postgres/user=stranger_pkgtest}" -X -c "SELECT 1" 2>&1) &&
+    printf "%s\n" "$out" | grep "permission denied for database"' _ "$admin_dsn"
 check "vtpm-inventory status lists every installed migration as applied" bash -c '
     out=$(/usr/bin/vtpm-inventory --dsn "$1" status) || exit 1
     printf "%s\n" "$out"
