@@ -20,7 +20,9 @@
 #   - the build tree's programs still load the build's libraries, not the
 #     installed ones (RUNPATH), and the source tree's Python package wins
 #     over the installed one where the tests put it on PYTHONPATH.
-# `apt-get remove` leaves only conffiles; purging them leaves nothing
+# A second build as a newer version upgrades them in place, keeping the admin's
+# conffile change and the reporter's cache. `apt-get remove` leaves only
+# conffiles; purging them leaves nothing
 # (every file found before the install and after the purge is compared).
 # The packages are purged on any exit. Needs root; refuses to run when one of
 # the packages is already installed (it would remove it). Prints TAP.
@@ -300,6 +302,45 @@ check "the source tree's vtpm_placement wins over the installed one on PYTHONPAT
     PYTHONPATH=$1/scheduler/nova /usr/bin/python3 -c "
 import sys, vtpm_placement
 sys.exit(not vtpm_placement.__file__.startswith(sys.argv[1]))" "$1"' _ "$src"
+
+# --- upgrade -------------------------------------------------------------------------
+
+# The same tree as a newer version: what the admin changed and what the
+# reporter wrote survive, and the programs go on working on the same database.
+upgrade_version=0.1.0+upgradetest1
+build_upgrade() {
+    local trailer
+    trailer=$(grep -m 1 '^ -- ' "$work/src/debian/changelog" | sed 's/>  .*/>/')
+    { printf 'vtpm-placement (%s) unstable; urgency=medium\n\n  * Upgrade test.\n\n%s  %s\n\n' \
+        "$upgrade_version" "$trailer" "$(date -R)"
+      cat "$work/src/debian/changelog"; } >"$work/changelog.new"
+    mv "$work/changelog.new" "$work/src/debian/changelog"
+    (cd "$work/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
+        dpkg-buildpackage -us -uc -b) >"$work/build-upgrade.log" 2>&1 ||
+        { tail -n 40 "$work/build-upgrade.log"; return 1; }
+}
+upgrade_packages() {
+    local p new=()
+    echo '# changed by the admin' >>/etc/default/vtpm-reporter
+    for p in "${packages[@]}"; do new+=("$(ls "$work"/"${p}_${upgrade_version}"_*.deb)"); done
+    apt_get install --no-install-recommends "${new[@]}" >"$work/upgrade.log" 2>&1 ||
+        { tail -n 30 "$work/upgrade.log"; return 1; }
+    for p in "${packages[@]}"; do
+        [ "$(dpkg-query -W -f='${Version}' "$p")" = "$upgrade_version" ] || { echo "$p not upgraded"; return 1; }
+    done
+}
+check "a newer version of the packages builds" build_upgrade
+check "apt-get install of the newer version upgrades every package" upgrade_packages
+check "the upgrade keeps the admin's change to a conffile, without asking" \
+    grep -qx '# changed by the admin' /etc/default/vtpm-reporter
+check "the upgrade keeps what the reporter wrote (swtpm's cached capabilities)" \
+    test -s /var/cache/vtpm-placement/swtpm-capabilities.json
+check "after the upgrade, migrate has nothing to do and the reporter publishes" bash -c '
+    /usr/bin/vtpm-inventory --dsn "$1" migrate || exit 1
+    status=0
+    /usr/bin/vtpm-reporter run --no-delay --config "$2" || status=$?
+    [ "$status" = 3 ] || { echo "vtpm-reporter run exited $status, not 3"; exit 1; }' \
+    _ "$admin_dsn" "$work/reporter.yaml"
 
 # --- remove, purge -----------------------------------------------------------------
 
