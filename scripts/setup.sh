@@ -21,7 +21,7 @@ packages=(
     # generates de_DE.UTF-8 with localedef)
     locales
     # Debian packages (debian/, tests/install/test_packages.sh)
-    dpkg-dev debhelper dh-python fakeroot lintian
+    dpkg-dev debhelper dh-python fakeroot lintian scdoc
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
     barbican-api keystone
