@@ -247,6 +247,12 @@ check "the inventory holds the host under its uuid, last reported unchanged" bas
     echo "$row"
     [ "$row" = "$3|unchanged|f" ]' _ "$admin_dsn" "$host" "$host_uuid"
 
+check "vtpm.host_traits gives an absent trait's reason code, as probe prints it" bash -c '
+    code=$(psql "$1" -X -At -c "SELECT reason_code FROM vtpm.host_traits
+        WHERE host = \$\$$2\$\$ AND trait = \$\$COMPUTE_SECURITY_TPM_SECRET_SECURITY_DEPLOYMENT\$\$")
+    echo "$code"
+    [ "$code" = secret_security_not_configured ]' _ "$admin_dsn" "$host"
+
 # --- the scheduler side --------------------------------------------------------
 
 request='{"flavor":{"name":"vtpm","extra_specs":{"hw:tpm_version":"2.0","hw:tpm_model":"tpm-tis"}}}'
