@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# debian/*.symbols lists exactly each library's version script, under the library's soname.
+# debian/ agrees with the build: the version, and each library's symbols and soname.
 #
-# The package build fails on a difference too (dpkg-gensymbols -c4), but only
-# where packages are built as root; this catches it in every build: a symbol
-# added to or removed from a .map file, a version node renamed, or a soname
-# changed without the package's name (libvtpm-filter0 for libvtpm-filter.so.0).
+# debian/changelog's newest version is the project's (a native package: the
+# version is the changelog's). debian/*.symbols lists exactly each library's
+# version script, under the library's soname. The package build fails on a
+# symbols difference too (dpkg-gensymbols -c4), but only where packages are
+# built as root; this catches it in every build: a symbol added to or removed
+# from a .map file, a version node renamed, or a soname changed without the
+# package's name (libvtpm-filter0 for libvtpm-filter.so.0).
 #
-#   debian_symbols.sh SOURCE_ROOT LIBRARY.so...   (the built shared libraries)
+#   debian.sh SOURCE_ROOT PROJECT_VERSION LIBRARY.so...   (the built shared libraries)
 # Prints TAP.
 set -euo pipefail
 
 src=$1
-shift
+project_version=$2
+shift 2
 n=0
 failed=0
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; printf '%s\n' "$2" | sed 's/^/# /'; failed=1; }
+
+# The first line: "vtpm-placement (VERSION) DISTRIBUTION; urgency=..."
+deb_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$src/debian/changelog")
+if [ "$deb_version" = "$project_version" ]; then
+    ok "debian/changelog's version is the project's ($project_version)"
+else
+    not_ok "debian/changelog's version is the project's ($project_version)" \
+        "debian/changelog says '$deb_version': add an entry for $project_version at its top"
+fi
 
 map_symbols() {  # NODE@NAME for every global name of version script $1
     awk '
