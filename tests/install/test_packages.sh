@@ -52,7 +52,7 @@ skip() {  # by hand a skip, where every test must run (scripts/test.sh) a failur
 }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root to install packages with apt-get"
-for tool in dpkg-buildpackage dh lintian apt-get psql cc pkg-config; do
+for tool in dpkg-buildpackage dh lintian apt-get psql cc pkg-config systemd-analyze; do
     command -v "$tool" >/dev/null 2>&1 ||
         skip "needs $tool (scripts/setup.sh installs it)"
 done
@@ -81,10 +81,28 @@ cleanup() {
         fi
     fi
     "$src/scripts/pg-cluster.sh" stop "$work/pg" >/dev/null 2>&1
-    "$src/tests/fixtures/libvirtd.sh" stop "$work/libvirtd.state" >/dev/null 2>&1
+    stop_libvirtd
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# libvirtd for the reporter: started by tests/fixtures/libvirtd.sh unless it
+# answers already, and checked again before each use, since a libvirtd
+# started by someone else may be stopped by them meanwhile. Each start has
+# its own state file; only the daemons this test started are stopped.
+libvirtd_starts=0
+need_libvirtd() {
+    libvirtd_starts=$((libvirtd_starts + 1))
+    "$src/tests/fixtures/libvirtd.sh" start "$work/libvirtd.$libvirtd_starts.state" >/dev/null 2>&1 ||
+        { echo "libvirtd does not answer on qemu:///system (tests/fixtures/libvirtd.sh)"; return 1; }
+}
+stop_libvirtd() {
+    local f
+    for f in "$work"/libvirtd.*.state; do
+        [ -e "$f" ] && "$src/tests/fixtures/libvirtd.sh" stop "$f" >/dev/null 2>&1
+    done
+    return 0
+}
 
 bail() {  # the rest depends on this step
     echo "Bail out! $1"
@@ -177,6 +195,14 @@ check "the installed migrations are the tree's" bash -c '
     [ "$(ls "$1"/sql/migrations/*.sql | wc -l)" = "$(ls /usr/share/vtpm-placement/migrations | wc -l)" ]' _ "$src"
 check "the service runs the installed vtpm-reporter" \
     grep -q '^ExecStart=/usr/bin/vtpm-reporter run' /lib/systemd/system/vtpm-reporter.service
+# The Documentation= man page is checked once it is installed.
+verify_units() {
+    local man=no
+    [ -e /usr/share/man/man8/vtpm-reporter.8.gz ] && man=yes
+    systemd-analyze verify --man="$man" \
+        /lib/systemd/system/vtpm-reporter.service /lib/systemd/system/vtpm-reporter.timer
+}
+check "systemd-analyze verify accepts the installed units" verify_units
 check "the timer is not enabled by the installation" \
     bash -c '! find /etc/systemd/system -name "vtpm-reporter.*" | grep .'
 
@@ -212,8 +238,7 @@ sched_dsn=${admin_dsn/user=postgres/user=sched_pkgtest}
 
 # --- the reporter --------------------------------------------------------------
 
-"$src/tests/fixtures/libvirtd.sh" start "$work/libvirtd.state" >/dev/null 2>&1 ||
-    bail "libvirtd does not answer on qemu:///system (tests/fixtures/libvirtd.sh)"
+need_libvirtd || bail "libvirtd does not answer on qemu:///system (tests/fixtures/libvirtd.sh)"
 
 check "vtpm-reporter probe concludes with the packaged example configuration" \
     /usr/bin/vtpm-reporter probe --config /usr/share/doc/vtpm-reporter/examples/reporter.yaml.example
@@ -237,6 +262,7 @@ EOF
 mkdir -p "$work/cache"
 run_status() {  # run_status WANT: vtpm-reporter run exits WANT
     local status=0
+    need_libvirtd || return 1
     /usr/bin/vtpm-reporter run --no-delay --config "$work/reporter.yaml" || status=$?
     [ "$status" = "$1" ] || { echo "exit status $status, not $1"; return 1; }
 }
@@ -341,18 +367,16 @@ check "the upgrade keeps the admin's change to a conffile, without asking" \
     grep -qx '# changed by the admin' /etc/default/vtpm-reporter
 check "the upgrade keeps what the reporter wrote (swtpm's cached capabilities)" \
     test -s /var/cache/vtpm-placement/swtpm-capabilities.json
-check "after the upgrade, migrate has nothing to do and the reporter publishes" bash -c '
-    /usr/bin/vtpm-inventory --dsn "$1" migrate || exit 1
-    status=0
-    /usr/bin/vtpm-reporter run --no-delay --config "$2" || status=$?
-    [ "$status" = 3 ] || { echo "vtpm-reporter run exited $status, not 3"; exit 1; }' \
-    _ "$admin_dsn" "$work/reporter.yaml"
+after_upgrade() {
+    /usr/bin/vtpm-inventory --dsn "$admin_dsn" migrate && run_status 3
+}
+check "after the upgrade, migrate has nothing to do and the reporter publishes" after_upgrade
 
 # --- remove, purge -----------------------------------------------------------------
 
 for p in "${packages[@]}"; do dpkg -L "$p"; done | sort -u >"$work/files.list"
 dpkg-query -W -f='${Conffiles}\n' "${packages[@]}" | awk 'NF {print $1}' | sort -u >"$work/conffiles.list"
-"$src/tests/fixtures/libvirtd.sh" stop "$work/libvirtd.state" >/dev/null 2>&1 || true
+stop_libvirtd
 
 only_conffiles_left() {
     apt_get remove "${packages[@]}" >"$work/remove.log" 2>&1 || { tail -n 20 "$work/remove.log"; return 1; }
