@@ -22,6 +22,8 @@ packages=(
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
     # generates de_DE.UTF-8 with localedef)
     locales
+    # Debian packages (debian/, tests/install/test_packages.sh)
+    dpkg-dev debhelper dh-python fakeroot lintian scdoc
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
     # nova-compute's libvirt driver under test (tests/scheduler/nova/test_compute.py)

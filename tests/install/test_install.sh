@@ -116,6 +116,11 @@ if [ "${VTPM_TEST_HAVE_NOVA:-0}" = 1 ]; then
         [ -n "$f" ] || exit 1
         dir=${f%/vtpm_placement/nova_filter.py}
         /usr/bin/python3 -c "import sys; sys.exit(sys.argv[1] not in sys.path)" "${dir#"$1"}"' _ "$root"
+    # Debian's package builds with prefix /usr, where meson names the folder
+    # with a trailing '/' that sys.path's entries do not have.
+    check "for prefix /usr the vtpm_placement package goes to /usr/lib/python3/dist-packages" bash -c '
+        [ "$(/usr/bin/python3 "$1/scheduler/nova/site_dir.py" /usr /usr/lib/python3/dist-packages/)" = \
+          /usr/lib/python3/dist-packages ]' _ "$src"
     # The package loads its libraries by soname, as on a scheduler host. A
     # sanitized library cannot load in Python without its runtime: import only.
     check "the installed vtpm_placement loads the installed libvtpm-filter by soname" bash -c '
