@@ -115,7 +115,8 @@ apt_get() {
 }
 
 leftovers() {  # every path named after the project in the system's folders
-    find /etc /usr /lib /var/lib /var/cache /var/log -path /usr/local -prune -o \
+    # man-db's own cache of formatted pages (/var/cache/man) is man-db's to expire.
+    find /etc /usr /lib /var/lib /var/cache /var/log \( -path /usr/local -o -path /var/cache/man \) -prune -o \
         \( -name '*vtpm*' -o -name 'reporter.yaml*' \) -print 2>/dev/null | sort
 }
 
@@ -261,14 +262,19 @@ lock_file: $work/reporter.lock
 cache_dir: $work/cache
 EOF
 mkdir -p "$work/cache"
-run_status() {  # run_status WANT: vtpm-reporter run exits WANT
-    local status=0
+run_status() {  # run_status WANT [OPTION...]: vtpm-reporter run exits WANT
+    local status=0 want=$1
+    shift
     need_libvirtd || return 1
-    /usr/bin/vtpm-reporter run --no-delay --config "$work/reporter.yaml" || status=$?
-    [ "$status" = "$1" ] || { echo "exit status $status, not $1"; return 1; }
+    /usr/bin/vtpm-reporter run --no-delay --config "$work/reporter.yaml" "$@" || status=$?
+    [ "$status" = "$want" ] || { echo "exit status $status, not $want"; return 1; }
 }
 check "vtpm-reporter run publishes the host (exit 0: changed)" run_status 0
-check "vtpm-reporter run again changes nothing (exit 3)" run_status 3
+check "vtpm-reporter run again skips within the heartbeat (exit 3, nothing sent)" run_status 3
+check "the inventory still holds the first report (last status changed)" bash -c '
+    [ "$(psql "$1" -X -At -c "SELECT last_status FROM vtpm.hosts WHERE host = \$\$$2\$\$")" = changed ]' \
+    _ "$admin_dsn" "$host"
+check "vtpm-reporter run --force publishes and changes nothing (exit 3)" run_status 3 --force
 check "the inventory holds the host under its uuid, last reported unchanged" bash -c '
     row=$(psql "$1" -X -At -c "SELECT uuid, last_status, stale FROM vtpm.hosts WHERE host = \$\$$2\$\$")
     echo "$row"
