@@ -15,13 +15,19 @@ packages=(
     swtpm swtpm-tools
     # tests/lint/function-lengths.sh
     universal-ctags
+    # man pages (docs/man/*.scd); promtool checks the metrics and the alert rules
+    scdoc man-db prometheus
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
     # generates de_DE.UTF-8 with localedef)
     locales
+    # Debian packages (debian/, tests/install/test_packages.sh)
+    dpkg-dev debhelper dh-python fakeroot lintian scdoc
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
+    # nova-compute's libvirt driver under test (tests/scheduler/nova/test_compute.py)
+    python3-libvirt
     barbican-api keystone
 )
 

@@ -161,6 +161,27 @@ size_t vtpm_inventory_candidates(const vtpm_inventory *inv,
 bool vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid,
                            vtpm_traitset *traits, int64_t *generation);
 
+/* What vtpm_inventory_check_many writes for each provider, one byte each. */
+typedef enum {
+    VTPM_INVENTORY_CHECK_LACKS = 0,   /* held, lacks a trait of @required */
+    VTPM_INVENTORY_CHECK_PASSES = 1,  /* held, has every trait of @required */
+    VTPM_INVENTORY_CHECK_UNKNOWN = 2, /* not held */
+} vtpm_inventory_check_result;
+
+/*
+ * Checks @n providers in one call, for a scheduler's host loop in a language
+ * where a call per host costs more than the check itself: @out[i] receives
+ * the vtpm_inventory_check_result of @uuids[i] against @required, as one
+ * byte, so that @out doubles as a mask of the hosts that pass (1). Returns
+ * how many pass. A @required with bits of no managed trait passes nothing.
+ * Pure memory: no I/O, no allocation. A NULL @inv holds nothing (every
+ * provider is unknown); @uuids and @out may be NULL only when @n is 0, and
+ * NULL with a nonzero @n checks nothing and returns 0.
+ */
+size_t vtpm_inventory_check_many(const vtpm_inventory *inv, const vtpm_uuid *uuids,
+                                 size_t n, vtpm_traitset required,
+                                 unsigned char *out);
+
 /* What vtpm_inventory_counter can report. Append-only. */
 typedef enum {
     /* notifications received on vtpm_traits */

@@ -604,6 +604,29 @@ vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid, vtpm_tra
     return true;
 }
 
+size_t
+vtpm_inventory_check_many(const vtpm_inventory *inv, const vtpm_uuid *uuids, size_t n,
+                          vtpm_traitset required, unsigned char *out)
+{
+    size_t pass = 0;
+
+    if (!uuids || !out)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = inv ? vtpm_inventory_store_find(&inv->store, &uuids[k]) : SIZE_MAX;
+
+        if (i == SIZE_MAX) {
+            out[k] = VTPM_INVENTORY_CHECK_UNKNOWN;
+        } else if ((inv->store.bits[i] & required) == required) {
+            out[k] = VTPM_INVENTORY_CHECK_PASSES;
+            pass++;
+        } else {
+            out[k] = VTPM_INVENTORY_CHECK_LACKS;
+        }
+    }
+    return pass;
+}
+
 uint64_t
 vtpm_inventory_counter(const vtpm_inventory *inv, vtpm_inventory_counter_id which)
 {

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "exit.h"
+#include "fleet_metrics.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -32,6 +33,11 @@ usage(FILE *out)
             "                             --uuid fixes HOST's provider UUID (Nova's\n"
             "                             compute node UUID): a reporter cannot\n"
             "                             choose one\n"
+            "  metrics [--interval SECONDS]\n"
+            "                             print fleet metrics in Prometheus's text\n"
+            "                             format (a vtpm_reader login is enough);\n"
+            "                             --interval: what the interval_* metrics count\n"
+            "                             over (default %.0f)\n"
             "  set-heartbeat SECONDS [--grace SECONDS]\n"
             "                             record the reporters' heartbeat (0 to\n"
             "                             86400; 0: they publish every run): a host\n"
@@ -53,7 +59,7 @@ usage(FILE *out)
             "Run migrate, bind-reporter, set-heartbeat and prune as a superuser (or\n"
             "the owner of the vtpm roles with CREATEROLE).\n"
             "\n",
-            VTPM_DATADIR);
+            VTPM_FLEET_METRICS_INTERVAL_DEFAULT, VTPM_DATADIR);
     vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
 }
 
@@ -201,6 +207,25 @@ cmd_bind_reporter(PGconn *conn, const char *login, const char *host,
     return VTPM_EXIT_OK;
 }
 
+/* Prints everything or nothing: a scrape wrapper must not publish half. */
+static int
+cmd_metrics(PGconn *conn, double interval)
+{
+    char err[1024], *text;
+
+    if (vtpm_fleet_metrics_collect(conn, interval, &text, err, sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        return PQstatus(conn) == CONNECTION_OK ? VTPM_EXIT_FAILURE : VTPM_EXIT_UNREACHABLE;
+    }
+    fputs(text, stdout);
+    free(text);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        VTPM_ERROR("cannot write output: %s", strerror(errno));
+        return VTPM_EXIT_USAGE;
+    }
+    return VTPM_EXIT_OK;
+}
+
 /* @text as whole seconds from 0 to 86400 into *@out; -1 if it is not. */
 static int
 parse_seconds(const char *text, const char *what, long *out)
@@ -274,6 +299,7 @@ typedef struct {
     const char *dir;
     const char *password_file;
     const char *uuid;
+    double interval;
     const char *grace;
     long beat;     /* set-heartbeat's SECONDS */
     long grace_s;  /* --grace, -1 when not given */
@@ -291,6 +317,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         { "dir", required_argument, NULL, 'D' },
         { "password-file", required_argument, NULL, 'p' },
         { "uuid", required_argument, NULL, 'u' },
+        { "interval", required_argument, NULL, 'i' },
         { "grace", required_argument, NULL, 'g' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -302,7 +329,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         const char *name;
         int argc;
     } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 },
-                   { "set-heartbeat", 2 }, { "prune", 1 } };
+                   { "metrics", 1 }, { "set-heartbeat", 2 }, { "prune", 1 } };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -311,6 +338,14 @@ parse_options(int argc, char **argv, inventory_options *opts)
         case 'D': opts->dir = optarg; break;
         case 'p': opts->password_file = optarg; break;
         case 'u': opts->uuid = optarg; break;
+        case 'i':
+            if (vtpm_fleet_metrics_parse_interval(optarg, &opts->interval) < 0) {
+                VTPM_ERROR("--interval must be a number of seconds from %.0f to %.0f, not '%s'",
+                           VTPM_FLEET_METRICS_INTERVAL_MIN, VTPM_FLEET_METRICS_INTERVAL_MAX,
+                           optarg);
+                return VTPM_EXIT_USAGE;
+            }
+            break;
         case 'g': opts->grace = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return VTPM_EXIT_OK;
@@ -346,7 +381,9 @@ parse_options(int argc, char **argv, inventory_options *opts)
 int
 main(int argc, char **argv)
 {
-    inventory_options opts = { .dir = VTPM_DATADIR "/migrations", .grace_s = -1 };
+    inventory_options opts = { .dir = VTPM_DATADIR "/migrations",
+                               .interval = VTPM_FLEET_METRICS_INTERVAL_DEFAULT,
+                               .grace_s = -1 };
     char what[512];
     PGconn *conn;
     int rc;
@@ -362,6 +399,8 @@ main(int argc, char **argv)
         rc = cmd_migrate(conn, opts.dir, what);
     else if (strcmp(opts.cmd, "status") == 0)
         rc = cmd_status(conn, opts.dir);
+    else if (strcmp(opts.cmd, "metrics") == 0)
+        rc = cmd_metrics(conn, opts.interval);
     else if (strcmp(opts.cmd, "prune") == 0)
         rc = cmd_prune(conn, what);
     else if (strcmp(opts.cmd, "set-heartbeat") == 0)
