@@ -63,11 +63,14 @@ usage(FILE *out)
     vtpm_exit_print_help(out, VTPM_EXIT_FOR_INVENTORY);
 }
 
+/* Connects to @dsn; a command that @writes asks for the server that accepts writes. */
 static PGconn *
-connect_db(const char *dsn, int *rc)
+connect_db(const char *dsn, bool writes, int *rc)
 {
-    /* Every command but status writes: of a multi-host DSN, the primary. */
-    static const vtpm_pg_connect_opts opts = { .target_session_attrs = "read-write" };
+    /* Of a multi-host DSN, the primary for what writes; status and metrics
+     * may read a standby (what it has replayed). */
+    static const vtpm_pg_connect_opts read_write = { .target_session_attrs = "read-write" };
+    const vtpm_pg_connect_opts *opts = writes ? &read_write : NULL;
     PGconn *conn;
     char what[512], msg[512];
 
@@ -79,7 +82,7 @@ connect_db(const char *dsn, int *rc)
         *rc = VTPM_EXIT_USAGE;
         return NULL;
     }
-    conn = vtpm_pg_connect(dsn, &opts);
+    conn = vtpm_pg_connect(dsn, opts);
     if (!conn) {
         VTPM_ERROR("out of memory");
         *rc = VTPM_EXIT_FAILURE;
@@ -391,7 +394,9 @@ main(int argc, char **argv)
     vtpm_log_init("vtpm-inventory", VTPM_LOG_INFO);
     if ((rc = parse_options(argc, argv, &opts)) >= 0)
         return rc;
-    if (!(conn = connect_db(vtpm_dsn_lookup(opts.dsn), &rc)))
+    if (!(conn = connect_db(vtpm_dsn_lookup(opts.dsn),
+                            strcmp(opts.cmd, "status") != 0 && strcmp(opts.cmd, "metrics") != 0,
+                            &rc)))
         return rc;
     vtpm_pgconn_describe(conn, what, sizeof(what));
 

@@ -527,6 +527,34 @@ test_publish_without_a_primary_is_unreachable(void **state)
     assert_int_equal(vtpm_pg_publish(reporter_dsn[0], &r, &res), VTPM_PUBLISH_UNCHANGED);
 }
 
+/* vtpm-inventory: what writes goes to the primary, wherever it is listed; metrics may read a standby. */
+static void
+test_inventory_tool_writes_to_the_primary(void **state)
+{
+    char exe[1024], dsn[512], out[4096];
+    const char *build = getenv("VTPM_BUILD_ROOT");
+    char *set[] = { exe, (char *)"--dsn", dsn, (char *)"set-heartbeat", (char *)"120", NULL };
+    char *metrics[] = { exe, (char *)"--dsn", dsn, (char *)"metrics", NULL };
+
+    (void)state;
+    pair_start("async");
+    sql_on(primary_dsn, "CREATE ROLE fo_admin LOGIN IN ROLE vtpm_owner PASSWORD '" PASSWORD "'");
+    standby_catch_up();
+    vtpm_strfmt(exe, sizeof(exe), "%s/sql/vtpm-inventory/vtpm-inventory", build ? build : ".");
+    vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1,127.0.0.1 port=%s,%s dbname=vtpm user=fo_admin "
+                "password=%s", ports[1], ports[0], PASSWORD);
+    if (vtpm_test_spawn(set, out, sizeof(out)) != 0)
+        fail_msg("set-heartbeat through the standby first: %s", out);
+    assert_int_equal(number_on(primary_dsn, "SELECT extract(epoch FROM vtpm.stale_after())::int"), 780);
+    /* The standby alone: metrics answer, with what it has replayed. */
+    standby_catch_up();
+    vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%s dbname=vtpm user=fo_reader password=%s",
+                ports[1], PASSWORD);
+    if (vtpm_test_spawn(metrics, out, sizeof(out)) != 0)
+        fail_msg("metrics from the standby: %s", out);
+    assert_non_null(strstr(out, "vtpm_inventory_stale_after_seconds 780"));
+}
+
 static int
 case_teardown(void **state)
 {
@@ -545,6 +573,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_publish_without_a_primary_is_unreachable, case_teardown),
+        cmocka_unit_test_teardown(test_inventory_tool_writes_to_the_primary, case_teardown),
         cmocka_unit_test_teardown(test_sync_failover_loses_no_acknowledged_report, case_teardown),
         cmocka_unit_test_teardown(
             test_async_failover_loses_the_unreplicated_and_the_next_round_restores_them,
