@@ -17,6 +17,8 @@ packages=(
     universal-ctags
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
+    # pooled publishing through a transaction pool (tests/fixtures/pgbouncer.sh, dist/pgbouncer.ini.example)
+    pgbouncer
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
     # generates de_DE.UTF-8 with localedef)
     locales
