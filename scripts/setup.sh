@@ -7,7 +7,7 @@ packages=(
     # build
     build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
     # libraries we link
-    libpq-dev libcurl4-openssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
+    libpq-dev libcurl4-openssl-dev libssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
     libcmocka-dev
     # tests and real components
     valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib clang-tidy

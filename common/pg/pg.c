@@ -343,7 +343,7 @@ PGconn *
 vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
 {
     static const vtpm_pg_connect_opts none = { 0 };
-    const char *keywords[9], *values[9];
+    const char *keywords[10], *values[10];
     size_t n = 0;
 
     if (!opts)
@@ -358,6 +358,7 @@ vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
     PG_OPT("keepalives_interval", opts->keepalives_interval)
     PG_OPT("keepalives_count", opts->keepalives_count)
     PG_OPT("tcp_user_timeout", opts->tcp_user_timeout)
+    PG_OPT("client_encoding", opts->client_encoding)
 #undef PG_OPT
     /* expand_dbname: the DSN in "dbname" overrides every default before it */
     keywords[n] = "dbname";

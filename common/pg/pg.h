@@ -53,6 +53,7 @@ typedef struct {
     const char *keepalives_interval;  /* seconds between probes */
     const char *keepalives_count;     /* probes lost before the connection is */
     const char *tcp_user_timeout;     /* milliseconds data may stay unacknowledged */
+    const char *client_encoding;      /* "UTF8": what the caller's text is */
 } vtpm_pg_connect_opts;
 
 /*

@@ -656,14 +656,14 @@ BEGIN
     ELSE
         SELECT array_remove(ARRAY[
                    CASE WHEN r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
-                             OR r.rolbypassrls THEN 'role attributes' END], NULL)
+                             OR r.rolbypassrls THEN 'role attributes' END,
+                   CASE WHEN EXISTS (SELECT 1 FROM pg_shdepend d
+                                      WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid
+                                        AND d.deptype IN ('o', 'a'))
+                        THEN 'objects it owns or has privileges on' END], NULL)
                || coalesce((SELECT array_agg('member of ' || quote_ident(g.rolname) ORDER BY g.rolname)
                               FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                              WHERE m.member = r.oid AND g.rolname <> 'vtpm_pool_publisher'), '{}')
-               || coalesce((SELECT array_agg(DISTINCT 'objects')
-                              FROM pg_shdepend d
-                             WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = r.oid
-                               AND d.deptype IN ('o', 'a')), '{}')
           INTO v_powers
           FROM pg_roles r WHERE r.oid = v_role;
         IF cardinality(v_powers) > 0 THEN
