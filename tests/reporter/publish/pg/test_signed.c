@@ -387,6 +387,32 @@ test_signed_rotation_keeps_both_keys_until_the_new_one_publishes(void **state)
     assert_int_equal(vtpm_pg_publish_signed(pool_dsn, &new_key, &r, &res), VTPM_PUBLISH_REFUSED);
 }
 
+/* A wrong password is a refusal, at the server or at PgBouncer: not retried. */
+static void
+test_shared_login_with_a_wrong_password_is_refused(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_host_key key;
+    vtpm_report r;
+    char dsn[600];
+    const char *port = strstr(pg.dsn, "port=");
+
+    (void)state;
+    issue("sig-password", false, &key);
+    vtpm_test_report_init(&r, "sig-password", 0);
+    if (bouncer_dir[0]) {
+        vtpm_strfmt(dsn, sizeof(dsn), "%s", pool_dsn);
+        *strstr(dsn, "password=") = '\0';
+    } else {
+        assert_non_null(port);
+        vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=vtpm_test user=" POOL_LOGIN " ",
+                    atoi(port + 5)); /* banned-ok: digits the fixture wrote */
+    }
+    vtpm_strfmt(dsn + strlen(dsn), sizeof(dsn) - strlen(dsn), "password=wrong-password");
+    assert_int_equal(vtpm_pg_publish_signed(dsn, &key, &r, &res), VTPM_PUBLISH_REFUSED);
+    assert_null(strstr(res.message, "wrong-password"));
+}
+
 /* ---- what the shared login and a reader cannot do ---- */
 
 /* Runs @sql on @conn and returns its SQLSTATE ("" on success) in a static buffer. */
@@ -667,6 +693,7 @@ main(void)
         cmocka_unit_test(test_signed_report_far_from_the_database_clock_is_refused),
         cmocka_unit_test(test_signed_report_with_a_revoked_or_unknown_key_is_refused),
         cmocka_unit_test(test_signed_rotation_keeps_both_keys_until_the_new_one_publishes),
+        cmocka_unit_test(test_shared_login_with_a_wrong_password_is_refused),
         cmocka_unit_test(test_shared_login_can_call_publish_signed_and_nothing_else),
         cmocka_unit_test(test_reader_sees_key_ids_and_never_a_secret),
         cmocka_unit_test(test_run_in_the_signed_mode_maps_refusals_to_their_exit_code),
