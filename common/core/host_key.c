@@ -48,8 +48,12 @@ vtpm_host_key_parse(const char *text, vtpm_host_key *key, char *err, size_t errl
         return -1;
     }
     memcpy(key->id, id, VTPM_HOST_KEY_ID_LEN);
-    for (size_t i = 0; i < VTPM_HOST_KEY_SECRET_LEN; i++)
-        key->secret[i] = (unsigned char)(hex_digit(secret[2 * i]) << 4 | hex_digit(secret[2 * i + 1]));
+    for (size_t i = 0; i < VTPM_HOST_KEY_SECRET_LEN; i++) {
+        unsigned int hi = (unsigned int)hex_digit(secret[2 * i]);   /* checked above */
+        unsigned int lo = (unsigned int)hex_digit(secret[2 * i + 1]);
+
+        key->secret[i] = (unsigned char)((hi << 4 | lo) & 0xff);
+    }
     return 0;
 }
 

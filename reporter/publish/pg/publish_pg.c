@@ -85,17 +85,13 @@ publish_status_of(vtpm_pg_class c)
 }
 
 /* Appends netstring "<len>:<bytes>," of @field (NULL is "") to @buf (@size
- * bytes, room enough) at *@len. */
+ * bytes, room enough) at *@len. A C string holds no NUL: %s copies it whole. */
 static void
 netstring_append(char *buf, size_t size, size_t *len, const char *field)
 {
-    size_t n = field ? strlen(field) : 0;
+    const char *f = field ? field : "";
 
-    *len += (size_t)snprintf(buf + *len, size - *len, "%zu:", n);
-    if (n)
-        memcpy(buf + *len, field, n);
-    *len += n;
-    buf[(*len)++] = ',';
+    *len += (size_t)snprintf(buf + *len, size - *len, "%zu:%s,", strlen(f), f);
 }
 
 /*

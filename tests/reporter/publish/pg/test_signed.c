@@ -64,8 +64,10 @@ count_of(const char *sql)
     char *v = vtpm_test_pg_value(admin, sql, err, sizeof(err));
     long long n;
 
-    if (!v)
+    if (!v) {
         fail_msg("%s: %s", sql, err);
+        return -1;
+    }
     n = strtoll(v, NULL, 10);
     free(v);
     return n;
@@ -405,8 +407,8 @@ test_shared_login_with_a_wrong_password_is_refused(void **state)
         *strstr(dsn, "password=") = '\0';
     } else {
         assert_non_null(port);
-        vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=vtpm_test user=" POOL_LOGIN " ",
-                    atoi(port + 5)); /* banned-ok: digits the fixture wrote */
+        vtpm_strfmt(dsn, sizeof(dsn), "host=127.0.0.1 port=%ld dbname=vtpm_test user=" POOL_LOGIN " ",
+                    strtol(port + 5, NULL, 10));
     }
     vtpm_strfmt(dsn + strlen(dsn), sizeof(dsn) - strlen(dsn), "password=wrong-password");
     assert_int_equal(vtpm_pg_publish_signed(dsn, &key, &r, &res), VTPM_PUBLISH_REFUSED);
