@@ -256,6 +256,12 @@ test_each_granted_function_works_for_its_role(void **state)
     assert_non_null(got);
     assert_string_equal(got, "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)");
     free(got);
+    /* vtpm_pool_publisher: the signed publish only (what it can do with it:
+     * tests/reporter/publish/pg/test_signed.c). */
+    got = executable_by("vtpm_pool_publisher");
+    assert_non_null(got);
+    assert_string_equal(got, "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)");
+    free(got);
     sql_ok("SELECT vtpm.bind_reporter('rep_grant', 'grant-host')");
     traits_doc(traits, sizeof(traits), NULL, NULL, NULL);
     conn = connect_as("rep_grant");
