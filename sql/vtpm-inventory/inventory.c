@@ -294,6 +294,7 @@ cmd_host_key_issue(PGconn *conn, const char *host, const char *uuid, bool rotate
     vtpm_quote(qhost, sizeof(qhost), host);
     if (fd >= 0) {
         if (key_file_write(fd, key_file, token) < 0) {
+            unlink(key_file);
             VTPM_ERROR("key %s of host %s is lost: revoke it (host-key revoke)", key_id, qhost);
             goto cleanup;
         }
