@@ -13,7 +13,10 @@
 # PUBLISHES (4000) signed reports per phase the way `vtpm-reporter run`
 # does: connect (TCP, SCRAM), vtpm.publish_signed(), disconnect. Phases:
 # CLIENTS (4) and 1 concurrent publishers, through PgBouncer and straight to
-# the server. Everything is stopped at the end.
+# the server. AUTH=trust: no password at all (PgBouncer's trust, the
+# server's Unix socket), to measure the publish path without the publishers'
+# SCRAM, which a real fleet pays on its own hosts. Everything is stopped at
+# the end.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +43,7 @@ fi
 ninja -C "$build" bench/bench_pooled sql/vtpm-inventory/vtpm-inventory >/dev/null
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs; hosts=$hosts publishes=$n clients=$clients" \
-     "VTPM_PG_FAST=${VTPM_PG_FAST:-1} $(/usr/sbin/pgbouncer --version | head -n 1)"
+     "AUTH=${AUTH:-scram} VTPM_PG_FAST=${VTPM_PG_FAST:-1} $(/usr/sbin/pgbouncer --version | head -n 1)"
 dsn=$(VTPM_PG_FAST=${VTPM_PG_FAST:-1} "$root/scripts/pg-cluster.sh" start "$work/pg")
 psql "$dsn" -qXc "CREATE DATABASE inventory" >/dev/null
 dsn=${dsn/dbname=postgres/dbname=inventory}
@@ -55,9 +58,14 @@ chmod 600 "$work/hosts"
 mkdir -p "$work/pgbouncer"
 psql "$dsn" -qXAtc "SELECT format('\"%s\" \"%s\"', rolname, rolpassword) FROM pg_authid
     WHERE rolname = 'vtpm_pool'" > "$work/pgbouncer/userlist.txt"
+case "${AUTH:-scram}" in
+    scram) direct="host=127.0.0.1 port=$(cat "$work/pg/port") dbname=inventory user=vtpm_pool password=$password" ;;
+    trust) direct="host=$work/pg/run port=$(cat "$work/pg/port") dbname=inventory user=vtpm_pool"
+           export PGBOUNCER_AUTH_TYPE=trust ;;
+    *) echo "AUTH must be scram or trust" >&2; exit 2 ;;
+esac
 bouncer=$("$root/tests/fixtures/pgbouncer.sh" start "$work/pgbouncer" "$(cat "$work/pg/port")" "$work/pg/run")
 pooled="$bouncer dbname=inventory user=vtpm_pool password=$password"
-direct="host=127.0.0.1 port=$(cat "$work/pg/port") dbname=inventory user=vtpm_pool password=$password"
 
 bench() { "$build/bench/bench_pooled" "$@"; }
 # Warm both paths (PgBouncer's server connections, the server's caches).
