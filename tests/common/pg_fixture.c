@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "migrate.h"
 #include "pg_fixture.h"
@@ -573,4 +579,20 @@ vtpm_test_pgbouncer_stop(const char *dir)
     vtpm_strfmt(script, sizeof(script), "%s/tests/fixtures/pgbouncer.sh", source_root());
     vtpm_test_spawn((char *const[]){ script, (char *)"stop", (char *)dir, NULL }, NULL, 0);
     vtpm_test_spawn((char *const[]){ (char *)"rm", (char *)"-rf", (char *)dir, NULL }, NULL, 0);
+}
+
+long long
+vtpm_test_pg_number(PGconn *conn, const char *sql)
+{
+    char err[512];
+    char *v = vtpm_test_pg_value(conn, sql, err, sizeof(err));
+    long long n;
+
+    if (!v) {
+        fail_msg("%s: %s", sql, err);
+        return -1;
+    }
+    n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
 }

@@ -86,6 +86,10 @@ PGconn *vtpm_test_pg_connect(const char *dsn);
  * it), "" for commands, or NULL on error (the message in @err if not NULL). */
 char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen);
 
+/* Runs @sql, which answers one number (a count), and returns it; a failing
+ * query fails the running cmocka test with its message. */
+long long vtpm_test_pg_number(PGconn *conn, const char *sql);
+
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);
 

@@ -60,17 +60,7 @@ issue(const char *host, bool rotate, vtpm_host_key *key)
 static long long
 count_of(const char *sql)
 {
-    char err[512];
-    char *v = vtpm_test_pg_value(admin, sql, err, sizeof(err));
-    long long n;
-
-    if (!v) {
-        fail_msg("%s: %s", sql, err);
-        return -1;
-    }
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
+    return vtpm_test_pg_number(admin, sql);
 }
 
 static int64_t
