@@ -405,6 +405,25 @@ test_shared_login_with_a_wrong_password_is_refused(void **state)
     assert_null(strstr(res.message, "wrong-password"));
 }
 
+/* The signature covers bytes: a connection that would convert them is refused before sending. */
+static void
+test_signed_mode_needs_a_utf8_connection(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_host_key key;
+    vtpm_report r;
+    char dsn[600];
+
+    (void)state;
+    issue("sig-latin1", false, &key);
+    vtpm_test_report_init(&r, "sig-latin1", 0);
+    vtpm_strfmt(dsn, sizeof(dsn), "%s client_encoding=LATIN1", pool_dsn);
+    assert_int_equal(vtpm_pg_publish_signed(dsn, &key, &r, &res), VTPM_PUBLISH_CONFIG);
+    assert_non_null(strstr(res.message, "client_encoding UTF8"));
+    assert_int_equal(count_of("SELECT count(*) FROM vtpm.reports WHERE host = 'sig-latin1'"), 0);
+    assert_int_equal(vtpm_pg_publish_signed(pool_dsn, &key, &r, &res), VTPM_PUBLISH_CHANGED);
+}
+
 /* ---- what the shared login and a reader cannot do ---- */
 
 /* Runs @sql on @conn and returns its SQLSTATE ("" on success) in a static buffer. */
@@ -685,6 +704,7 @@ main(void)
         cmocka_unit_test(test_signed_report_far_from_the_database_clock_is_refused),
         cmocka_unit_test(test_signed_report_with_a_revoked_or_unknown_key_is_refused),
         cmocka_unit_test(test_signed_rotation_keeps_both_keys_until_the_new_one_publishes),
+        cmocka_unit_test(test_signed_mode_needs_a_utf8_connection),
         cmocka_unit_test(test_shared_login_with_a_wrong_password_is_refused),
         cmocka_unit_test(test_shared_login_can_call_publish_signed_and_nothing_else),
         cmocka_unit_test(test_reader_sees_key_ids_and_never_a_secret),
