@@ -56,6 +56,7 @@ typedef struct {
     /* "read-write": of a multi-host DSN's servers, the first that accepts
      * writes (a standby, or a primary being demoted, is passed over) */
     const char *target_session_attrs;
+    const char *client_encoding;      /* "UTF8": what the caller's text is */
 } vtpm_pg_connect_opts;
 
 /*

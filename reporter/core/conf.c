@@ -138,6 +138,7 @@ vtpm_conf_clear(vtpm_conf *conf)
     free(conf->host);
     free(conf->provider_uuid);
     vtpm_free_secret(conf->postgres_dsn);
+    free(conf->postgres_key_file);
     free(conf->lock_file);
     free(conf->state_dir);
     vtpm_placement_conf_clear(&conf->placement);
@@ -738,6 +739,7 @@ static const conf_key conf_keys[] = {
     { "", "inventory", conf_set_inventory, 0, NULL, 0, 0, false },
     { "", "postgres", conf_set_section, 0, NULL, 0, 0, true },
     { "postgres", "dsn", conf_set_string, FIELD(postgres_dsn), NULL, 0, 0, true },
+    { "postgres", "key_file", conf_set_path, FIELD(postgres_key_file), NULL, 0, 0, true },
     { "", "placement", conf_set_section, 0, NULL, 0, 0, true },
 #define PLACEMENT(name) FIELD(placement.name)
     { "placement", "url", conf_set_url, PLACEMENT(url), NULL, 0, 0, true },

@@ -47,6 +47,7 @@ typedef struct {
     /* publishing */
     unsigned int inventory;          /* vtpm_inventory_kind bits, default postgres */
     char *postgres_dsn;              /* default from $VTPM_DSN / libpq's environment */
+    char *postgres_key_file;         /* host key: the signed (pooled) mode; NULL: direct mode */
     double start_delay_max;          /* random delay before run, seconds, default 0 */
     unsigned int retries;            /* default 3 */
     char *lock_file;                 /* default VTPM_CONF_DEFAULT_LOCK_FILE */

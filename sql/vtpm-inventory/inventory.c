@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "exit.h"
 #include "fleet_metrics.h"
+#include "host_keys.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -46,6 +47,19 @@ usage(FILE *out)
             "  prune                      drop and delete the reports past their\n"
             "                             retention, make the next days' partitions\n"
             "                             (run it daily)\n"
+            "  pool-login LOGIN [--password-file FILE]\n"
+            "                             create the shared publishing login of the\n"
+            "                             pooled mode: it may call\n"
+            "                             vtpm.publish_signed() and nothing else\n"
+            "  host-key create HOST [--uuid UUID] [--key-file FILE]\n"
+            "                             create HOST's key for the pooled mode; its\n"
+            "                             token is printed once (or written to FILE,\n"
+            "                             a new file of mode 0600)\n"
+            "  host-key rotate HOST [--key-file FILE]\n"
+            "                             a second key for HOST; the first stays valid\n"
+            "                             until the new one publishes\n"
+            "  host-key revoke HOST [KEY_ID]\n"
+            "                             revoke KEY_ID, or every key of HOST\n"
             "\n"
             "options:\n"
             "  --dsn DSN      libpq connection string or URI (default: $VTPM_DSN,\n"
@@ -56,7 +70,8 @@ usage(FILE *out)
             "  -h, --help     print this help\n"
             "  -V, --version  print the version\n"
             "\n"
-            "Run migrate, bind-reporter, set-heartbeat and prune as a superuser (or\n"
+            "Run migrate, bind-reporter, set-heartbeat, prune, pool-login and host-key\n"
+            "as a superuser (or\n"
             "the owner of the vtpm roles with CREATEROLE).\n"
             "\n",
             VTPM_FLEET_METRICS_INTERVAL_DEFAULT, VTPM_DATADIR);
@@ -306,9 +321,150 @@ typedef struct {
     const char *grace;
     long beat;     /* set-heartbeat's SECONDS */
     long grace_s;  /* --grace, -1 when not given */
+    const char *key_file;
     const char *cmd;
     char **args; /* the command's arguments */
 } inventory_options;
+
+static int
+cmd_pool_login(PGconn *conn, const char *login, const char *password_file)
+{
+    char *password = NULL;
+    bool created = false;
+    char err[1024], qlogin[160];
+    int rc;
+
+    if (password_file && !(password = read_password(password_file)))
+        return VTPM_EXIT_FAILURE;
+    rc = vtpm_pool_login_create(conn, login, password, &created, err, sizeof(err));
+    vtpm_free_secret(password);
+    if (rc < 0) {
+        VTPM_ERROR("%s", err);
+        return VTPM_EXIT_FAILURE;
+    }
+    printf("login %s %s the shared publishing login\n", vtpm_quote(qlogin, sizeof(qlogin), login),
+           created ? "created as" : "is");
+    return VTPM_EXIT_OK;
+}
+
+/*
+ * Opens @path for a new key: a file that did not exist (never another's
+ * file or a link), mode 0600. Returns the descriptor or -1 (reported).
+ */
+static int
+key_file_create(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+
+    if (fd < 0)
+        VTPM_ERROR("cannot create key file '%s': %s%s", path, strerror(errno),
+                   errno == EEXIST ? " (a key file is never overwritten)" : "");
+    return fd;
+}
+
+/* Writes @token and a newline to @fd, named @path, and closes it. */
+static int
+key_file_write(int fd, const char *path, const char *token)
+{
+    size_t len = strlen(token);
+    int rc = 0;
+
+    if (write(fd, token, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+        VTPM_ERROR("cannot write key file '%s': %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (close(fd) < 0 && rc == 0) {
+        VTPM_ERROR("cannot write key file '%s': %s", path, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* host-key create|rotate HOST: the token goes to --key-file, else stdout, once. */
+static int
+cmd_host_key_issue(PGconn *conn, const char *host, const char *uuid, bool rotate,
+                   const char *key_file)
+{
+    char token[VTPM_HOST_KEY_TOKEN_LEN + 1], key_id[VTPM_HOST_KEY_ID_LEN + 1];
+    char err[1024], qhost[160];
+    int fd = -1, rc = VTPM_EXIT_FAILURE;
+
+    /* The file first: once the database made the key, it is shown nowhere else. */
+    if (key_file && (fd = key_file_create(key_file)) < 0)
+        return VTPM_EXIT_FAILURE;
+    if (vtpm_host_key_issue(conn, host, uuid, rotate, key_id, token, sizeof(token), err,
+                            sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        if (fd >= 0) {
+            close(fd);
+            unlink(key_file);
+        }
+        goto cleanup;
+    }
+    vtpm_quote(qhost, sizeof(qhost), host);
+    if (fd >= 0) {
+        if (key_file_write(fd, key_file, token) < 0) {
+            unlink(key_file);
+            VTPM_ERROR("key %s of host %s is lost: revoke it (host-key revoke)", key_id, qhost);
+            goto cleanup;
+        }
+        fprintf(stderr, "key %s of host %s written to '%s'\n", key_id, qhost, key_file);
+    } else {
+        printf("%s\n", token);
+        if (fflush(stdout) != 0) {
+            VTPM_ERROR("cannot write output: %s; revoke key %s of host %s", strerror(errno),
+                       key_id, qhost);
+            rc = VTPM_EXIT_USAGE;
+            goto cleanup;
+        }
+        fprintf(stderr, "key %s of host %s: shown once, above\n", key_id, qhost);
+    }
+    rc = VTPM_EXIT_OK;
+
+cleanup:
+    explicit_bzero(token, sizeof(token));
+    return rc;
+}
+
+/* Whether the arguments of host-key make sense, before connecting. */
+static bool
+host_key_args_ok(const inventory_options *opts)
+{
+    const char *sub = opts->args[0];
+    bool issue = strcmp(sub, "create") == 0 || strcmp(sub, "rotate") == 0;
+
+    if (!issue && strcmp(sub, "revoke") != 0) {
+        VTPM_ERROR("unknown host-key command '%s': create, rotate or revoke", sub);
+        return false;
+    }
+    if ((issue && opts->args[2]) || (strcmp(sub, "create") != 0 && opts->uuid) ||
+        (!issue && opts->key_file)) {
+        VTPM_ERROR("host-key %s takes HOST%s%s", sub, issue ? "" : " [KEY_ID]",
+                   strcmp(sub, "create") == 0 ? " [--uuid UUID] [--key-file FILE]"
+                   : issue ? " [--key-file FILE]" : "");
+        return false;
+    }
+    return true;
+}
+
+static int
+cmd_host_key(PGconn *conn, const inventory_options *opts)
+{
+    const char *sub = opts->args[0], *host = opts->args[1], *key_id = opts->args[2];
+    char err[1024], qhost[160];
+    int count;
+
+    if (strcmp(sub, "revoke") != 0)
+        return cmd_host_key_issue(conn, host, opts->uuid, sub[0] == 'r', opts->key_file);
+    if (vtpm_host_key_revoke(conn, host, key_id, &count, err, sizeof(err)) < 0) {
+        VTPM_ERROR("%s", err);
+        return VTPM_EXIT_FAILURE;
+    }
+    printf("host %s: %d key%s revoked\n", vtpm_quote(qhost, sizeof(qhost), host), count,
+           count == 1 ? "" : "s");
+    return VTPM_EXIT_OK;
+}
+
 
 /* Parses the command line into @opts. Returns -1 to go on, else the exit
  * code to end with. */
@@ -322,6 +478,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
         { "uuid", required_argument, NULL, 'u' },
         { "interval", required_argument, NULL, 'i' },
         { "grace", required_argument, NULL, 'g' },
+        { "key-file", required_argument, NULL, 'k' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -330,9 +487,10 @@ parse_options(int argc, char **argv, inventory_options *opts)
     /* Each command with the number of its arguments, itself included. */
     static const struct {
         const char *name;
-        int argc;
-    } commands[] = { { "migrate", 1 }, { "status", 1 }, { "bind-reporter", 3 },
-                   { "metrics", 1 }, { "set-heartbeat", 2 }, { "prune", 1 } };
+        int min, max;
+    } commands[] = { { "migrate", 1, 1 }, { "status", 1, 1 }, { "bind-reporter", 3, 3 },
+                     { "metrics", 1, 1 }, { "set-heartbeat", 2, 2 }, { "prune", 1, 1 },
+                     { "pool-login", 2, 2 }, { "host-key", 3, 4 } };
     int opt;
 
     while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
@@ -350,6 +508,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
             }
             break;
         case 'g': opts->grace = optarg; break;
+        case 'k': opts->key_file = optarg; break;
         case 'v': vtpm_log_init("vtpm-inventory", VTPM_LOG_DEBUG); break;
         case 'h': usage(stdout); return VTPM_EXIT_OK;
         case 'V': printf("vtpm-inventory %s\n", VTPM_VERSION); return VTPM_EXIT_OK;
@@ -365,7 +524,7 @@ parse_options(int argc, char **argv, inventory_options *opts)
     for (size_t i = 0; i < VTPM_N_ELEMENTS(commands); i++) {
         if (strcmp(opts->cmd, commands[i].name) != 0)
             continue;
-        if (argc - optind != commands[i].argc) {
+        if (argc - optind < commands[i].min || argc - optind > commands[i].max) {
             usage(stderr);
             return VTPM_EXIT_USAGE;
         }
@@ -394,6 +553,11 @@ main(int argc, char **argv)
     vtpm_log_init("vtpm-inventory", VTPM_LOG_INFO);
     if ((rc = parse_options(argc, argv, &opts)) >= 0)
         return rc;
+    if (strcmp(opts.cmd, "host-key") == 0 && !host_key_args_ok(&opts)) {
+        usage(stderr);
+        return VTPM_EXIT_USAGE;
+    }
+    /* status and metrics only read: a standby will do. */
     if (!(conn = connect_db(vtpm_dsn_lookup(opts.dsn),
                             strcmp(opts.cmd, "status") != 0 && strcmp(opts.cmd, "metrics") != 0,
                             &rc)))
@@ -410,9 +574,13 @@ main(int argc, char **argv)
         rc = cmd_prune(conn, what);
     else if (strcmp(opts.cmd, "set-heartbeat") == 0)
         rc = cmd_set_heartbeat(conn, opts.beat, opts.grace_s);
-    else
+    else if (strcmp(opts.cmd, "bind-reporter") == 0)
         rc = cmd_bind_reporter(conn, opts.args[0], opts.args[1], opts.password_file,
                                opts.uuid);
+    else if (strcmp(opts.cmd, "pool-login") == 0)
+        rc = cmd_pool_login(conn, opts.args[0], opts.password_file);
+    else
+        rc = cmd_host_key(conn, &opts);
     PQfinish(conn);
     return rc;
 }

@@ -87,17 +87,7 @@ sql_ok(const char *sql)
 static long long
 count_of(const char *sql)
 {
-    char err[512];
-    char *v = vtpm_test_pg_value(admin, sql, err, sizeof(err));
-    long long n;
-
-    if (!v) {
-        fail_msg("%s: %s", sql, err);
-        return -1;
-    }
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
+    return vtpm_test_pg_number(admin, sql);
 }
 
 /* Runs @sql as the admin; returns the error message (static) or NULL on success. */
@@ -256,6 +246,12 @@ test_each_granted_function_works_for_its_role(void **state)
     got = executable_by("vtpm_reporter");
     assert_non_null(got);
     assert_string_equal(got, "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)");
+    free(got);
+    /* vtpm_pool_publisher: the signed publish only (what it can do with it:
+     * tests/reporter/publish/pg/test_signed.c). */
+    got = executable_by("vtpm_pool_publisher");
+    assert_non_null(got);
+    assert_string_equal(got, "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)");
     free(got);
     sql_ok("SELECT vtpm.bind_reporter('rep_grant', 'grant-host')");
     traits_doc(traits, sizeof(traits), NULL, NULL, NULL);

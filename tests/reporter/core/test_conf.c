@@ -282,6 +282,29 @@ test_conf_error_fits_a_small_buffer(void **state)
 }
 
 /* The passphrase file of the client key: an absolute path, kept as given; null means none. */
+/* postgres.key_file selects the signed mode: an absolute path, unset by default. */
+static void
+test_conf_reads_postgres_key_file(void **state)
+{
+    static const char text[] = "postgres:\n  key_file: /etc/vtpm-placement/host.key\n";
+    static const char relative[] = "postgres:\n  key_file: host.key\n";
+    char err[512] = "";
+    vtpm_conf conf;
+
+    (void)state;
+    if (vtpm_conf_load_string("pool.yaml", text, strlen(text), &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_string_equal(conf.postgres_key_file, "/etc/vtpm-placement/host.key");
+    vtpm_conf_clear(&conf);
+    assert_null(conf.postgres_key_file);
+    assert_int_equal(vtpm_conf_load_string("pool.yaml", relative, strlen(relative), &conf, err,
+                                           sizeof(err)), -1);
+    assert_non_null(strstr(err, "postgres.key_file"));
+    assert_non_null(strstr(err, "absolute path"));
+    assert_null(conf.postgres_key_file);
+    vtpm_conf_clear(&conf);
+}
+
 static void
 test_conf_reads_placement_key_password_file(void **state)
 {
@@ -437,6 +460,7 @@ main(void)
         cmocka_unit_test(test_conf_missing_file_names_the_file),
         cmocka_unit_test(test_conf_error_leaves_only_defaults),
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
+        cmocka_unit_test(test_conf_reads_postgres_key_file),
         cmocka_unit_test(test_conf_reads_placement_key_password_file),
         cmocka_unit_test(test_conf_refuses_deep_nesting_quickly),
         cmocka_unit_test(test_conf_refuses_readable_file_with_secret),
