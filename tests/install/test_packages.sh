@@ -189,6 +189,12 @@ check "the programs, libraries, units, migrations and example are where Debian l
              /usr/share/vtpm-placement/migrations/0001_schema.sql \
              /usr/share/doc/vtpm-reporter/examples/reporter.yaml.example \
              /usr/lib/python3/dist-packages/vtpm_placement/nova_filter.py \
+             /usr/lib/python3/dist-packages/vtpm_placement/compute.py \
+             /usr/lib/python3/dist-packages/nova/virt/vtpm_libvirt.py \
+             /usr/share/doc/vtpm-inventory/examples/pgbouncer.ini.example \
+             /usr/share/vtpm-placement/prometheus/vtpm-alerts.yml \
+             /usr/share/man/man8/vtpm-reporter.8.gz /usr/share/man/man5/reporter.yaml.5.gz \
+             /usr/share/man/man8/vtpm-inventory.8.gz /usr/share/man/man1/vtpm-filter.1.gz \
              /var/lib/vtpm-placement /var/cache/vtpm-placement; do
         [ -e "$f" ] || { echo "missing $f"; exit 1; }
     done' _ "$multiarch"
