@@ -66,19 +66,10 @@ fi
 ninja -C "$builddir" bench/bench_filter scheduler/cli/vtpm-filter >/dev/null
 
 # One core, the same one for both programs.
-pin=()
-if command -v taskset >/dev/null 2>&1; then
-    cpu=$(( $(nproc) - 1 ))
-    pin=(taskset -c "$cpu")
-else
-    cpu="(not pinned: taskset missing)"
-fi
-
-echo "== machine"
-echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores; benchmark on core $cpu"
-echo "kernel: $(uname -srm)"
+. "$src/bench/pin.sh"
+bench_pin_last_core
+bench_print_machine
 echo "compiler: $(cc --version | head -n 1)"
-echo "nova: $(/usr/bin/python3 -c 'import nova.version as v; print(v.version_string())' 2>/dev/null || echo unknown), $(/usr/bin/python3 --version)"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

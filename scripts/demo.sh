@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The main job on a built-in default: build, start a private PostgreSQL cluster,
-# probe this host, publish its vTPM traits, show the inventory and schedule.
+# probe this host, publish its vTPM traits, show the inventory and schedule,
+# last with a real nova-scheduler.
 #
 #   scripts/demo.sh          run it (state in ./.vtpm-demo, cluster left running)
 #   scripts/demo.sh stop     stop the demo's PostgreSQL cluster (and libvirtd if it started it)
@@ -18,6 +19,9 @@ builddir=${VTPM_DEMO_BUILDDIR:-build}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 demo_stop() {
+    if [ -d "$state/nova/placement" ]; then
+        tests/fixtures/placement-api.sh stop "$state/nova/placement" || true
+    fi
     if [ -d "$state/pg" ]; then
         scripts/pg-cluster.sh stop "$state/pg" || true
     fi
@@ -81,6 +85,7 @@ swtpm_group: tss
 supported_tpm_secret_security: [user, host]
 cache_dir: $state/cache
 lock_file: $state/reporter.lock
+state_dir: $state/state
 key_manager:
   backend: barbican
   url: http://127.0.0.1:$km_port
@@ -164,6 +169,16 @@ echo "(exit status $rc: 0 a host can take it, 1 none can or the request is refus
 say "Questions admins ask (sql/demo/admin_questions.sql)"
 scripts/admin-questions.sh "$dsn" > "$state/admin-questions.md"
 echo "  $(grep -c '^## [0-9]' "$state/admin-questions.md") questions answered: $state/admin-questions.md"
+
+say "A real nova-scheduler choosing hosts, with VTPMFilter and without it"
+# Debian's python3-nova: sqlite databases made by nova-manage, placement-api on
+# 127.0.0.1, every host above registered as a compute node, the scheduler
+# service in one /usr/bin/python3 process (scripts/demo-nova.py).
+tests/fixtures/placement-api.sh stop "$state/nova/placement" >/dev/null 2>&1 || true
+rm -rf "$state/nova"
+chmod 755 "$state"
+PYTHONPATH=$top/scheduler/nova /usr/bin/python3 scripts/demo-nova.py "$state/nova" "$bin" "$dsn" \
+    2> >(grep -v 'known eventlet monkey patching issues' >&2)
 
 say "Done"
 echo "The inventory is still running: psql '$dsn'"

@@ -7,7 +7,7 @@ packages=(
     # build
     build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
     # libraries we link
-    libpq-dev libcurl4-openssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
+    libpq-dev libcurl4-openssl-dev libssl-dev libjansson-dev libvirt-dev libyaml-dev libxml2-dev
     libcmocka-dev
     # tests and real components
     valgrind binutils jq bsdextrautils openssl postgresql postgresql-contrib clang-tidy
@@ -15,13 +15,21 @@ packages=(
     swtpm swtpm-tools
     # tests/lint/function-lengths.sh
     universal-ctags
+    # man pages (docs/man/*.scd); promtool checks the metrics and the alert rules
+    scdoc man-db prometheus
     # network partitions in a private network namespace (tests/reporter/publish/pg/test_partition.c)
     iptables iproute2
+    # pooled publishing through a transaction pool (tests/fixtures/pgbouncer.sh, dist/pgbouncer.ini.example)
+    pgbouncer
     # a server whose messages are German (tests/reporter/publish/pg/test_translated.c
     # generates de_DE.UTF-8 with localedef)
     locales
+    # Debian packages (debian/, tests/install/test_packages.sh)
+    dpkg-dev debhelper dh-python fakeroot lintian scdoc
     # reference implementations used by the benchmarks and integration tests
     python3-nova placement-api python3-psycopg2 uwsgi-core uwsgi-plugin-python3
+    # nova-compute's libvirt driver under test (tests/scheduler/nova/test_compute.py)
+    python3-libvirt
     barbican-api keystone
 )
 

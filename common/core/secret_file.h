@@ -15,4 +15,14 @@
 int vtpm_secret_file_check(int fd, const char *path, const char *what, char *err,
                            size_t errlen);
 
+/*
+ * Reads the first line of the secret file @path (@what starts the messages,
+ * e.g. "passphrase file") into @buf (@size bytes), after the check above. The
+ * line ending ("\n" or "\r\n") is dropped, the rest of the file ignored. A
+ * line that is empty, holds a NUL byte or does not fit is refused. Returns
+ * 0, or -1 with one line in @err; @buf is wiped on failure.
+ */
+int vtpm_secret_file_read_line(const char *path, const char *what, char *buf, size_t size,
+                               char *err, size_t errlen);
+
 #endif /* VTPM_COMMON_SECRET_FILE_H */

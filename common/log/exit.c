@@ -25,7 +25,8 @@ static const struct {
         "     cannot be written" },
     [VTPM_EXIT_UNCHANGED] = {
         VTPM_EXIT_FOR_REPORTER,
-        "published, nothing changed" },
+        "published, nothing changed; or not published: unchanged since the\n"
+        "     last publish, within the heartbeat" },
     [VTPM_EXIT_INCONCLUSIVE] = {
         VTPM_EXIT_FOR_REPORTER,
         "a probe could not conclude (libvirtd or key manager not answering):\n"

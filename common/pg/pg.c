@@ -151,6 +151,10 @@ class_of_client_failure(const PGconn *conn, const char *msg)
     return VTPM_PG_UNREACHABLE;
 }
 
+/* Texts of PgBouncer (1.18) for a login it refuses. */
+static const char *const pooler_refusals[] = { "authentication failed", "no such user",
+                                               "not allowed" };
+
 vtpm_pg_class
 vtpm_pg_classify(const PGconn *conn, const PGresult *res)
 {
@@ -179,6 +183,12 @@ vtpm_pg_classify(const PGconn *conn, const PGresult *res)
             return class_of_client_failure(conn, PQerrorMessage(conn));
         memcpy(code, state, SQLSTATE_LEN);
         code[SQLSTATE_LEN] = '\0';
+        /* PgBouncer ends a login it refuses with 08P01, as it does every
+         * error of its own, and an English text: a wrong password or an
+         * unknown login is no outage to retry. */
+        if (strcmp(code, "08P01") == 0 &&
+            message_has(state, pooler_refusals, VTPM_N_ELEMENTS(pooler_refusals)))
+            return VTPM_PG_REFUSED;
         return class_of_sqlstate(code);
     }
     state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -343,7 +353,7 @@ PGconn *
 vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
 {
     static const vtpm_pg_connect_opts none = { 0 };
-    const char *keywords[9], *values[9];
+    const char *keywords[10], *values[10];
     size_t n = 0;
 
     if (!opts)
@@ -358,6 +368,8 @@ vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
     PG_OPT("keepalives_interval", opts->keepalives_interval)
     PG_OPT("keepalives_count", opts->keepalives_count)
     PG_OPT("tcp_user_timeout", opts->tcp_user_timeout)
+    PG_OPT("target_session_attrs", opts->target_session_attrs)
+    PG_OPT("client_encoding", opts->client_encoding)
 #undef PG_OPT
     /* expand_dbname: the DSN in "dbname" overrides every default before it */
     keywords[n] = "dbname";

@@ -53,6 +53,10 @@ typedef struct {
     const char *keepalives_interval;  /* seconds between probes */
     const char *keepalives_count;     /* probes lost before the connection is */
     const char *tcp_user_timeout;     /* milliseconds data may stay unacknowledged */
+    /* "read-write": of a multi-host DSN's servers, the first that accepts
+     * writes (a standby, or a primary being demoted, is passed over) */
+    const char *target_session_attrs;
+    const char *client_encoding;      /* "UTF8": what the caller's text is */
 } vtpm_pg_connect_opts;
 
 /*

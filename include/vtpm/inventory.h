@@ -72,7 +72,11 @@ typedef struct {
  * provider of the database @dsn points at, or NULL with @err set (@err may be
  * NULL). @dsn is a libpq connection string or URI (a login in the role
  * vtpm_reader is enough); libpq's environment (PGHOST, PGPASSFILE, ...)
- * fills in what it does not say. Copies @dsn: the inventory keeps it to
+ * fills in what it does not say. A DSN may name a primary and its standbys
+ * ("host=db1,db2"): the cache connects to the one that accepts writes
+ * (target_session_attrs=read-write unless @dsn says otherwise; a standby
+ * cannot LISTEN), and finds the promoted one when it reconnects after a
+ * failover. Copies @dsn: the inventory keeps it to
  * reconnect, and wipes it when closed. @flags must be 0 (no flag is defined
  * yet).
  *
@@ -156,6 +160,27 @@ size_t vtpm_inventory_candidates(const vtpm_inventory *inv,
  */
 bool vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid,
                            vtpm_traitset *traits, int64_t *generation);
+
+/* What vtpm_inventory_check_many writes for each provider, one byte each. */
+typedef enum {
+    VTPM_INVENTORY_CHECK_LACKS = 0,   /* held, lacks a trait of @required */
+    VTPM_INVENTORY_CHECK_PASSES = 1,  /* held, has every trait of @required */
+    VTPM_INVENTORY_CHECK_UNKNOWN = 2, /* not held */
+} vtpm_inventory_check_result;
+
+/*
+ * Checks @n providers in one call, for a scheduler's host loop in a language
+ * where a call per host costs more than the check itself: @out[i] receives
+ * the vtpm_inventory_check_result of @uuids[i] against @required, as one
+ * byte, so that @out doubles as a mask of the hosts that pass (1). Returns
+ * how many pass. A @required with bits of no managed trait passes nothing.
+ * Pure memory: no I/O, no allocation. A NULL @inv holds nothing (every
+ * provider is unknown); @uuids and @out may be NULL only when @n is 0, and
+ * NULL with a nonzero @n checks nothing and returns 0.
+ */
+size_t vtpm_inventory_check_many(const vtpm_inventory *inv, const vtpm_uuid *uuids,
+                                 size_t n, vtpm_traitset required,
+                                 unsigned char *out);
 
 /* What vtpm_inventory_counter can report. Append-only. */
 typedef enum {

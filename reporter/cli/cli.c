@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "facts_json.h"
 #include "log.h"
+#include "metrics.h"
 #include "probe.h"
 #include "publish.h"
 #include "run.h"
@@ -45,6 +46,10 @@ cli_usage(FILE *out)
             "  -j, --json         probe: print one JSON document instead of text\n"
             "  -d, --deep         also start a real swtpm and talk to it\n"
             "  -n, --no-delay     run: skip the random start delay (start_delay_max)\n"
+            "  -f, --force        run: publish even an unchanged report (ignore heartbeat)\n"
+            "  -m, --metrics-file FILE\n"
+            "                     run: write the outcome for node_exporter's textfile\n"
+            "                     collector to FILE (replaced atomically)\n"
             "  -v, --verbose      log debug messages on stderr\n"
             "  -h, --help         print this help\n"
             "  -V, --version      print the version\n"
@@ -202,7 +207,9 @@ typedef struct {
     bool json;
     bool deep;
     bool no_delay;
+    bool force;
     bool verbose;
+    const char *metrics_file;
 } cli_options;
 
 /*
@@ -289,7 +296,7 @@ cleanup:
 }
 
 static int
-cli_run(const cli_options *opts, FILE *out, FILE *err)
+cli_run(const cli_options *opts, FILE *out, FILE *err, vtpm_metrics_run *metrics)
 {
     vtpm_conf conf;
     vtpm_facts *facts = NULL;
@@ -313,12 +320,15 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     }
     run_opts.publisher = &publisher;
     cli_probe_decide(&conf, opts->deep, &facts, &report, &warnings);
+    vtpm_metrics_run_report(metrics, report);
     for (size_t i = 0; i < warnings->count; i++)
         VTPM_WARN("%s", warnings->text[i]);
     if (report->inconclusive)
         VTPM_WARN("probe inconclusive: %s", report->inconclusive_reason);
     run_opts.no_delay = opts->no_delay;
+    run_opts.ignore_heartbeat = opts->force;
     rc = vtpm_run(&conf, report, &run_opts, &result);
+    metrics->heartbeat_publish = (double)result.heartbeat_publish;
     /* failures are logged by vtpm_run(); say what was stored on success */
     if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");
@@ -329,6 +339,28 @@ cli_run(const cli_options *opts, FILE *out, FILE *err)
     free(facts);
     free(warnings);
     vtpm_conf_clear(&conf);
+    return rc;
+}
+
+/* cli_run(), and then --metrics-file, whatever the outcome: a run that
+ * fails is what the file is there to show. Its exit status stays the run's. */
+static int
+cli_run_measured(const cli_options *opts, FILE *out, FILE *err)
+{
+    vtpm_metrics_run metrics;
+    char msg[4096 + 128];
+    int rc;
+
+    if (opts->metrics_file && vtpm_metrics_check_path(opts->metrics_file, msg, sizeof(msg)) < 0) {
+        fprintf(err, PROGNAME ": error: %s\n", msg);
+        return VTPM_EXIT_USAGE;
+    }
+    vtpm_metrics_run_start(&metrics);
+    rc = cli_run(opts, out, err, &metrics);
+    vtpm_metrics_run_finish(&metrics, rc);
+    if (opts->metrics_file && vtpm_metrics_write(opts->metrics_file, &metrics, msg,
+                                                 sizeof(msg)) < 0)
+        VTPM_ERROR("%s", msg);
     return rc;
 }
 
@@ -349,6 +381,12 @@ cli_take_option(int c, char **argv, cli_options *opts, FILE *out, FILE *err)
         return -1;
     case 'n':
         opts->no_delay = true;
+        return -1;
+    case 'f':
+        opts->force = true;
+        return -1;
+    case 'm':
+        opts->metrics_file = optarg;
         return -1;
     case 'v':
         opts->verbose = true;
@@ -384,6 +422,8 @@ cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *
         { "json", no_argument, NULL, 'j' },
         { "deep", no_argument, NULL, 'd' },
         { "no-delay", no_argument, NULL, 'n' },
+        { "force", no_argument, NULL, 'f' },
+        { "metrics-file", required_argument, NULL, 'm' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -396,7 +436,7 @@ cli_parse(int argc, char **argv, cli_options *opts, const char **command, FILE *
     optind = 0;
     opterr = 0;
     for (;;) {
-        c = getopt_long(argc, argv, "+:c:jdnvhV", long_opts, NULL);
+        c = getopt_long(argc, argv, "+:c:jdnfm:vhV", long_opts, NULL);
         if (c == -1) {
             if (optind < argc && !*command) {
                 *command = argv[optind++];
@@ -440,13 +480,18 @@ vtpm_cli_main(int argc, char **argv, FILE *out, FILE *err)
                 command);
         return VTPM_EXIT_USAGE;
     }
-    if (is_probe && opts.no_delay) {
-        fprintf(err, PROGNAME ": error: --no-delay applies to run only\n");
+    if (is_probe && (opts.no_delay || opts.force)) {
+        fprintf(err, PROGNAME ": error: --%s applies to run only\n",
+                opts.no_delay ? "no-delay" : "force");
+        return VTPM_EXIT_USAGE;
+    }
+    if (is_probe && opts.metrics_file) {
+        fprintf(err, PROGNAME ": error: --metrics-file applies to run only\n");
         return VTPM_EXIT_USAGE;
     }
     if (is_run && opts.json) {
         fprintf(err, PROGNAME ": error: --json applies to probe only\n");
         return VTPM_EXIT_USAGE;
     }
-    return is_probe ? cli_probe(&opts, out, err) : cli_run(&opts, out, err);
+    return is_probe ? cli_probe(&opts, out, err) : cli_run_measured(&opts, out, err);
 }

@@ -116,6 +116,8 @@ vtpm_conf_init_defaults(vtpm_conf *conf)
     conf->start_delay_max = 0.0;
     conf->retries = 3;
     conf->lock_file = conf_strdup(VTPM_CONF_DEFAULT_LOCK_FILE);
+    conf->state_dir = conf_strdup(VTPM_CONF_DEFAULT_STATE_DIR);
+    conf->heartbeat = VTPM_CONF_DEFAULT_HEARTBEAT;
     vtpm_placement_conf_init(&conf->placement);
 }
 
@@ -136,7 +138,9 @@ vtpm_conf_clear(vtpm_conf *conf)
     free(conf->host);
     free(conf->provider_uuid);
     vtpm_free_secret(conf->postgres_dsn);
+    free(conf->postgres_key_file);
     free(conf->lock_file);
+    free(conf->state_dir);
     vtpm_placement_conf_clear(&conf->placement);
     memset(conf, 0, sizeof(*conf));
 }
@@ -735,6 +739,7 @@ static const conf_key conf_keys[] = {
     { "", "inventory", conf_set_inventory, 0, NULL, 0, 0, false },
     { "", "postgres", conf_set_section, 0, NULL, 0, 0, true },
     { "postgres", "dsn", conf_set_string, FIELD(postgres_dsn), NULL, 0, 0, true },
+    { "postgres", "key_file", conf_set_path, FIELD(postgres_key_file), NULL, 0, 0, true },
     { "", "placement", conf_set_section, 0, NULL, 0, 0, true },
 #define PLACEMENT(name) FIELD(placement.name)
     { "placement", "url", conf_set_url, PLACEMENT(url), NULL, 0, 0, true },
@@ -784,6 +789,8 @@ static const conf_key conf_keys[] = {
     { "", "start_delay_max", conf_set_seconds, FIELD(start_delay_max), NULL, 0, 3600, false },
     { "", "retries", conf_set_uint, FIELD(retries), NULL, 0, 100, false },
     { "", "lock_file", conf_set_path, FIELD(lock_file), NULL, 0, 0, false },
+    { "", "state_dir", conf_set_path, FIELD(state_dir), NULL, 0, 0, false },
+    { "", "heartbeat", conf_set_seconds, FIELD(heartbeat), NULL, 0, 86400, false },
 };
 
 static const conf_key *

@@ -9,10 +9,12 @@
 #include "conf_placement.h"
 #include "vtpm-config.h"
 
-/* From meson's localstatedir and the rundir option: /var/cache/vtpm-placement
- * and /run/vtpm-reporter.lock with prefix /usr. */
+/* From meson's localstatedir and the rundir option: /var/cache/vtpm-placement,
+ * /run/vtpm-reporter.lock and /var/lib/vtpm-placement with prefix /usr. */
 #define VTPM_CONF_DEFAULT_CACHE_DIR VTPM_CACHE_DIR
 #define VTPM_CONF_DEFAULT_LOCK_FILE VTPM_LOCK_FILE
+#define VTPM_CONF_DEFAULT_STATE_DIR VTPM_STATE_DIR
+#define VTPM_CONF_DEFAULT_HEARTBEAT 300.0
 #define VTPM_CONF_DEFAULT_LIBVIRT_TIMEOUT 30.0
 
 typedef enum {
@@ -45,9 +47,14 @@ typedef struct {
     /* publishing */
     unsigned int inventory;          /* vtpm_inventory_kind bits, default postgres */
     char *postgres_dsn;              /* default from $VTPM_DSN / libpq's environment */
+    char *postgres_key_file;         /* host key: the signed (pooled) mode; NULL: direct mode */
     double start_delay_max;          /* random delay before run, seconds, default 0 */
     unsigned int retries;            /* default 3 */
     char *lock_file;                 /* default VTPM_CONF_DEFAULT_LOCK_FILE */
+    char *state_dir;                 /* last-result.json, published.json; default
+                                      * VTPM_CONF_DEFAULT_STATE_DIR */
+    double heartbeat;                /* seconds an unchanged report is not published
+                                      * again; 0: publish every run; default 300 */
     /* the `placement:` mapping (inventory: placement or both) */
     vtpm_placement_conf placement;   /* defaults: vtpm_placement_conf_init() */
 } vtpm_conf;

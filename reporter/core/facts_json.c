@@ -379,27 +379,37 @@ vtpm_facts_from_json(const json_t *json, vtpm_facts *facts, char *err, size_t er
 }
 
 json_t *
-vtpm_report_to_json(const vtpm_facts *facts, const vtpm_report *report,
-                    const vtpm_warnings *warnings)
+vtpm_report_traits_to_json(const vtpm_report *report)
 {
-    json_t *doc, *traits, *warn, *facts_json;
+    json_t *traits = json_object();
 
-    facts_json = vtpm_facts_to_json(facts);
-    traits = json_object();
-    warn = json_array();
-    doc = json_object();
-    if (!facts_json || !traits || !warn || !doc)
-        goto fail;
-    for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
+    for (int t = 0; traits && t < VTPM_TRAIT_COUNT; t++) {
         const vtpm_trait_decision *d = &report->traits[t];
         json_t *entry = json_pack("{s:b,s:s,s:o}", "present",
                                   d->state == VTPM_TRAIT_STATE_PRESENT, "reason_code",
                                   d->reason_code ? d->reason_code : "",
                                   "reason", facts_string_lossy(d->reason));
 
-        if (!entry || json_object_set_new(traits, vtpm_trait_name((vtpm_trait)t), entry) < 0)
-            goto fail;
+        if (!entry || json_object_set_new(traits, vtpm_trait_name((vtpm_trait)t), entry) < 0) {
+            json_decref(traits);
+            return NULL;
+        }
     }
+    return traits;
+}
+
+json_t *
+vtpm_report_to_json(const vtpm_facts *facts, const vtpm_report *report,
+                    const vtpm_warnings *warnings)
+{
+    json_t *doc, *traits, *warn, *facts_json;
+
+    facts_json = vtpm_facts_to_json(facts);
+    traits = vtpm_report_traits_to_json(report);
+    warn = json_array();
+    doc = json_object();
+    if (!facts_json || !traits || !warn || !doc)
+        goto fail;
     for (size_t i = 0; warnings && i < warnings->count; i++)
         if (json_array_append_new(warn, facts_string_lossy(warnings->text[i])) < 0)
             goto fail;

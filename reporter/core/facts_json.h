@@ -34,6 +34,13 @@ char *vtpm_facts_to_string(const vtpm_facts *facts);
 int vtpm_facts_from_json(const json_t *json, vtpm_facts *facts, char *err, size_t errlen);
 
 /*
+ * Returns a new JSON object of the report's traits, as in the document
+ * below: {NAME:{"present":bool, "reason_code":..., "reason":...}, ...} for
+ * every managed trait. NULL when out of memory. Free with json_decref().
+ */
+json_t *vtpm_report_traits_to_json(const vtpm_report *report);
+
+/*
  * Returns a new JSON object: the whole `probe --json` document,
  *   {"format":1, "host":..., "provider_uuid":..., "inconclusive":bool,
  *    "inconclusive_reason":..., "traits":{NAME:{"present":bool,

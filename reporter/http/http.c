@@ -135,66 +135,15 @@ static int
 http_set_key_password(CURL *curl, const char *path, char *err, size_t errlen)
 {
     char buf[HTTP_PASSPHRASE_MAX + 3];     /* the line, "\r\n" and a NUL */
-    size_t len = 0;
-    const char *eol;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     int ret = -1;
 
-    if (fd < 0) {
-        vtpm_strfmt(err, errlen, "cannot read passphrase file '%s': %s", path,
-                    strerror(errno));
+    if (vtpm_secret_file_read_line(path, "passphrase file", buf, sizeof(buf), err, errlen) < 0)
         return -1;
-    }
-    if (vtpm_secret_file_check(fd, path, "passphrase file", err, errlen) < 0)
-        goto cleanup;
-    while (len < sizeof(buf) - 1) {
-        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            vtpm_strfmt(err, errlen, "cannot read passphrase file '%s': %s", path,
-                        strerror(errno));
-            goto cleanup;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    eol = memchr(buf, '\n', len);
-    if (!eol && len == sizeof(buf) - 1) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s': first line longer than %d bytes",
-                    path, HTTP_PASSPHRASE_MAX);
-        goto cleanup;
-    }
-    if (eol)
-        len = (size_t)(eol - buf);
-    if (len > 0 && buf[len - 1] == '\r')
-        len--;
-    buf[len] = '\0';
-    if (len > HTTP_PASSPHRASE_MAX) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s': first line longer than %d bytes",
-                    path, HTTP_PASSPHRASE_MAX);
-        goto cleanup;
-    }
-    if (len == 0) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s' has an empty first line", path);
-        goto cleanup;
-    }
-    if (strlen(buf) != len) {
-        vtpm_strfmt(err, errlen, "passphrase file '%s' has a NUL byte in its first line",
-                    path);
-        goto cleanup;
-    }
-    if (curl_easy_setopt(curl, CURLOPT_KEYPASSWD, buf) != CURLE_OK) {
+    if (curl_easy_setopt(curl, CURLOPT_KEYPASSWD, buf) != CURLE_OK)
         vtpm_strfmt(err, errlen, "libcurl does not accept the passphrase from '%s'", path);
-        goto cleanup;
-    }
-    ret = 0;
-
-cleanup:
+    else
+        ret = 0;
     explicit_bzero(buf, sizeof(buf));
-    close(fd);
     return ret;
 }
 

@@ -23,6 +23,15 @@ typedef struct {
     long long generation;          /* provider generation after publishing, -1 if unknown */
     unsigned int warnings;         /* e.g. traits the service does not know */
     char message[512];             /* one line; never contains a secret */
+    /* Placement only: what the provider held when first read, before this
+     * publish wrote anything (to see who else changes the traits). */
+    bool placement_read;           /* the fields below are set */
+    vtpm_traitset placement_before; /* managed traits the provider had */
+    vtpm_traitset placement_known;  /* managed traits the service knows */
+    /* Not published because the same report was published less than
+     * `heartbeat` seconds ago (run_state.c): when, in seconds since the
+     * epoch; 0 otherwise. */
+    long long heartbeat_publish;
 } vtpm_publish_result;
 
 /*

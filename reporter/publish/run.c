@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "run.h"
+#include "run_state.h"
 #include "util.h"
 
 #define RUN_BACKOFF_INITIAL 1.0
@@ -255,10 +256,11 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     const vtpm_publisher *pub;
     const char *lock_path;
     unsigned int attempts;
+    vtpm_run_state st;
     char err[512];
     double wait;
     bool busy;
-    int fd;
+    int fd, skip;
 
     if (!opts)
         opts = &defaults;
@@ -288,8 +290,20 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     }
     if (fd < 0)
         return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);
+    skip = vtpm_run_state_begin(&st, conf, report, opts->ignore_heartbeat, time(NULL), out, err,
+                                sizeof(err));
+    if (skip != 0) {
+        close(fd);
+        if (skip < 0)
+            return run_stop(out, VTPM_PUBLISH_CONFIG, err, &own);
+        vtpm_run_state_clear(&st);
+        vtpm_publisher_close(&own);
+        VTPM_INFO("%s", out->message);
+        return vtpm_run_exit_code(out->status);
+    }
 
     attempts = run_publish(conf, report, opts, pub, out);
+    vtpm_run_state_end(&st, report, out, time(NULL));
     close(fd);
     vtpm_publisher_close(&own);
     run_log(report, out, attempts);

@@ -21,6 +21,8 @@ typedef struct {
     double backoff_max;
     /* Pause function, NULL for nanosleep(); tests count instead of sleeping. */
     void (*sleep_fn)(double seconds);
+    /* Publish even when conf->heartbeat says the report is unchanged. */
+    bool ignore_heartbeat;
 } vtpm_run_options;
 
 /*
@@ -31,11 +33,17 @@ typedef struct {
  *      if it is still held then, logs a warning, publishes nothing and
  *      returns VTPM_EXIT_LOCKED, with a message in out->message (out->status
  *      then means nothing);
- *   2. sleeps a random time in [0, conf->start_delay_max] seconds unless
+ *   2. keeps conf->state_dir (run_state.h): writes last-result.json for a
+ *      concluded report; when published.json shows the same report
+ *      published to every configured inventory less than conf->heartbeat
+ *      seconds ago, publishes nothing, connects to nothing and returns
+ *      VTPM_EXIT_UNCHANGED (unless opts->ignore_heartbeat). An unusable
+ *      state folder is VTPM_EXIT_USAGE;
+ *   3. sleeps a random time in [0, conf->start_delay_max] seconds unless
  *      opts->no_delay;
- *   3. publishes; an unreachable inventory is retried conf->retries times
- *      with exponential backoff;
- *   4. releases the lock.
+ *   4. publishes; an unreachable inventory is retried conf->retries times
+ *      with exponential backoff; a success is recorded in published.json;
+ *   5. releases the lock.
  * @opts may be NULL. @out may be NULL; when given it holds the last result.
  * Returns a VTPM_EXIT_* code from publish.h:
  *   CHANGED -> VTPM_EXIT_OK, UNCHANGED -> VTPM_EXIT_UNCHANGED,

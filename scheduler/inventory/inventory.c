@@ -145,7 +145,9 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
      * the user timeout has passed at the second) instead of the kernel's
      * two hours, and tcp_user_timeout ends a query whose data the host
      * stopped acknowledging after 30 s instead of the kernel's quarter of
-     * an hour of retransmissions. */
+     * an hour of retransmissions. A standby cannot LISTEN: of a multi-host
+     * DSN's servers, the one that accepts writes (the primary) is taken, and
+     * after a failover the reconnection finds the promoted one. */
     static const vtpm_pg_connect_opts opts = {
         .application_name = "vtpm-inventory-cache",
         .connect_timeout = "10",
@@ -153,6 +155,7 @@ inventory_connect(vtpm_inventory *inv, vtpm_error *err)
         .keepalives_interval = "10",
         .keepalives_count = "3",
         .tcp_user_timeout = "30000",
+        .target_session_attrs = "read-write",
     };
     PGconn *conn = vtpm_pg_connect(inv->dsn, &opts);
     PGresult *res;
@@ -599,6 +602,29 @@ vtpm_inventory_lookup(const vtpm_inventory *inv, const vtpm_uuid *uuid, vtpm_tra
     if (generation)
         *generation = inv->store.generations[i];
     return true;
+}
+
+size_t
+vtpm_inventory_check_many(const vtpm_inventory *inv, const vtpm_uuid *uuids, size_t n,
+                          vtpm_traitset required, unsigned char *out)
+{
+    size_t pass = 0;
+
+    if (!uuids || !out)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = inv ? vtpm_inventory_store_find(&inv->store, &uuids[k]) : SIZE_MAX;
+
+        if (i == SIZE_MAX) {
+            out[k] = VTPM_INVENTORY_CHECK_UNKNOWN;
+        } else if ((inv->store.bits[i] & required) == required) {
+            out[k] = VTPM_INVENTORY_CHECK_PASSES;
+            pass++;
+        } else {
+            out[k] = VTPM_INVENTORY_CHECK_LACKS;
+        }
+    }
+    return pass;
 }
 
 uint64_t

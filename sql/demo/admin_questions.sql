@@ -14,8 +14,8 @@ SELECT host, replace(trait, 'COMPUTE_SECURITY_', '') AS trait, reason FROM vtpm.
 -- Q: Which hosts lost a TPM trait in the last day, and why?
 SELECT to_char(reported_at, 'YYYY-MM-DD HH24:MI:SS') AS reported_at, host, removed, removed_because FROM vtpm.trait_changes WHERE removed <> '{}' AND reported_at > now() - interval '1 day';
 
--- Q: Which hosts have not reported for 10 minutes?
-SELECT host, to_char(last_report_at, 'YYYY-MM-DD HH24:MI:SS') AS last_report_at, age FROM vtpm.hosts WHERE last_report_at IS NULL OR last_report_at < now() - interval '10 minutes' ORDER BY last_report_at NULLS FIRST;
+-- Q: Which hosts missed their heartbeat (no report for heartbeat + grace: vtpm.stale_after())?
+SELECT host, to_char(last_report_at, 'YYYY-MM-DD HH24:MI:SS') AS last_report_at, age, vtpm.stale_after() AS stale_after FROM vtpm.hosts WHERE stale ORDER BY last_report_at NULLS FIRST;
 
 -- Q: Whose last probe could not conclude, and why? (Their traits stay as they were.)
 SELECT host, inconclusive_reason FROM vtpm.hosts WHERE last_status = 'inconclusive' ORDER BY host;

@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "migrate.h"
 #include "pg_fixture.h"
@@ -340,6 +346,29 @@ vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen
     return value;
 }
 
+const char *
+vtpm_test_pg_answer(PGconn *conn, const char *sql, char *out, size_t size)
+{
+    PGresult *res = PQexec(conn, sql);
+    const char *state;
+
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+        vtpm_strfmt(out, size, "%s",
+                    PQntuples(res) > 0 && PQnfields(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+        break;
+    case PGRES_COMMAND_OK:
+        vtpm_strfmt(out, size, "%s", "");
+        break;
+    default:
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        vtpm_strfmt(out, size, "ERROR:%s", state ? state : "?????");
+        break;
+    }
+    PQclear(res);
+    return out;
+}
+
 int
 vtpm_test_pg_create_db(vtpm_test_pg *pg, const char *name, char *dsn, unsigned int size)
 {
@@ -504,4 +533,89 @@ vtpm_test_locale_ensure(const char *name)
         return -1;
     }
     return 0;
+}
+
+bool
+vtpm_test_through_pgbouncer(void)
+{
+    const char *v = getenv("VTPM_TEST_PGBOUNCER");
+
+    return v && strcmp(v, "1") == 0;
+}
+
+/* The Unix socket folder and port of @pg's superuser DSN. */
+static int
+pg_socket_of(const vtpm_test_pg *pg, char *host, size_t hsize, char *port, size_t psize)
+{
+    PQconninfoOption *opts = PQconninfoParse(pg->dsn, NULL);
+
+    if (!opts)
+        return -1;
+    host[0] = port[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val && strcmp(o->keyword, "host") == 0)
+            vtpm_strfmt(host, hsize, "%s", o->val);
+        else if (o->val && strcmp(o->keyword, "port") == 0)
+            vtpm_strfmt(port, psize, "%s", o->val);
+    }
+    PQconninfoFree(opts);
+    return host[0] && port[0] ? 0 : -1;
+}
+
+int
+vtpm_test_pgbouncer_start(const vtpm_test_pg *pg, const char *dir, const char *userlist,
+                          char *dsn, unsigned int size)
+{
+    char script[1024], host[512], port[16], path[1024];
+    FILE *f;
+    int rc;
+
+    if (pg_socket_of(pg, host, sizeof(host), port, sizeof(port)) < 0) {
+        fprintf(stderr, "no socket and port in the cluster's DSN\n");
+        return -1;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create '%s': %s\n", dir, strerror(errno));
+        return -1;
+    }
+    vtpm_strfmt(path, sizeof(path), "%s/userlist.txt", dir);
+    if (!(f = fopen(path, "w")) || fputs(userlist ? userlist : "", f) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "cannot write '%s'\n", path);
+        return -1;
+    }
+    vtpm_strfmt(script, sizeof(script), "%s/tests/fixtures/pgbouncer.sh", source_root());
+    rc = vtpm_test_spawn((char *const[]){ script, (char *)"start", (char *)dir, port, host, NULL },
+                         dsn, size);
+    if (rc != 0) {
+        fprintf(stderr, "pgbouncer.sh start failed (%d)\n", rc);
+        return -1;
+    }
+    dsn[strcspn(dsn, "\n")] = '\0';
+    return 0;
+}
+
+void
+vtpm_test_pgbouncer_stop(const char *dir)
+{
+    char script[1024];
+
+    vtpm_strfmt(script, sizeof(script), "%s/tests/fixtures/pgbouncer.sh", source_root());
+    vtpm_test_spawn((char *const[]){ script, (char *)"stop", (char *)dir, NULL }, NULL, 0);
+    vtpm_test_spawn((char *const[]){ (char *)"rm", (char *)"-rf", (char *)dir, NULL }, NULL, 0);
+}
+
+long long
+vtpm_test_pg_number(PGconn *conn, const char *sql)
+{
+    char err[512];
+    char *v = vtpm_test_pg_value(conn, sql, err, sizeof(err));
+    long long n;
+
+    if (!v) {
+        fail_msg("%s: %s", sql, err);
+        return -1;
+    }
+    n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
 }

@@ -4,6 +4,7 @@
 #define VTPM_TESTS_PG_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <libpq-fe.h>
 
@@ -86,6 +87,16 @@ PGconn *vtpm_test_pg_connect(const char *dsn);
  * it), "" for commands, or NULL on error (the message in @err if not NULL). */
 char *vtpm_test_pg_value(PGconn *conn, const char *sql, char *err, unsigned int errlen);
 
+/*
+ * Runs @sql as @conn and writes to @out (@size bytes) its first value ("" when
+ * it returns none), or, when it fails, "ERROR:" and its SQLSTATE
+ * ("ERROR:42501"), for tests that check which refusal they get. Returns @out.
+ */
+const char *vtpm_test_pg_answer(PGconn *conn, const char *sql, char *out, size_t size);
+/* Runs @sql, which answers one number (a count), and returns it; a failing
+ * query fails the running cmocka test with its message. */
+long long vtpm_test_pg_number(PGconn *conn, const char *sql);
+
 /* The folder holding the migrations of the source tree. */
 const char *vtpm_test_migrations_dir(void);
 
@@ -100,5 +111,23 @@ int vtpm_test_locale_ensure(const char *name);
 
 /* Runs @argv and waits; returns its exit status, or -1. Output to @out if not NULL. */
 int vtpm_test_spawn(char *const argv[], char *out, unsigned int outlen);
+
+/*
+ * Starts PgBouncer in transaction pooling (tests/fixtures/pgbouncer.sh) in
+ * folder @dir (created) in front of @pg, through its Unix socket, letting
+ * in the logins and passwords of @userlist ("\"login\" \"password\"" lines,
+ * scram-sha-256). Writes "host=127.0.0.1 port=N" into @dsn (add dbname=,
+ * user=, password=). Returns 0, or -1 with a message on stderr. Callers
+ * check vtpm_test_require_program("/usr/sbin/pgbouncer", "pgbouncer") first.
+ */
+int vtpm_test_pgbouncer_start(const vtpm_test_pg *pg, const char *dir, const char *userlist,
+                              char *dsn, unsigned int size);
+
+/* Stops the PgBouncer of @dir and removes the folder; idempotent. */
+void vtpm_test_pgbouncer_stop(const char *dir);
+
+/* Whether the tests run through PgBouncer: VTPM_TEST_PGBOUNCER=1 (meson's
+ * "-pgbouncer" variants of the publish and run tests). */
+bool vtpm_test_through_pgbouncer(void);
 
 #endif /* VTPM_TESTS_PG_FIXTURE_H */

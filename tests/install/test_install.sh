@@ -35,6 +35,7 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
 have_reporter=${VTPM_TEST_HAVE_REPORTER:-1}
 have_inventory=${VTPM_TEST_HAVE_INVENTORY:-1}
 have_cron=${VTPM_TEST_HAVE_CRON:-0}
+have_man=${VTPM_TEST_HAVE_MAN:-0}
 
 installed() { for f in "$@"; do [ -e "$root$prefix/$f" ] || { echo "missing $prefix/$f"; return 1; }; done; }
 absent() { for f in "$@"; do [ ! -e "$root$prefix/$f" ] || { echo "unexpected $prefix/$f"; return 1; }; done; }
@@ -68,6 +69,21 @@ else
     check "without the reporter, neither vtpm-reporter nor its units are installed" bash -c '
         [ ! -e "$1$2/bin/vtpm-reporter" ] && ! find "$1" -name "vtpm-reporter.*" | grep .' _ "$root" "$prefix"
 fi
+check "the sample alerting rules are installed" installed share/vtpm-placement/prometheus/vtpm-alerts.yml
+if [ "$have_man" = 1 ]; then
+    mandir=$(option mandir)
+    check "vtpm-filter(1) is installed" installed "$mandir/man1/vtpm-filter.1"
+    if [ "$have_inventory" = 1 ]; then
+        check "vtpm-inventory(8) is installed" installed "$mandir/man8/vtpm-inventory.8"
+    fi
+    if [ "$have_reporter" = 1 ]; then
+        check "vtpm-reporter(8) and reporter.yaml(5) are installed" \
+            installed "$mandir/man8/vtpm-reporter.8" "$mandir/man5/reporter.yaml.5"
+        check "the installed pages name the installed configuration file" bash -c '
+            MANWIDTH=200 man -l "$1/man5/reporter.yaml.5" | grep -qF "$2/vtpm-placement/reporter.yaml"' \
+            _ "$root$prefix/$mandir" "$prefix/$(option sysconfdir)"
+    fi
+fi
 check "libvtpm-filter's headers are installed" installed include/vtpm/filter.h include/vtpm/traits.h
 check "pkg-config knows vtpm-filter" pkg-config --exists vtpm-filter
 if [ "$have_inventory" = 1 ]; then
@@ -100,6 +116,11 @@ if [ "${VTPM_TEST_HAVE_NOVA:-0}" = 1 ]; then
         [ -n "$f" ] || exit 1
         dir=${f%/vtpm_placement/nova_filter.py}
         /usr/bin/python3 -c "import sys; sys.exit(sys.argv[1] not in sys.path)" "${dir#"$1"}"' _ "$root"
+    # Debian's package builds with prefix /usr, where meson names the folder
+    # with a trailing '/' that sys.path's entries do not have.
+    check "for prefix /usr the vtpm_placement package goes to /usr/lib/python3/dist-packages" bash -c '
+        [ "$(/usr/bin/python3 "$1/scheduler/nova/site_dir.py" /usr /usr/lib/python3/dist-packages/)" = \
+          /usr/lib/python3/dist-packages ]' _ "$src"
     # The package loads its libraries by soname, as on a scheduler host. A
     # sanitized library cannot load in Python without its runtime: import only.
     check "the installed vtpm_placement loads the installed libvtpm-filter by soname" bash -c '
@@ -108,6 +129,20 @@ if [ "${VTPM_TEST_HAVE_NOVA:-0}" = 1 ]; then
         [ "$3" = none ] && code="import vtpm_placement as v; print(v.Filter(\"legacy\").profile)"
         PYTHONPATH=${pkg%/*} LD_LIBRARY_PATH=$2 /usr/bin/python3 -c "$code" >/dev/null' \
         _ "$root" "$libdir" "$sanitize"
+    # [DEFAULT] compute_driver = vtpm_libvirt.VTPMLibvirtDriver: Nova imports
+    # "nova.virt." + the value, so the module sits in Nova's own folder
+    # (installed only where python3-nova is).
+    /usr/bin/python3 -c "import nova.virt" 2>/dev/null && check "compute_driver vtpm_libvirt.VTPMLibvirtDriver resolves as Nova resolves it" bash -c '
+        virt=$(/usr/bin/python3 -c "import os, nova.virt; print(os.path.dirname(nova.virt.__file__))")
+        [ -f "$1$virt/vtpm_libvirt.py" ] || exit 1
+        pkg=$(dirname "$(find "$1" -path "*/vtpm_placement/compute.py" | head -n 1)")
+        PYTHONPATH=${pkg%/*} /usr/bin/python3 -c "
+import sys, nova.virt
+nova.virt.__path__.insert(0, sys.argv[1])
+from oslo_utils import importutils
+cls = importutils.import_class(\"nova.virt.vtpm_libvirt.VTPMLibvirtDriver\")
+from nova.virt.libvirt.driver import LibvirtDriver
+sys.exit(not issubclass(cls, LibvirtDriver))" "$1$virt"' _ "$root"
 fi
 
 echo "1..$n"

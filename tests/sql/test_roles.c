@@ -87,17 +87,7 @@ sql_ok(const char *sql)
 static long long
 count_of(const char *sql)
 {
-    char err[512];
-    char *v = vtpm_test_pg_value(admin, sql, err, sizeof(err));
-    long long n;
-
-    if (!v) {
-        fail_msg("%s: %s", sql, err);
-        return -1;
-    }
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
+    return vtpm_test_pg_number(admin, sql);
 }
 
 /* Runs @sql as the admin; returns the error message (static) or NULL on success. */
@@ -241,6 +231,7 @@ test_each_granted_function_works_for_its_role(void **state)
         { "vtpm.candidates(text[],text[],integer)",
           "SELECT count(*) FROM vtpm.candidates('{COMPUTE_SECURITY_TPM_2_0}')" },
         { "vtpm.history(text,timestamp with time zone)", "SELECT count(*) FROM vtpm.history('fixed-host')" },
+        { "vtpm.stale_after()", "SELECT vtpm.stale_after()" },
         { "vtpm.trait_mask(text[])", "SELECT vtpm.trait_mask('{COMPUTE_SECURITY_TPM_2_0}')" },
         { "vtpm.trait_masks(text[],text[])", "SELECT * FROM vtpm.trait_masks('{COMPUTE_SECURITY_TPM_2_0}', '{}')" },
         { "vtpm.trait_names(integer)", "SELECT vtpm.trait_names(3)" },
@@ -255,6 +246,12 @@ test_each_granted_function_works_for_its_role(void **state)
     got = executable_by("vtpm_reporter");
     assert_non_null(got);
     assert_string_equal(got, "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)");
+    free(got);
+    /* vtpm_pool_publisher: the signed publish only (what it can do with it:
+     * tests/reporter/publish/pg/test_signed.c). */
+    got = executable_by("vtpm_pool_publisher");
+    assert_non_null(got);
+    assert_string_equal(got, "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)");
     free(got);
     sql_ok("SELECT vtpm.bind_reporter('rep_grant', 'grant-host')");
     traits_doc(traits, sizeof(traits), NULL, NULL, NULL);

@@ -1,22 +1,33 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The PostgreSQL publisher: one parameterised call of vtpm.publish() over libpq. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "alloc.h"
 #include "log.h"
 #include "pg.h"
 #include "publish_pg.h"
+#include "secret_file.h"
 #include "util.h"
 
 static const char publish_sql[] =
     "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
     "$5::jsonb, $6::jsonb)";
+/* Every argument text, signed as sent (vtpm_keys.signed_message()). */
+static const char publish_signed_sql[] =
+    "SELECT status, generation FROM vtpm.publish_signed($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/* The fields a signature covers, in order, after the "vtpm-publish-v1" tag. */
+enum { SIGNED_FIELDS = 8 };
 
 static vtpm_publish_status
 result_fail(vtpm_publish_result *out, vtpm_publish_status status, const char *fmt, ...)
@@ -73,11 +84,94 @@ publish_status_of(vtpm_pg_class c)
     return VTPM_PUBLISH_UNREACHABLE;
 }
 
-vtpm_publish_status
-vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_result *out)
+/* Appends netstring "<len>:<bytes>," of @field (NULL is "") to @buf (@size
+ * bytes, room enough) at *@len. A C string holds no NUL: %s copies it whole. */
+static void
+netstring_append(char *buf, size_t size, size_t *len, const char *field)
+{
+    const char *f = field ? field : "";
+
+    *len += (size_t)snprintf(buf + *len, size - *len, "%zu:%s,", strlen(f), f);
+}
+
+/*
+ * The signature of @fields (SIGNED_FIELDS of them) with @key: HMAC-SHA256
+ * over the netstrings of "vtpm-publish-v1" and each field, in lower-case hex
+ * into @hex. The format is docs/inventory.md's ("Pooled publishing").
+ */
+static void
+sign_fields(const vtpm_host_key *key, const char *const fields[], char hex[65])
+{
+    static const char tag[] = "vtpm-publish-v1";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    size_t size = sizeof(tag) + 24, len = 0;
+    char *msg;
+
+    for (size_t i = 0; i < SIGNED_FIELDS; i++)
+        size += (fields[i] ? strlen(fields[i]) : 0) + 24;
+    msg = vtpm_alloc_calloc(1, size);
+    netstring_append(msg, size, &len, tag);
+    for (size_t i = 0; i < SIGNED_FIELDS; i++)
+        netstring_append(msg, size, &len, fields[i]);
+    if (!HMAC(EVP_sha256(), key->secret, (int)sizeof(key->secret), (const unsigned char *)msg,
+              len, mac, &maclen) || maclen != 32)
+        vtpm_alloc_abort();     /* only an allocation inside OpenSSL can fail here */
+    for (unsigned int i = 0; i < maclen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    explicit_bzero(mac, sizeof(mac));
+    free(msg);
+}
+
+/* Now in microseconds since the Unix epoch: a signed report's sequence. */
+static int64_t
+report_time_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Runs the publish call for @report on @conn: signed with @key, or not (NULL). */
+static PGresult *
+publish_exec(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
+             const char *traits)
+{
+    const char *values[SIGNED_FIELDS + 1];
+    char seq[24], sig[65];
+
+    if (!key) {
+        values[0] = report->host;
+        values[1] = report->provider_uuid[0] ? report->provider_uuid : NULL;
+        values[2] = report->inconclusive ? "true" : "false";
+        values[3] = report->inconclusive ? report->inconclusive_reason : NULL;
+        values[4] = traits ? traits : "{}";
+        values[5] = report->facts_json;
+        return PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
+    }
+    /* Strictly increasing across runs: the database refuses one not after
+     * the host's last accepted report (a replay). */
+    vtpm_strfmt(seq, sizeof(seq), "%" PRId64, report_time_us());
+    values[0] = key->id;
+    values[1] = seq;
+    values[2] = report->host;
+    values[3] = report->provider_uuid;
+    values[4] = report->inconclusive ? "true" : "false";
+    values[5] = report->inconclusive ? report->inconclusive_reason : "";
+    values[6] = traits ? traits : "{}";
+    values[7] = report->facts_json ? report->facts_json : "";
+    sign_fields(key, values, sig);
+    values[8] = sig;
+    return PQexecParams(conn, publish_signed_sql, 9, NULL, values, NULL, NULL, 0);
+}
+
+/* vtpm_pg_publish_conn(), signed with @key unless it is NULL. */
+static vtpm_publish_status
+publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
+           vtpm_publish_result *out)
 {
     VTPM_AUTOFREE(char *) traits = NULL;
-    const char *values[6];
     char what[512], msg[512];
     PGresult *res = NULL;
     vtpm_publish_status status;
@@ -86,18 +180,18 @@ vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_resul
     out->generation = -1;
     if (!report || !report->host[0])
         return result_fail(out, VTPM_PUBLISH_CONFIG, "report has no host name");
+    vtpm_pgconn_describe(conn, what, sizeof(what));
+    /* The signature covers bytes; the server must read them as sent. */
+    if (key && strcmp(pg_encoding_to_char(PQclientEncoding(conn)), "UTF8") != 0)
+        return result_fail(out, VTPM_PUBLISH_CONFIG,
+                           "signed reports need client_encoding UTF8, not '%s' (see the DSN "
+                           "or PGCLIENTENCODING)", pg_encoding_to_char(PQclientEncoding(conn)));
     if (!report->inconclusive)
         traits = traits_json(report);
-    vtpm_pgconn_describe(conn, what, sizeof(what));
 
-    values[0] = report->host;
-    values[1] = report->provider_uuid[0] ? report->provider_uuid : NULL;
-    values[2] = report->inconclusive ? "true" : "false";
-    values[3] = report->inconclusive ? report->inconclusive_reason : NULL;
-    values[4] = traits ? traits : "{}";
-    values[5] = report->facts_json;
-    VTPM_DEBUG("publishing host '%s' to %s", report->host, what);
-    res = PQexecParams(conn, publish_sql, 6, NULL, values, NULL, NULL, 0);
+    VTPM_DEBUG("publishing host '%s' to %s%s%s", report->host, what, key ? " with key " : "",
+               key ? key->id : "");
+    res = publish_exec(conn, key, report, traits);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         status = publish_status_of(vtpm_pg_classify(conn, res));
         vtpm_pg_message(res, conn, msg, sizeof(msg));
@@ -129,7 +223,21 @@ cleanup:
 }
 
 vtpm_publish_status
-vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    return publish_on(conn, NULL, report, out);
+}
+
+vtpm_publish_status
+vtpm_pg_publish_signed_conn(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
+                            vtpm_publish_result *out)
+{
+    return publish_on(conn, key, report, out);
+}
+
+vtpm_publish_status
+vtpm_pg_publish_signed(const char *dsn, const vtpm_host_key *key, const vtpm_report *report,
+                       vtpm_publish_result *out)
 {
     /* Defaults first: whatever the DSN says overrides them. A database host
      * that stops answering mid-publish (a network partition, a host that
@@ -138,7 +246,10 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
      * socket): unacknowledged data by tcp_user_timeout, a query sent and
      * acknowledged but never answered by keepalives. The attempt is then
      * "unreachable" and retried; a publish is idempotent, so a retry after a
-     * commit whose answer was lost records an unchanged report. */
+     * commit whose answer was lost records an unchanged report. With a
+     * multi-host DSN (a primary and its standbys), only a server that
+     * accepts writes will do: while none does (a failover), the attempt is
+     * unreachable and retried, and each attempt tries the hosts again. */
     static const vtpm_pg_connect_opts opts = {
         .application_name = "vtpm-reporter",
         .connect_timeout = "10",
@@ -146,6 +257,9 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
         .keepalives_interval = "5",
         .keepalives_count = "4",
         .tcp_user_timeout = "30000",
+        .target_session_attrs = "read-write",
+        /* The reporter's text is UTF-8 (and a signature covers bytes). */
+        .client_encoding = "UTF8",
     };
     char what[512], msg[512], masked[512];
     PGconn *conn = NULL;
@@ -180,39 +294,89 @@ vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result 
                     vtpm_pgconn_describe(conn, what, sizeof(what)), msg);
         goto cleanup;
     }
-    status = vtpm_pg_publish_conn(conn, report, out);
+    status = publish_on(conn, key, report, out);
 
 cleanup:
     PQfinish(conn);
     return status;
 }
 
+vtpm_publish_status
+vtpm_pg_publish(const char *dsn, const vtpm_report *report, vtpm_publish_result *out)
+{
+    return vtpm_pg_publish_signed(dsn, NULL, report, out);
+}
+
+int
+vtpm_host_key_load(const char *path, vtpm_host_key *key, char *err, size_t errlen)
+{
+    char line[VTPM_HOST_KEY_TOKEN_LEN + 3], why[256];
+    int rc = -1;
+
+    memset(key, 0, sizeof(*key));
+    if (vtpm_secret_file_read_line(path, "key file", line, sizeof(line), err, errlen) < 0)
+        return -1;
+    if (vtpm_host_key_parse(line, key, why, sizeof(why)) < 0)
+        vtpm_strfmt(err, errlen, "key file '%s': %s", path, why);
+    else
+        rc = 0;
+    explicit_bzero(line, sizeof(line));
+    return rc;
+}
+
+/* The publisher's state: the config, and the host key in the signed mode. */
+typedef struct {
+    const vtpm_conf *conf;
+    bool signed_mode;
+    vtpm_host_key key;
+} publisher_postgres;
+
 /*
- * The publisher's state is the config: every run connects anew, and a DSN
- * libpq cannot parse is found then (VTPM_PUBLISH_CONFIG), so open never fails.
+ * Every run connects anew, and a DSN libpq cannot parse is found then
+ * (VTPM_PUBLISH_CONFIG); only a key file that cannot be used fails here.
  */
 static void *
-publisher_postgres_open(const vtpm_conf *conf,
-                        char *err, /* NOLINT(readability-non-const-parameter): the ops signature */
-                        size_t errlen)
+publisher_postgres_open(const vtpm_conf *conf, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
-    return (void *)conf;
+    publisher_postgres *p = vtpm_alloc_calloc(1, sizeof(*p));
+
+    p->conf = conf;
+    if (conf->postgres_key_file && *conf->postgres_key_file) {
+        if (vtpm_host_key_load(conf->postgres_key_file, &p->key, err, errlen) < 0) {
+            free(p);
+            return NULL;
+        }
+        p->signed_mode = true;
+        VTPM_DEBUG("signed mode: key %s from '%s'", p->key.id, conf->postgres_key_file);
+    }
+    return p;
 }
 
 static vtpm_publish_status
 publisher_postgres_publish(void *state, const vtpm_report *report, vtpm_publish_result *out)
 {
-    const vtpm_conf *conf = state;
-    const char *dsn = conf->postgres_dsn && *conf->postgres_dsn ? conf->postgres_dsn : NULL;
+    const publisher_postgres *p = state;
+    const char *dsn = p->conf->postgres_dsn && *p->conf->postgres_dsn ? p->conf->postgres_dsn
+                                                                        : NULL;
 
-    return vtpm_pg_publish(vtpm_dsn_lookup(dsn), report, out);
+    return vtpm_pg_publish_signed(vtpm_dsn_lookup(dsn), p->signed_mode ? &p->key : NULL, report,
+                                  out);
+}
+
+static void
+publisher_postgres_close(void *state)
+{
+    publisher_postgres *p = state;
+
+    if (!p)
+        return;
+    vtpm_host_key_clear(&p->key);
+    free(p);
 }
 
 const vtpm_publisher_ops vtpm_publisher_postgres = {
     .name = "postgres",
     .open = publisher_postgres_open,
     .publish = publisher_postgres_publish,
-    .close = NULL,
+    .close = publisher_postgres_close,
 };

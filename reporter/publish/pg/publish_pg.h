@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "host_key.h"
 #include "publish.h"
 #include "report.h"
 
@@ -41,5 +42,29 @@ vtpm_publish_status vtpm_pg_publish(const char *dsn, const vtpm_report *report,
  */
 vtpm_publish_status vtpm_pg_publish_conn(PGconn *conn, const vtpm_report *report,
                                          vtpm_publish_result *out);
+
+/*
+ * As vtpm_pg_publish(), in the signed (pooled) mode when @key is not NULL:
+ * vtpm.publish_signed() with HMAC-SHA256 of the report under @key and the
+ * time in microseconds as its sequence (docs/inventory.md, "Pooled
+ * publishing"). The database's refusals (unknown or revoked key, a
+ * signature that does not verify, another host, a replay, a clock too far
+ * off) are VTPM_PUBLISH_REFUSED; a connection whose client_encoding is not
+ * UTF8 is VTPM_PUBLISH_CONFIG. @key NULL: vtpm_pg_publish().
+ */
+vtpm_publish_status vtpm_pg_publish_signed(const char *dsn, const vtpm_host_key *key,
+                                           const vtpm_report *report, vtpm_publish_result *out);
+
+/* The same on an open connection @conn, as vtpm_pg_publish_conn(). */
+vtpm_publish_status vtpm_pg_publish_signed_conn(PGconn *conn, const vtpm_host_key *key,
+                                                const vtpm_report *report,
+                                                vtpm_publish_result *out);
+
+/*
+ * Reads the host key file @path (one line, the token vtpm-inventory wrote;
+ * a file group or others may read or write is refused) into @key. Returns
+ * 0, or -1 with one line in @err, which never holds the key.
+ */
+int vtpm_host_key_load(const char *path, vtpm_host_key *key, char *err, size_t errlen);
 
 #endif /* VTPM_REPORTER_PUBLISH_PG_H */

@@ -994,6 +994,12 @@ publish_read(placement_publish_ctx *ctx, vtpm_traitset publish, long long *gener
     *generation = json_integer_value(gen_json);
     *have = vtpm_placement_traits_merge(json_object_get(root, "traits"), publish, list);
     json_decref(root);
+    if (!ctx->result->placement_read) {
+        /* the first read only: later ones may see this publish's own PUT */
+        ctx->result->placement_read = true;
+        ctx->result->placement_before = *have;
+        ctx->result->placement_known = client->known;
+    }
     return PUBLISH_STEP_NEXT;
 }
 

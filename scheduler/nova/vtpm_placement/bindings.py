@@ -88,7 +88,12 @@ _INVENTORY_SYMBOLS = {
     'vtpm_inventory_lookup': (ctypes.c_bool, [_p, ctypes.POINTER(_UUID),
                                               ctypes.POINTER(_traitset),
                                               ctypes.POINTER(ctypes.c_int64)]),
+    'vtpm_inventory_check_many': (ctypes.c_size_t, [_p, ctypes.c_char_p, ctypes.c_size_t,
+                                                    _traitset, _p]),
 }
+
+# What vtpm_inventory_check_many writes per host (vtpm_inventory_check_result).
+CHECK_LACKS, CHECK_PASSES, CHECK_UNKNOWN = 0, 1, 2
 
 
 def _load(path, soname, symbols, what):
@@ -241,6 +246,7 @@ class Filter(_Owned):
             _raise(err.status, err, 'cannot create the filter')
         self.profile = profile
         self.strict = strict
+        self._names = {}
 
     def request(self, flavor_specs=None, image_props=None):
         """A new Request holding the TPM keys of two dicts (others cost nothing)."""
@@ -278,14 +284,23 @@ class Filter(_Owned):
         return _text(self.lib.vtpm_code_name(code))
 
     def trait_names(self, bits):
-        return trait_names(self.lib, bits)
+        # Seven traits: at most 128 sets, each named once (log lines name them).
+        names = self._names.get(bits)
+        if names is None:
+            names = trait_names(self.lib, bits)
+            if len(self._names) < 1024:
+                self._names[bits] = names
+        return names
 
 
 def uuid_struct(text):
     """A vtpm_uuid for the uuid @text (any form uuid.UUID takes); ValueError if not one."""
-    out = _UUID()
-    ctypes.memmove(out.bytes, uuidlib.UUID(str(text)).bytes, 16)
-    return out
+    return uuid_struct_of_bytes(uuidlib.UUID(str(text)).bytes)
+
+
+def uuid_struct_of_bytes(key):
+    """A vtpm_uuid from the 16 bytes @key (uuid.UUID.bytes)."""
+    return _UUID.from_buffer_copy(key)
 
 
 class Inventory(_Owned):
@@ -329,6 +344,18 @@ class Inventory(_Owned):
                                               ctypes.byref(traits), None):
             return None
         return traits.value
+
+    def check_many(self, keys, required):
+        """One byte per host (CHECK_LACKS, CHECK_PASSES, CHECK_UNKNOWN), a bytearray:
+        @keys is the hosts' uuids as 16 bytes each, joined (uuid.UUID.bytes)."""
+        n = len(keys) // 16
+        if len(keys) != n * 16:
+            raise ValueError('keys must be 16 bytes per host, not %d bytes' % len(keys))
+        out = bytearray(n)
+        if n:
+            self.lib.vtpm_inventory_check_many(self.handle, keys, n, required,
+                                               ctypes.addressof((ctypes.c_char * n).from_buffer(out)))
+        return out
 
     def candidates(self, required, forbidden=0):
         """Uuids (text) of the providers with every trait of @required, none of @forbidden."""

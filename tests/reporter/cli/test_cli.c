@@ -115,6 +115,7 @@ test_cli_usage_errors_exit_2(void **state)
     static const char *const extra[] = { "probe", "more", NULL };
     static const char *const json_run[] = { "run", "--json", NULL };
     static const char *const delay_probe[] = { "probe", "--no-delay", NULL };
+    static const char *const force_probe[] = { "probe", "--force", NULL };
     cli_result r;
 
     (void)state;
@@ -136,6 +137,9 @@ test_cli_usage_errors_exit_2(void **state)
     assert_int_equal(cli_run(&r, json_run), VTPM_EXIT_USAGE);
     cli_result_free(&r);
     assert_int_equal(cli_run(&r, delay_probe), VTPM_EXIT_USAGE);
+    cli_result_free(&r);
+    assert_int_equal(cli_run(&r, force_probe), VTPM_EXIT_USAGE);
+    assert_non_null(strstr(r.err, "--force applies to run only"));
     cli_result_free(&r);
 }
 
@@ -265,8 +269,8 @@ cli_run_secret_config(const char *text, const char *command, const char *option)
     cli_result r, log = { 0 };
     int rc, saved, log_fd;
 
-    snprintf(full, sizeof(full), "%scache_dir: %s\nlock_file: %s/lock\n", text, cache_dir,
-             cache_dir);
+    snprintf(full, sizeof(full), "%scache_dir: %s\nlock_file: %s/lock\nstate_dir: %s/state\n",
+             text, cache_dir, cache_dir, cache_dir);
     write_config(path, sizeof(path), full);
     /* the log goes to the process's stderr: keep it, with the outputs */
     fflush(stderr);

@@ -128,6 +128,8 @@ test_conf_shipped_example_parses(void **state)
     assert_true(conf.start_delay_max == 30.0);
     assert_int_equal(conf.retries, 3);
     assert_string_equal(conf.lock_file, "/run/vtpm-reporter.lock");
+    assert_string_equal(conf.state_dir, "/var/lib/vtpm-placement");
+    assert_true(conf.heartbeat == 300.0);
     vtpm_conf_clear(&conf);
 }
 
@@ -186,11 +188,34 @@ test_conf_defaults_match_documentation(void **state)
     assert_string_equal(conf.cache_dir, VTPM_LOCALSTATEDIR "/cache/vtpm-placement");
     assert_string_equal(conf.lock_file, VTPM_LOCK_FILE);
     assert_non_null(strstr(conf.lock_file, "/vtpm-reporter.lock"));
+    assert_string_equal(conf.state_dir, VTPM_LOCALSTATEDIR "/lib/vtpm-placement");
+    assert_true(conf.heartbeat == 300.0);
     vtpm_conf_clear(&conf);
     assert_null(conf.uri);
     vtpm_conf_clear(&conf); /* twice is fine */
     vtpm_conf_clear(NULL);
     setenv("PATH", "/usr/bin:/bin", 1);
+}
+
+/* heartbeat 0 (publish every run) and a state folder of one's own. */
+static void
+test_conf_reads_heartbeat_and_state_dir(void **state)
+{
+    static const char text[] = "heartbeat: 0\nstate_dir: /srv/vtpm/state\n";
+    char err[256];
+    vtpm_conf conf;
+
+    (void)state;
+    assert_int_equal(vtpm_conf_load_string("reporter.yaml", text, strlen(text), &conf, err,
+                                           sizeof(err)), 0);
+    assert_true(conf.heartbeat == 0.0);
+    assert_string_equal(conf.state_dir, "/srv/vtpm/state");
+    vtpm_conf_clear(&conf);
+    /* no way to keep no state: nova-compute's driver needs the result */
+    assert_int_equal(vtpm_conf_load_string("reporter.yaml", "state_dir: null\n", 16, &conf, err,
+                                           sizeof(err)), -1);
+    assert_non_null(strstr(err, "state_dir"));
+    vtpm_conf_clear(&conf);
 }
 
 static void
@@ -257,6 +282,29 @@ test_conf_error_fits_a_small_buffer(void **state)
 }
 
 /* The passphrase file of the client key: an absolute path, kept as given; null means none. */
+/* postgres.key_file selects the signed mode: an absolute path, unset by default. */
+static void
+test_conf_reads_postgres_key_file(void **state)
+{
+    static const char text[] = "postgres:\n  key_file: /etc/vtpm-placement/host.key\n";
+    static const char relative[] = "postgres:\n  key_file: host.key\n";
+    char err[512] = "";
+    vtpm_conf conf;
+
+    (void)state;
+    if (vtpm_conf_load_string("pool.yaml", text, strlen(text), &conf, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_string_equal(conf.postgres_key_file, "/etc/vtpm-placement/host.key");
+    vtpm_conf_clear(&conf);
+    assert_null(conf.postgres_key_file);
+    assert_int_equal(vtpm_conf_load_string("pool.yaml", relative, strlen(relative), &conf, err,
+                                           sizeof(err)), -1);
+    assert_non_null(strstr(err, "postgres.key_file"));
+    assert_non_null(strstr(err, "absolute path"));
+    assert_null(conf.postgres_key_file);
+    vtpm_conf_clear(&conf);
+}
+
 static void
 test_conf_reads_placement_key_password_file(void **state)
 {
@@ -407,10 +455,12 @@ main(void)
         cmocka_unit_test(test_conf_shipped_example_parses),
         cmocka_unit_test(test_conf_shipped_example_documents_every_key),
         cmocka_unit_test(test_conf_defaults_match_documentation),
+        cmocka_unit_test(test_conf_reads_heartbeat_and_state_dir),
         cmocka_unit_test(test_conf_dsn_default_from_environment),
         cmocka_unit_test(test_conf_missing_file_names_the_file),
         cmocka_unit_test(test_conf_error_leaves_only_defaults),
         cmocka_unit_test(test_conf_error_fits_a_small_buffer),
+        cmocka_unit_test(test_conf_reads_postgres_key_file),
         cmocka_unit_test(test_conf_reads_placement_key_password_file),
         cmocka_unit_test(test_conf_refuses_deep_nesting_quickly),
         cmocka_unit_test(test_conf_refuses_readable_file_with_secret),

@@ -22,11 +22,16 @@
 #include "pg_fixture.h"
 #include "publish_pg.h"
 #include "report_fixture.h"
+#include "require.h"
 #include "run.h"
 #include "util.h"
 
 static vtpm_test_pg pg;
-static char db_dsn[512];
+static char db_dsn[512];      /* the superuser, straight to the server: checks, set-up */
+static char pub_dsn[512];     /* what the runs publish through: db_dsn, or PgBouncer */
+static char bouncer[256];     /* "host=127.0.0.1 port=N" of PgBouncer, or "" */
+static char bouncer_dir[300];
+#define TEST_PASSWORD "run-test-pw"   /* every login's, at PgBouncer */
 static char lock_dir[64];
 static char lock_path[256];
 
@@ -352,16 +357,24 @@ query_ll(const char *sql)
     return n;
 }
 
+/* Pauses between attempts: through PgBouncer, longer than its
+ * server_login_retry (1 s in the fixture) after the server came back. */
+static double
+backoff(void)
+{
+    return bouncer[0] ? 0.8 : 0.05;
+}
+
 static void
 test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
 {
-    vtpm_run_options opts = { .no_delay = true, .backoff_initial = 0.05 };
+    vtpm_run_options opts = { .no_delay = true, .backoff_initial = backoff() };
     vtpm_publish_result res;
     vtpm_conf conf;
     vtpm_report r;
 
     (void)state;
-    conf_init(&conf, db_dsn);
+    conf_init(&conf, pub_dsn);
     conf.retries = 2;
     vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
     assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_OK);
@@ -370,7 +383,9 @@ test_run_database_stopped_before_run_then_next_run_catches_up(void **state)
     vtpm_test_report_init(&r, "fault-before", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2));
     assert_int_equal(vtpm_run(&conf, &r, &opts, &res), VTPM_EXIT_UNREACHABLE);
     assert_int_equal(res.status, VTPM_PUBLISH_UNREACHABLE);
-    assert_non_null(strstr(res.message, "cannot connect to database 'vtpm_test'"));
+    /* PgBouncer lets the login in, then has no server for the query. */
+    assert_non_null(strstr(res.message, bouncer[0] ? "database 'vtpm_test' on '127.0.0.1:"
+                                                   : "cannot connect to database 'vtpm_test'"));
     assert_int_equal(vtpm_test_pg_restart(&pg), 0);
 
     assert_int_equal(query_ll("SELECT tpm_bits FROM vtpm.resource_providers WHERE name = 'fault-before'"),
@@ -406,7 +421,7 @@ start_blocked_run(PGconn *blocker, const char *host, vtpm_traitset set, unsigned
         vtpm_conf conf;
         vtpm_report r;
 
-        conf_init(&conf, db_dsn);
+        conf_init(&conf, pub_dsn);
         conf.retries = retries;
         vtpm_test_report_init(&r, host, set);
         _exit(vtpm_run(&conf, &r, &opts, NULL));
@@ -440,7 +455,7 @@ wait_child(pid_t pid)
 static void
 test_run_database_stopped_during_publish_writes_nothing(void **state)
 {
-    vtpm_run_options opts = { .no_delay = true, .backoff_initial = 0.05 };
+    vtpm_run_options opts = { .no_delay = true, .backoff_initial = backoff() };
     vtpm_conf conf;
     vtpm_report r;
     PGconn *blocker;
@@ -448,7 +463,7 @@ test_run_database_stopped_during_publish_writes_nothing(void **state)
     pid_t pid;
 
     (void)state;
-    conf_init(&conf, db_dsn);
+    conf_init(&conf, pub_dsn);
     vtpm_test_report_init(&r, "fault-during", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-during'");
@@ -486,7 +501,7 @@ test_run_reporter_killed_during_publish_leaves_a_whole_report_or_none(void **sta
     pid_t pid;
 
     (void)state;
-    conf_init(&conf, db_dsn);
+    conf_init(&conf, pub_dsn);
     vtpm_test_report_init(&r, "fault-kill", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_TIS));
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
     reports_before = query_ll("SELECT count(*) FROM vtpm.reports WHERE host = 'fault-kill'");
@@ -537,7 +552,11 @@ test_run_refused_for_a_host_the_login_is_not_bound_to(void **state)
     (void)state;
     assert_int_equal(vtpm_reporter_bind(admin, "rep_run", "run-bound", NULL, NULL, &created, err, sizeof(err)), 0);
     PQfinish(admin);
-    vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
+    if (bouncer[0])
+        vtpm_strfmt(dsn, sizeof(dsn), "%s dbname=vtpm_test user=rep_run password=" TEST_PASSWORD,
+                    bouncer);
+    else
+        vtpm_test_pg_dsn(&pg, "vtpm_test", "rep_run", dsn, sizeof(dsn));
     conf_init(&conf, dsn);
     vtpm_test_report_init(&r, "run-bound", 1);
     assert_int_equal(vtpm_run(&conf, &r, &opts, NULL), VTPM_EXIT_OK);
@@ -574,6 +593,17 @@ group_setup(void **state)
     if (rc < 0)
         fprintf(stderr, "%s\n", err);
     PQfinish(conn);
+    vtpm_strfmt(pub_dsn, sizeof(pub_dsn), "%s", db_dsn);
+    if (rc == 0 && vtpm_test_through_pgbouncer()) {
+        vtpm_strfmt(bouncer_dir, sizeof(bouncer_dir), "%s/pgbouncer", pg.dir);
+        if (vtpm_test_pgbouncer_start(&pg, bouncer_dir,
+                                      "\"postgres\" \"" TEST_PASSWORD "\"\n"
+                                      "\"rep_run\" \"" TEST_PASSWORD "\"\n",
+                                      bouncer, sizeof(bouncer)) < 0)
+            return -1;
+        vtpm_strfmt(pub_dsn, sizeof(pub_dsn), "%s dbname=vtpm_test user=postgres password="
+                    TEST_PASSWORD, bouncer);
+    }
     return rc;
 }
 
@@ -583,6 +613,8 @@ group_teardown(void **state)
     char cmd[128];
 
     (void)state;
+    if (bouncer_dir[0])
+        vtpm_test_pgbouncer_stop(bouncer_dir);
     vtpm_test_pg_destroy(&pg);
     if (lock_dir[0]) {
         vtpm_strfmt(cmd, sizeof(cmd), "rm -rf '%s'", lock_dir);
@@ -609,5 +641,8 @@ main(void)
         cmocka_unit_test(test_run_refused_for_a_host_the_login_is_not_bound_to),
     };
 
-    return cmocka_run_group_tests_name("run", tests, group_setup, group_teardown);
+    if (vtpm_test_through_pgbouncer())
+        vtpm_test_require_program("/usr/sbin/pgbouncer", "pgbouncer");
+    return cmocka_run_group_tests_name(vtpm_test_through_pgbouncer() ? "run-pgbouncer" : "run",
+                                       tests, group_setup, group_teardown);
 }

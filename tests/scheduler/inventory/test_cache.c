@@ -348,6 +348,71 @@ test_cache_candidates_equal_candidate_uuids_for_every_trait_mask(void **state)
     free(theirs);
 }
 
+/* A uuid no test publishes. */
+#define NEVER_PUBLISHED "6b1c0e55-0000-4000-8000-00000000c4ec"
+
+/* Every provider of the table, then one the inventory does not hold: the
+ * batch check must say for each what a lookup and a mask test say. */
+static void
+test_cache_check_many_equals_lookup_for_every_provider_and_trait_mask(void **state)
+{
+    PGresult *res = query(admin, "SELECT uuid::text FROM vtpm.resource_providers", 0, NULL);
+    size_t n = (size_t)PQntuples(res) + 1;
+    vtpm_uuid *uuids = calloc(n, sizeof(*uuids));
+    unsigned char *out = malloc(n);
+    vtpm_inventory *inv = open_ok(db_dsn);
+    size_t lacking = 0;
+
+    (void)state;
+    assert_non_null(uuids);
+    assert_non_null(out);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_int_equal(vtpm_uuid_parse(PQgetvalue(res, (int)i, 0), &uuids[i], NULL), VTPM_OK);
+    assert_int_equal(vtpm_uuid_parse(NEVER_PUBLISHED, &uuids[n - 1], NULL), VTPM_OK);
+    PQclear(res);
+    /* VTPM_TRAITSET_ALL + 1 is a bit of no managed trait: nothing passes it. */
+    for (vtpm_traitset req = 0; req <= VTPM_TRAITSET_ALL + 1; req++) {
+        size_t pass = 0, got;
+
+        memset(out, 0xff, n);
+        got = vtpm_inventory_check_many(inv, uuids, n, req, out);
+        for (size_t i = 0; i < n; i++) {
+            vtpm_traitset bits = 0;
+            int want = VTPM_INVENTORY_CHECK_UNKNOWN;
+
+            if (vtpm_inventory_lookup(inv, &uuids[i], &bits, NULL))
+                want = (bits & req) == req ? VTPM_INVENTORY_CHECK_PASSES
+                                           : VTPM_INVENTORY_CHECK_LACKS;
+            pass += want == VTPM_INVENTORY_CHECK_PASSES;
+            lacking += want == VTPM_INVENTORY_CHECK_LACKS;
+            assert_int_equal(out[i], want);
+        }
+        assert_int_equal(got, pass);
+    }
+    assert_true(lacking > 0);
+    assert_int_equal(out[n - 1], VTPM_INVENTORY_CHECK_UNKNOWN);
+    vtpm_inventory_close(inv);
+    free(uuids);
+    free(out);
+}
+
+static void
+test_cache_check_many_without_inventory_or_arrays_passes_nothing(void **state)
+{
+    unsigned char mask[1] = { 0xff };
+    vtpm_uuid any;
+
+    (void)state;
+    assert_int_equal(vtpm_uuid_parse(NEVER_PUBLISHED, &any, NULL), VTPM_OK);
+    assert_int_equal(vtpm_inventory_check_many(NULL, &any, 1, 0, mask), 0);
+    assert_int_equal(mask[0], VTPM_INVENTORY_CHECK_UNKNOWN);
+    mask[0] = 0xff;
+    assert_int_equal(vtpm_inventory_check_many(NULL, NULL, 1, 0, mask), 0);
+    assert_int_equal(mask[0], 0xff);
+    assert_int_equal(vtpm_inventory_check_many(NULL, &any, 1, 0, NULL), 0);
+    assert_int_equal(vtpm_inventory_check_many(NULL, NULL, 0, 0, NULL), 0);
+}
+
 static void
 test_cache_candidates_come_in_creation_order(void **state)
 {
@@ -931,6 +996,8 @@ main(void)
         cmocka_unit_test(test_cache_opens_an_empty_inventory),
         cmocka_unit_test(test_cache_holds_every_provider_with_the_tables_bits_and_generation),
         cmocka_unit_test(test_cache_candidates_equal_candidate_uuids_for_every_trait_mask),
+        cmocka_unit_test(test_cache_check_many_equals_lookup_for_every_provider_and_trait_mask),
+        cmocka_unit_test(test_cache_check_many_without_inventory_or_arrays_passes_nothing),
         cmocka_unit_test(test_cache_candidates_come_in_creation_order),
         cmocka_unit_test(test_cache_candidates_count_all_matches_and_write_at_most_max),
         cmocka_unit_test(test_cache_sees_a_publish_from_another_connection_after_refresh),

@@ -176,4 +176,18 @@ def a_bad_dsn_fails_without_showing_a_password():
         raise AssertionError('opened an inventory on no server')
 
 
+@tap.case
+def check_many_takes_16_bytes_per_host_and_a_closed_inventory_knows_none():
+    if not INVENTORY_LIB:
+        return
+    # An Inventory whose handle is gone (closed): the library's NULL
+    # inventory, which holds nothing.
+    inv = bindings.Inventory.__new__(bindings.Inventory)
+    inv.lib = bindings.load_inventory_library(INVENTORY_LIB)
+    inv.handle = None
+    assert inv.check_many(bytes(32), 1 << 1) == bytearray([bindings.CHECK_UNKNOWN] * 2)
+    assert inv.check_many(b'', 1 << 1) == bytearray()
+    tap.raises(ValueError, lambda: inv.check_many(bytes(17), 1), '16 bytes per host')
+
+
 tap.run()

@@ -11,6 +11,7 @@ import threading
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nova_world  # noqa: E402
 import tap  # noqa: E402
 
 FILTER_LIB, INVENTORY_LIB, INVENTORY_TOOL = sys.argv[1:4]
@@ -18,6 +19,7 @@ SOURCE_ROOT = os.environ['VTPM_SOURCE_ROOT']
 PG_CLUSTER = os.path.join(SOURCE_ROOT, 'scripts', 'pg-cluster.sh')
 
 try:
+    from nova import config as nova_config
     from nova import context as nova_context
     from nova import exception
     from nova import objects
@@ -33,6 +35,7 @@ if not shutil.which('psql') or not os.path.exists(os.environ.get(
 objects.register_all()
 
 from oslo_config import cfg  # noqa: E402
+from oslo_utils import timeutils  # noqa: E402
 
 from vtpm_placement import bindings  # noqa: E402
 from vtpm_placement import nova_filter  # noqa: E402
@@ -41,44 +44,22 @@ CONF = cfg.CONF
 
 # The programs this test runs (PostgreSQL, psql, vtpm-inventory) get neither
 # the sanitizers' preload meant for this interpreter nor its options.
-CHILD_ENV = dict((k, v) for k, v in os.environ.items()
-                 if k not in ('LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'))
-CHILD_ENV['VTPM_PG_FAST'] = '1'
+CHILD_ENV = nova_world.child_env()
 CONF([], project='nova', default_config_files=[])
 
 TPM_1_2, TPM_2_0 = 1 << 0, 1 << 1
 TRAIT_BITS = dict((name, 1 << i) for i, name in enumerate(bindings.TRAIT_NAMES))
 
 
-class Cluster:
+class Cluster(nova_world.Inventory):
     """A PostgreSQL cluster of scripts/pg-cluster.sh with a migrated inventory database."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix='vtpm-pgtest-')
         out = subprocess.run([PG_CLUSTER, 'start', self.dir], env=CHILD_ENV, check=True, timeout=120,
                              stdout=subprocess.PIPE, text=True).stdout
-        self.admin_dsn = out.strip().splitlines()[0]
-        self.sql('CREATE DATABASE vtpm', dsn=self.admin_dsn)
-        self.dsn = self.admin_dsn.replace('dbname=postgres', 'dbname=vtpm')
-        subprocess.run([INVENTORY_TOOL, '--dsn', self.dsn, '--dir',
-                        os.path.join(SOURCE_ROOT, 'sql', 'migrations'), 'migrate'],
-                       env=CHILD_ENV, check=True, stdout=subprocess.DEVNULL)
-
-    def sql(self, text, dsn=None, **variables):
-        """Runs @text with psql; :'name' in it is @variables[name], quoted by psql."""
-        cmd = ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', dsn or self.dsn]
-        for name, value in variables.items():
-            cmd += ['-v', '%s=%s' % (name, value)]
-        subprocess.run(cmd, input=text, text=True, check=True, stdout=subprocess.DEVNULL,
-                       env=CHILD_ENV)
-
-    def publish(self, host, host_uuid, bits):
-        """Publishes @host as provider @host_uuid with the traits of @bits, as the owner."""
-        self.sql("SELECT * FROM vtpm.publish(:'host', :'uuid', false, NULL, "
-                 "(SELECT jsonb_object_agg(t.name, jsonb_build_object("
-                 "'present', (:'bits'::int >> t.bit) & 1 = 1, 'code', 'ok', 'reason', 'test')) "
-                 "FROM vtpm.traits t WHERE t.bit IS NOT NULL), NULL)",
-                 host=host, uuid=host_uuid, bits=str(bits))
+        super().__init__(out.strip().splitlines()[0], INVENTORY_TOOL,
+                         os.path.join(SOURCE_ROOT, 'sql', 'migrations'))
 
     def destroy(self):
         subprocess.run([PG_CLUSTER, 'stop', self.dir], stdout=subprocess.DEVNULL, env=CHILD_ENV)
@@ -97,7 +78,7 @@ class Existing:
 
 try:
     pg = Existing(os.environ['VTPM_TEST_DSN']) if 'VTPM_TEST_DSN' in os.environ else Cluster()
-except (subprocess.CalledProcessError, OSError) as exc:
+except (subprocess.CalledProcessError, OSError, nova_world.WorldError) as exc:
     tap.skip('cannot start PostgreSQL with scripts/pg-cluster.sh: %s' % exc)
 MAIN_PID = os.getpid()
 
@@ -123,12 +104,17 @@ CTXT = nova_context.RequestContext(user_id='user', project_id='project')
 
 
 def host_state(name, host_uuid):
-    """A HostState updated from a ComputeNode whose uuid is @host_uuid, as the
-    scheduler's host manager does; None: one not updated yet, without a uuid."""
+    """A HostState updated from a ComputeNode whose uuid is @host_uuid and from
+    its nova-compute Service, up, as the scheduler's host manager does; None:
+    one not updated yet, without a uuid."""
     hs = host_manager.HostState(name, name, str(uuid.UUID(int=1)))
     if host_uuid is None:
         return hs
-    hs.update(compute=objects.ComputeNode(
+    now = timeutils.utcnow()
+    service = objects.Service(host=name, binary='nova-compute', topic='compute', disabled=False,
+                              forced_down=False, created_at=now, updated_at=now,
+                              last_seen_up=now)
+    hs.update(service=service, compute=objects.ComputeNode(
         uuid=host_uuid, host=name, hypervisor_hostname=name, vcpus=8, memory_mb=8192,
         local_gb=100, vcpus_used=0, memory_mb_used=0, local_gb_used=0, free_ram_mb=8192,
         free_disk_gb=100, disk_available_least=100, running_vms=0, hypervisor_type='QEMU',
@@ -178,6 +164,17 @@ def nova_decision(spec_obj):
     except (exception.Invalid, exception.FlavorImageConflict):
         return 'reject', None
     return 'accept', cfg_.version if cfg_ else None
+
+
+def expected_hosts(verdict, version):
+    """The hosts Nova's answer allows: none for a refusal, all for no vTPM,
+    otherwise those with the version trait."""
+    if verdict == 'reject':
+        return []
+    if version is None:
+        return sorted(HOSTS)
+    need = {'1.2': TPM_1_2, '2.0': TPM_2_0}[version]
+    return sorted(h for h, bits in HOSTS.items() if bits & need)
 
 
 ABSENT = object()
@@ -234,13 +231,7 @@ def legacy_profile_agrees_with_get_vtpm_constraint_through_filter_all():
         spec_obj = spec(specs, props)
         verdict, version = nova_decision(spec_obj)
         seen[verdict, version] = seen.get((verdict, version), 0) + 1
-        if verdict == 'reject':
-            expect = []
-        elif version is None:
-            expect = sorted(HOSTS)
-        else:
-            need = {'1.2': TPM_1_2, '2.0': TPM_2_0}[version]
-            expect = sorted(h for h, bits in HOSTS.items() if bits & need)
+        expect = expected_hosts(verdict, version)
         got = nova_filters_pass(flt, all_hosts(), spec_obj)
         assert got == expect, 'flavor %r image %r: Nova %s %s, filter passes %r' % (
             specs, props, verdict, version, got)
@@ -248,6 +239,39 @@ def legacy_profile_agrees_with_get_vtpm_constraint_through_filter_all():
     # Every kind of answer was met: refusals, no vTPM, each version.
     assert set(seen) == {('reject', None), ('accept', None), ('accept', '1.2'),
                          ('accept', '2.0')}, seen
+
+
+@tap.case
+def legacy_profile_agrees_with_get_vtpm_constraint_through_host_manager():
+    # A real HostManager, its filters chosen by nova.conf's available_filters
+    # and enabled_filters, on an API database made by nova-manage (the host
+    # manager reads the cells and aggregates from it when it starts).
+    folder = tempfile.mkdtemp(prefix='vtpm-novaapi-')
+    try:
+        conf = nova_world.write_nova_conf(folder, 'http://127.0.0.1:9', FILTER_LIB,
+                                          INVENTORY_LIB, pg.dsn, api_only=True)
+        # As nova-scheduler parses it: the database connections are set up too.
+        CONF.clear()
+        nova_config.parse_args(['nova-scheduler', '--config-file', conf],
+                               default_config_files=[], init_rpc=False)
+        configure(profile='legacy')
+        manager = host_manager.HostManager()
+        names = [type(f).__name__ for f in manager.enabled_filters]
+        assert names == nova_world.FILTERS_WITH_VTPM, names
+        checked = 0
+        for specs, props in combinations():
+            spec_obj = spec(specs, props)
+            verdict, version = nova_decision(spec_obj)
+            expect = expected_hosts(verdict, version)
+            got = sorted(h.host for h in manager.get_filtered_hosts(all_hosts(), spec_obj))
+            assert got == expect, 'flavor %r image %r: Nova %s %s, host manager keeps %r' % (
+                specs, props, verdict, version, got)
+            checked += 1
+        assert checked == 6 * 5 * 3 * 3, checked
+    finally:
+        CONF.clear()
+        CONF([], project='nova', default_config_files=[])
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @tap.case
@@ -299,6 +323,21 @@ def unknown_hosts_fail_vtpm_requests_and_pass_others_by_default():
     flt = legacy_filter()
     assert nova_filters_pass(flt, unknown_hosts(), spec({'hw:tpm_version': '2.0'})) == []
     assert nova_filters_pass(flt, unknown_hosts(), spec({})) == ['h-no-uuid', 'h-unknown']
+
+
+@tap.case
+def a_host_without_uuid_never_takes_the_traits_of_a_nil_uuid_provider():
+    # Hosts without a usable uuid travel to the library as 16 zero bytes;
+    # a provider published under the nil uuid must not lend them its traits.
+    flt = legacy_filter()
+    publish_seen(flt, 'h-nil', str(uuid.UUID(int=0)), TPM_1_2 | TPM_2_0)
+    hs_bad = host_state('h-bad-uuid', None)
+    hs_bad.uuid = 'not-a-uuid'
+    hosts = all_hosts() + unknown_hosts() + [hs_bad]
+    assert nova_filters_pass(flt, hosts, spec({'hw:tpm_version': '2.0'})) == ['h-20', 'h-both']
+    # Nova may hand over any iterable, a generator too.
+    got = flt.filter_all((h for h in all_hosts()), spec({'hw:tpm_version': '1.2'}))
+    assert sorted(h.host for h in got) == ['h-12', 'h-both']
 
 
 @tap.case

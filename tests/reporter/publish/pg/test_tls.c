@@ -412,10 +412,12 @@ reporter_config(char *config, size_t size, const char *dsn)
                 "inventory: postgres\n"
                 "cache_dir: %s\n"
                 "lock_file: %s/lock/run.lock\n"
+                "state_dir: %s/state\n"
+                "heartbeat: 0\n"
                 "retries: 3\n"
                 "postgres:\n"
                 "  dsn: \"%s\"\n",
-                pg.dir, pg.dir, dsn);
+                pg.dir, pg.dir, pg.dir, dsn);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "harness.h"
 #include "http.h"
 #include "log.h"
 #include "placement-priv.h"
@@ -773,14 +774,16 @@ test_publish_alongside_another_writer_loses_no_update(void **state)
     assert_string_equal(traits, T_1_2 ",CUSTOM_RACE_B");
 }
 
-/* Runs the built vtpm-reporter with @config; returns its exit status, stdout in @line. */
+/* Runs the built vtpm-reporter with @config (and @option, or NULL); returns
+ * its exit status, stdout in @line. */
 static int
-reporter_run(const char *config, char *line, size_t len)
+reporter_run_with(const char *config, const char *option, char *line, size_t len)
 {
     char bin[512], cfg[256];
     const char *root = getenv("VTPM_BUILD_ROOT");
     FILE *f;
-    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
+    char *argv[] = { bin, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg,
+                     (char *)option, NULL };
 
     snprintf(bin, sizeof(bin), "%s/reporter/cli/vtpm-reporter", root ? root : ".");
     snprintf(cfg, sizeof(cfg), "%s/reporter.yaml", fixture_dir);
@@ -792,6 +795,32 @@ reporter_run(const char *config, char *line, size_t len)
     return vtpm_test_run(argv, line, len);
 }
 
+static int
+reporter_run(const char *config, char *line, size_t len)
+{
+    return reporter_run_with(config, NULL, line, len);
+}
+
+/* The `run` config of "cli-host" with swtpm off, keeping its state in
+ * fixture_dir/cli-state, with @heartbeat. */
+static void
+cli_host_config(char *config, size_t len, int heartbeat)
+{
+    snprintf(config, len,
+             "swtpm_enabled: false\n"
+             "host: cli-host\n"
+             "inventory: placement\n"
+             "lock_file: %s/run.lock\n"
+             "state_dir: %s/cli-state\n"
+             "heartbeat: %d\n"
+             "retries: 0\n"
+             "placement:\n"
+             "  url: %s\n"
+             "  auth: token\n"
+             "  token: admin\n",
+             fixture_dir, fixture_dir, heartbeat, placement_url);
+}
+
 static void
 test_reporter_run_publishes_to_placement(void **state)
 {
@@ -801,23 +830,56 @@ test_reporter_run_publishes_to_placement(void **state)
     /* swtpm disabled: every managed trait is absent, whatever this host has. */
     raw_create_provider("cli-host", uuid);
     raw_set_traits(uuid, "[\"" T_1_2 "\", \"HW_CPU_X86_AVX2\"]");
-    snprintf(config, sizeof(config),
-             "swtpm_enabled: false\n"
-             "host: cli-host\n"
-             "inventory: placement\n"
-             "lock_file: %s/run.lock\n"
-             "retries: 0\n"
-             "placement:\n"
-             "  url: %s\n"
-             "  auth: token\n"
-             "  token: admin\n",
-             fixture_dir, placement_url);
+    cli_host_config(config, sizeof(config), 0);
     assert_int_equal(reporter_run(config, line, sizeof(line)), 0);   /* VTPM_EXIT_OK */
     assert_non_null(strstr(line, "-" T_1_2));
     raw_traits(uuid, traits, sizeof(traits));
     assert_string_equal(traits, "HW_CPU_X86_AVX2");
     assert_int_equal(reporter_run(config, line, sizeof(line)), 3);   /* VTPM_EXIT_UNCHANGED */
-    assert_non_null(strstr(line, "unchanged"));
+    assert_non_null(strstr(line, "placement: provider 'cli-host'"));
+    assert_non_null(strstr(line, "unchanged at generation"));
+    /* with a heartbeat, the same report is not sent again at all */
+    cli_host_config(config, sizeof(config), 300);
+    assert_int_equal(reporter_run(config, line, sizeof(line)), 3);
+    assert_non_null(strstr(line, "unchanged since published"));
+    assert_null(strstr(line, "generation"));
+    /* --force asks Placement all the same */
+    assert_int_equal(reporter_run_with(config, "--force", line, sizeof(line)), 3);
+    assert_non_null(strstr(line, "unchanged at generation"));
+}
+
+/*
+ * nova-compute with swtpm_enabled puts TPM_1_2 back on a provider whose
+ * reporter removed it: the reporter's next publish removes it again and
+ * warns, naming the trait and the fix. A publish that finds what it left
+ * does not warn.
+ */
+static void
+test_reporter_run_warns_when_a_trait_it_set_was_changed_back(void **state)
+{
+    const char *uuid = "5e7b0a44-0000-4000-8000-00000000000a";
+    char config[1024], traits[512];
+    vtpm_test_reporter_call call = { .dir = fixture_dir, .config = config };
+    char *err;
+
+    (void)state;
+    cli_host_config(config, sizeof(config), 0);
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
+    assert_int_equal(call.status, 3);
+    assert_null(strstr(err, "someone else"));
+    free(err);
+
+    /* what nova-compute's update_provider_tree does from swtpm_enabled */
+    raw_set_traits(uuid, "[\"" T_1_2 "\", \"" T_2_0 "\", \"HW_CPU_X86_AVX2\"]");
+    err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
+    assert_int_equal(call.status, 0);
+    vtpm_test_assert_has(err, "trait " T_1_2 " was added by someone else");
+    vtpm_test_assert_has(err, "trait " T_2_0 " was added by someone else");
+    vtpm_test_assert_has(err, "compute_driver = vtpm_libvirt.VTPMLibvirtDriver");
+    vtpm_test_assert_has(err, "docs/nova.md");
+    free(err);
+    raw_traits(uuid, traits, sizeof(traits));
+    assert_string_equal(traits, "HW_CPU_X86_AVX2");
 }
 
 /* Last: stops the service under a client that has a kept-alive connection. */
@@ -860,6 +922,7 @@ main(void)
         cmocka_unit_test(test_publish_rereads_after_placement_fails_on_a_trait_added_meanwhile),
         cmocka_unit_test(test_publish_alongside_another_writer_loses_no_update),
         cmocka_unit_test(test_reporter_run_publishes_to_placement),
+        cmocka_unit_test(test_reporter_run_warns_when_a_trait_it_set_was_changed_back),
         cmocka_unit_test(test_publish_when_placement_is_stopped_is_unreachable),
     };
 

@@ -621,6 +621,8 @@ run_config(char *config, size_t len, const char *host, unsigned int retries,
              "host: %s\n"
              "inventory: placement\n"
              "lock_file: %s/run.lock\n"
+             "state_dir: %s/state\n"
+             "heartbeat: 0\n"
              "retries: %u\n"
              "placement:\n"
              "  url: https://127.0.0.1:%d/ok\n"
@@ -631,7 +633,7 @@ run_config(char *config, size_t len, const char *host, unsigned int retries,
              "  cert_file: %s\n"
              "%s"
              "  key_file: %s\n",
-             host, tmp_dir, retries, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
+             host, tmp_dir, tmp_dir, retries, port_mtls, pki_path(ca, sizeof(ca), "ca.pem"),
              pki_path(cert, sizeof(cert), "client.pem"), pass_line,
              pki_path(key_path, sizeof(key_path), key));
 }

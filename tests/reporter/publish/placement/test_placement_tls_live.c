@@ -648,6 +648,8 @@ reporter_run_expect(const char *tls_lines, int want, char *line, size_t len)
              "host: tls-live-cli\n"
              "inventory: placement\n"
              "lock_file: %s/run.lock\n"
+             "state_dir: %s/state\n"
+             "heartbeat: 0\n"
              "retries: 0\n"
              "placement:\n"
              "  url: %s\n"
@@ -657,7 +659,7 @@ reporter_run_expect(const char *tls_lines, int want, char *line, size_t len)
              "  password: \"%s\"\n"
              "  project_name: admin\n"
              "%s",
-             tmp_dir, pl_url, ks_url, admin_password, tls_lines);
+             tmp_dir, tmp_dir, pl_url, ks_url, admin_password, tls_lines);
     err = vtpm_test_capture_stderr(vtpm_test_reporter_call_run, &call);
     if (call.status != want)
         fail_msg("vtpm-reporter run: exit %d, not %d: %s %s", call.status, want, call.line,
