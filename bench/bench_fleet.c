@@ -37,7 +37,7 @@
 typedef struct {
     vtpm_traitset truth;        /* what the host's probe says now */
     vtpm_traitset published;    /* what its last acknowledged publish said */
-    double last_pub;            /* simulated time of that publish, -1: none */
+    double last_pub;            /* simulated time of that publish */
     atomic_bool busy;           /* a run is queued or publishing */
     atomic_uint seq;            /* changes made to truth, to spot superseded ones */
 } fleet_host;
@@ -241,7 +241,7 @@ dispatch_run(fleet *f, int i, double at, unsigned int *rng)
     }
     job = (fleet_job){ .host = i, .due = at, .traits = h->truth,
                        .change = h->truth != h->published };
-    if (!job.change && h->last_pub >= 0 && at - h->last_pub < f->o.heartbeat) {
+    if (!job.change && at - h->last_pub < f->o.heartbeat) {
         f->stats.skipped++;
         return;
     }

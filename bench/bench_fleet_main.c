@@ -127,11 +127,13 @@ static void
 db_measure(PGconn *conn, fleet_db *m)
 {
     m->wal_bytes = query_double(conn, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn");
-    m->reports_bytes = query_double(conn, "SELECT pg_total_relation_size('vtpm.reports')");
+    /* Partitioned (0011): the parent has no storage of its own. */
+    m->reports_bytes = query_double(conn,
+        "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('vtpm.reports')");
     m->schema_bytes = query_double(conn,
         "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'vtpm' AND c.relkind IN ('r', 'p')");
+        "WHERE n.nspname IN ('vtpm', 'vtpm_keys') AND c.relkind = 'r'");
     m->reports_rows = query_double(conn, "SELECT count(*) FROM vtpm.reports");
     m->generations = query_double(conn,
         "SELECT sum(generation) FROM vtpm.resource_providers WHERE name LIKE 'fleet-%'");
