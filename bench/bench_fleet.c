@@ -345,6 +345,7 @@ fleet_summarise(fleet *f, double wall)
     qsort(f->lat, f->lat_len, sizeof(*f->lat), compare_double);
     qsort(f->lag, f->lag_len, sizeof(*f->lag), compare_double);
     s->wall = wall;
+    s->simulated = ceil(f->o.duration / f->o.period) * f->o.period;
     s->queue_max = f->q_max;
     s->lag_missing = f->p_len;
     if (f->lat_len) {
@@ -381,8 +382,10 @@ fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
     f.uuids = seed->uuids;
     for (int i = 0; i < o->hosts; i++) {
         f.hosts[i].truth = f.hosts[i].published = seed->traits[i];
-        /* The fleet has been running: last publishes spread over a heartbeat. */
-        f.hosts[i].last_pub = -random_unit(&rng) * o->heartbeat;
+        /* The fleet has been running: an unchanged host publishes on the first
+         * run at least a heartbeat after its last publish, so its last publishes
+         * are spread over a heartbeat and one period. */
+        f.hosts[i].last_pub = -random_unit(&rng) * (o->heartbeat + o->period);
     }
     pthread_mutex_init(&f.lock, NULL);
     pthread_cond_init(&f.cond, NULL);

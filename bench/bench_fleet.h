@@ -46,6 +46,7 @@ typedef struct {
     size_t queue_max;
     double max_late;            /* simulated seconds between a run's due time and its start */
     double wall;
+    double simulated;           /* whole periods: the duration rounded up */
     double lat_p50, lat_p99, lat_max;
     size_t lag_n, lag_missing;
     unsigned long lag_superseded;

@@ -31,27 +31,31 @@ fleet_keys_create(PGconn *admin, int hosts)
 
     if (!keys)
         abort();
-    /* As `vtpm-inventory host-key create` does, for the whole fleet at once. */
-    vtpm_strfmt(sql, sizeof(sql),
-        "SELECT h, k.key_id, k.secret FROM generate_series(0, %d) AS i, "
-        "format('fleet-%%s', lpad(i::text, 6, '0')) AS h, "
-        "LATERAL vtpm.host_key_create(h) AS k ORDER BY i", hosts - 1);
-    res = PQexec(admin, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != hosts) {
-        fprintf(stderr, "bench_fleet: host keys: %s", PQerrorMessage(admin));
-        exit(1);
-    }
-    for (int i = 0; i < hosts; i++) {
-        char token[VTPM_HOST_KEY_TOKEN_LEN + 1];
+    /* As `vtpm-inventory host-key create` does, 5,000 hosts a transaction. */
+    for (int first = 0; first < hosts; first += 5000) {
+        int last = first + 5000 < hosts ? first + 4999 : hosts - 1;
 
-        if (vtpm_host_key_format(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), token,
-                                 sizeof(token)) != 0 ||
-            vtpm_host_key_parse(token, &keys[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "bench_fleet: host key %d: %s\n", i, err);
+        vtpm_strfmt(sql, sizeof(sql),
+            "SELECT k.key_id, k.secret FROM generate_series(%d, %d) AS i, "
+            "format('fleet-%%s', lpad(i::text, 6, '0')) AS h, "
+            "LATERAL vtpm.host_key_create(h) AS k ORDER BY i", first, last);
+        res = PQexec(admin, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != last - first + 1) {
+            fprintf(stderr, "bench_fleet: host keys: %s", PQerrorMessage(admin));
             exit(1);
         }
+        for (int k = 0; k <= last - first; k++) {
+            char token[VTPM_HOST_KEY_TOKEN_LEN + 1];
+
+            if (vtpm_host_key_format(PQgetvalue(res, k, 0), PQgetvalue(res, k, 1), token,
+                                     sizeof(token)) != 0 ||
+                vtpm_host_key_parse(token, &keys[first + k], err, sizeof(err)) != 0) {
+                fprintf(stderr, "bench_fleet: host key %d: %s\n", first + k, err);
+                exit(1);
+            }
+        }
+        PQclear(res);
     }
-    PQclear(res);
     return keys;
 }
 
