@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench_fleet: seed a fleet, run the simulation against a real inventory, check it, print figures. */
+#include <dirent.h>
 #include <getopt.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,23 +85,27 @@ static double
 db_cpu_s(const fleet_args *a)
 {
     double total = 0;
-    char cmd[64];
-    FILE *ps;
-    long pid, ppid;
+    struct dirent *e;
+    DIR *proc;
 
     for (int k = 0; k < a->npids; k++)
         total += proc_stat_cpu(a->pids[k], NULL, true);
     /* Children still running (backends, walsender, checkpointer...). */
-    vtpm_strfmt(cmd, sizeof(cmd), "ps -e -o pid=,ppid=");
-    if (!(ps = popen(cmd, "r")))
+    if (!(proc = opendir("/proc")))
         return total;
-    while (fscanf(ps, "%ld %ld", &pid, &ppid) == 2) { /* NOLINT(cert-err34-c) */
+    while ((e = readdir(proc))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10), ppid = 0;
+        double cpu;
+
+        if (*end != '\0' || pid <= 0 || (cpu = proc_stat_cpu(pid, &ppid, false)) < 0)
+            continue;
         for (int k = 0; k < a->npids; k++) {
             if (ppid == a->pids[k])
-                total += proc_stat_cpu(pid, NULL, false);
+                total += cpu;
         }
     }
-    pclose(ps);
+    closedir(proc);
     return total;
 }
 
@@ -279,6 +285,8 @@ usage(void)
     exit(2);
 }
 
+#define P "bench_fleet"
+
 static void
 parse_args(int argc, char **argv, fleet_args *a)
 {
@@ -307,20 +315,29 @@ parse_args(int argc, char **argv, fleet_args *a)
         case 'a': a->admin_dsn = optarg; break;
         case 'p': a->publish_dsn = optarg; break;
         case 'c': a->cache_dsn = optarg; break;
-        case 'n': a->f.hosts = atoi(optarg); break; /* NOLINT(cert-err34-c) */
-        case 'd': a->f.duration = strtod(optarg, NULL); break;
-        case 's': a->f.scale = strtod(optarg, NULL); break;
-        case 'w': a->f.workers = atoi(optarg); break; /* NOLINT(cert-err34-c) */
-        case 'b': a->f.heartbeat = strtod(optarg, NULL); break;
-        case 'P': a->f.period = strtod(optarg, NULL); break;
-        case 'D': a->f.start_delay_max = strtod(optarg, NULL); break;
-        case 'C': a->change_per_hour = strtod(optarg, NULL); break;
+        case 'n': a->f.hosts = bench_parse_int(P, "hosts", optarg, 1, 1000000); break;
+        case 'd': a->f.duration = bench_parse_double(P, "duration", optarg, 1, 86400); break;
+        case 's': a->f.scale = bench_parse_double(P, "scale", optarg, 0.01, 1000); break;
+        case 'w':
+            a->f.workers = bench_parse_int(P, "workers", optarg, 1, FLEET_MAX_WORKERS);
+            break;
+        case 'b': a->f.heartbeat = bench_parse_double(P, "heartbeat", optarg, 0, 86400); break;
+        case 'P': a->f.period = bench_parse_double(P, "period", optarg, 1, 86400); break;
+        case 'D':
+            a->f.start_delay_max = bench_parse_double(P, "start-delay", optarg, 0, 3600);
+            break;
+        case 'C':
+            a->change_per_hour = bench_parse_double(P, "change-per-hour", optarg, 0, 3600);
+            break;
         case 'x': a->direct_dsn = optarg; break;
-        case 'S': a->saturate = atoi(optarg); break; /* NOLINT(cert-err34-c) */
-        case 'W': a->saturate_workers = atoi(optarg); break; /* NOLINT(cert-err34-c) */
+        case 'S': a->saturate = bench_parse_int(P, "saturate", optarg, 0, 10000000); break;
+        case 'W':
+            a->saturate_workers = bench_parse_int(P, "saturate-workers", optarg, 1,
+                                                  FLEET_MAX_WORKERS);
+            break;
         case 'i':
             if (a->npids < 8)
-                a->pids[a->npids++] = strtol(optarg, NULL, 10);
+                a->pids[a->npids++] = bench_parse_int(P, "pid", optarg, 1, INT_MAX);
             break;
         default: usage();
         }

@@ -19,6 +19,8 @@
 #include "publish_pg.h"
 #include "util.h"
 
+#define PROG "bench_inventory"
+
 #define T20 "COMPUTE_SECURITY_TPM_2_0"
 #define T12 "COMPUTE_SECURITY_TPM_1_2"
 #define TCRB "COMPUTE_SECURITY_TPM_CRB"
@@ -620,23 +622,6 @@ bench_placement(const bench_opts *o)
     free(gens);
 }
 
-/* A whole decimal number in [@min, @max]; anything else ends the program with usage status. */
-static int
-parse_int(const char *option, const char *text, int min, int max)
-{
-    char *end = NULL;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "bench_inventory: --%s wants a whole number from %d to %d, not '%s'\n",
-                option, min, max, text);
-        exit(2);
-    }
-    return (int)v;
-}
-
 /* "run,kept,candidates" (any of them, comma-separated) to BENCH_PHASE_* bits; 0 if invalid. */
 static unsigned int
 parse_phases(const char *text)
@@ -691,13 +676,13 @@ main(int argc, char **argv)
         switch (opt) {
         case 'd': o.dsn = optarg; break;
         case 'p': o.placement = optarg; break;
-        case 'n': o.hosts = parse_int("hosts", optarg, 2, INT_MAX); break;
-        case 'b': o.big = parse_int("big", optarg, 0, INT_MAX); break;
-        case 'c': o.clients = parse_int("clients", optarg, 1, 64); break;
-        case 'P': o.placement_n = parse_int("placement-n", optarg, 1, INT_MAX); break;
-        case 'r': o.runs = parse_int("runs", optarg, 1, 64); break;
+        case 'n': o.hosts = bench_parse_int(PROG, "hosts", optarg, 2, INT_MAX); break;
+        case 'b': o.big = bench_parse_int(PROG, "big", optarg, 0, INT_MAX); break;
+        case 'c': o.clients = bench_parse_int(PROG, "clients", optarg, 1, 64); break;
+        case 'P': o.placement_n = bench_parse_int(PROG, "placement-n", optarg, 1, INT_MAX); break;
+        case 'r': o.runs = bench_parse_int(PROG, "runs", optarg, 1, 64); break;
         case 'G': o.get_only = true; break;
-        case 'N': o.publish_n = parse_int("publish-n", optarg, 1, INT_MAX); break;
+        case 'N': o.publish_n = bench_parse_int(PROG, "publish-n", optarg, 1, INT_MAX); break;
         case 'X':
             if ((o.phases = parse_phases(optarg)) == 0) {
                 fprintf(stderr, "bench_inventory: --phases wants a list of run, kept, "

@@ -353,7 +353,10 @@ PGconn *
 vtpm_pg_connect(const char *dsn, const vtpm_pg_connect_opts *opts)
 {
     static const vtpm_pg_connect_opts none = { 0 };
-    const char *keywords[10], *values[10];
+    /* Every option of the struct, "keepalives", "dbname" and the terminator:
+     * sized from the struct, so that a new option cannot overflow it. */
+    enum { PG_KEYWORDS_MAX = sizeof(vtpm_pg_connect_opts) / sizeof(const char *) + 3 };
+    const char *keywords[PG_KEYWORDS_MAX], *values[PG_KEYWORDS_MAX];
     size_t n = 0;
 
     if (!opts)

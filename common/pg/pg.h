@@ -58,6 +58,9 @@ typedef struct {
     const char *target_session_attrs;
     const char *client_encoding;      /* "UTF8": what the caller's text is */
 } vtpm_pg_connect_opts;
+/* vtpm_pg_connect() sizes its keyword list from this: strings only. */
+_Static_assert(sizeof(vtpm_pg_connect_opts) % sizeof(const char *) == 0,
+               "vtpm_pg_connect_opts holds only const char * members");
 
 /*
  * Connects to @dsn (NULL is ""; a URI or key=value pairs) with @opts (NULL:
