@@ -366,7 +366,7 @@ fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
           fleet_stats *out, fleet_truth *truth)
 {
     fleet f = { .o = *o };
-    pthread_t workers[FLEET_MAX_WORKERS], fth;
+    pthread_t workers[FLEET_MAX_WORKERS] = { 0 }, fth;
     fleet_slot *runs;
     follower fo = { .inv = cache };
     unsigned int rng = o->rng_seed;
@@ -428,8 +428,8 @@ typedef struct {
     const fleet_opts *o;
     const vtpm_traitset *base;
     atomic_int *next;
-    int n;
     double *lat;
+    int n;
     int failed;
 } saturate_worker;
 

@@ -221,9 +221,9 @@ print_report(const fleet_args *a, const fleet_stats *s, const fleet_db *d0, cons
            a->change_per_hour * 100, a->f.scale, a->f.workers);
     printf("simulated %.0fs in %.1fs wall\n", sim, s->wall);
     printf("runs=%lu (%.0f/s simulated) skipped=%lu published=%lu failed=%lu\n", s->runs,
-           s->runs / sim, s->skipped, s->published, s->failed);
+           (double)s->runs / sim, s->skipped, s->published, s->failed);
     printf("reports reaching the database: %.1f/s wall (%.1f/s simulated)\n",
-           s->published / s->wall, s->published / sim);
+           (double)s->published / s->wall, (double)s->published / sim);
     printf("publish latency (connect + publish + close): p50=%.2fms p99=%.2fms max=%.2fms\n",
            s->lat_p50 * 1e3, s->lat_p99 * 1e3, s->lat_max * 1e3);
     printf("backlog: runs that missed their period=%lu overlapping runs=%lu "

@@ -104,8 +104,8 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: bench_pooled LABEL DSN HOSTS_FILE CLIENTS PUBLISHES\n");
         return 2;
     }
-    clients = atoi(argv[4]); /* banned-ok: a benchmark's own arguments */
-    n = atoi(argv[5]);       /* banned-ok */
+    clients = bench_parse_int("bench_pooled", "clients", argv[4], 1, 64);
+    n = bench_parse_int("bench_pooled", "publishes", argv[5], 1, 10000000);
     if ((nhosts = hosts_read(argv[3], &hosts)) <= 0 || clients < 1 || n < clients) {
         fprintf(stderr, "bench: no hosts in '%s', or bad counts\n", argv[3]);
         return 2;

@@ -586,6 +586,9 @@ test_reporter_run_publishes_with_a_key_file(void **state)
     char *inv[] = { NULL, (char *)"--dsn", db_dsn, (char *)"host-key", (char *)"create",
                     (char *)"sig-e2e", (char *)"--key-file", key_path, NULL };
     char *rep[] = { NULL, (char *)"run", (char *)"--no-delay", (char *)"--config", cfg, NULL };
+    /* The second run publishes although it is within the heartbeat. */
+    char *rep_force[] = { NULL, (char *)"run", (char *)"--no-delay", (char *)"--force",
+                          (char *)"--config", cfg, NULL };
     struct stat st;
     FILE *f;
 
@@ -600,8 +603,9 @@ test_reporter_run_publishes_with_a_key_file(void **state)
     assert_int_equal(count_of("SELECT count(*) FROM vtpm.host_keys WHERE host = 'sig-e2e'"), 1);
     vtpm_strfmt(config, sizeof(config),
                 "swtpm_enabled: false\nhost: sig-e2e\ninventory: postgres\ncache_dir: %s\n"
-                "lock_file: %s/e2e.lock\nretries: 1\npostgres:\n  dsn: \"%s\"\n  key_file: %s\n",
-                work_dir, work_dir, pool_dsn, key_path);
+                "lock_file: %s/e2e.lock\nstate_dir: %s/e2e-state\nretries: 1\n"
+                "postgres:\n  dsn: \"%s\"\n  key_file: %s\n",
+                work_dir, work_dir, work_dir, pool_dsn, key_path);
     f = fopen(cfg, "w");
     assert_non_null(f);
     fputs(config, f);
@@ -609,7 +613,7 @@ test_reporter_run_publishes_with_a_key_file(void **state)
     assert_int_equal(chmod(cfg, 0600), 0);   /* the DSN holds the shared password */
     if (run_built("reporter/cli/vtpm-reporter", rep, out, sizeof(out)) != 0)
         fail_msg("vtpm-reporter run: %s", out);
-    assert_int_equal(run_built("reporter/cli/vtpm-reporter", rep, out, sizeof(out)), 3);
+    assert_int_equal(run_built("reporter/cli/vtpm-reporter", rep_force, out, sizeof(out)), 3);
     assert_int_equal(count_of("SELECT count(*) FROM vtpm.reports WHERE host = 'sig-e2e' "
                               "AND reporter LIKE '" POOL_LOGIN " key %'"), 2);
 }
