@@ -50,14 +50,16 @@ hosts_read(const char *path, bench_host **out)
     return n;
 }
 
-/* A report of @host: TPM 2.0 and CRB present, with reasons as the reporter writes them. */
+/* A report of @host: TPM 2.0 and CRB present, and TPM 1.2 when @tpm_1_2, with
+ * reasons as the reporter writes them. */
 static void
-report_of(vtpm_report *r, const char *host)
+report_of(vtpm_report *r, const char *host, bool tpm_1_2)
 {
     memset(r, 0, sizeof(*r));
     vtpm_strfmt(r->host, sizeof(r->host), "%s", host);
     for (int t = 0; t < VTPM_TRAIT_COUNT; t++) {
-        bool on = t == VTPM_TRAIT_TPM_2_0 || t == VTPM_TRAIT_TPM_CRB;
+        bool on = t == VTPM_TRAIT_TPM_2_0 || t == VTPM_TRAIT_TPM_CRB ||
+                  (t == VTPM_TRAIT_TPM_1_2 && tpm_1_2);
 
         r->traits[t].state = on ? VTPM_TRAIT_STATE_PRESENT : VTPM_TRAIT_STATE_ABSENT;
         r->traits[t].reason_code = on ? "ok" : "bench_absent";
@@ -71,7 +73,7 @@ report_of(vtpm_report *r, const char *host)
  * writes each latency (seconds, a double) to @fd. Returns failures. */
 static int
 client_run(const char *dsn, const bench_host *hosts, int nhosts, int c, int clients, int n,
-           int fd)
+           bool tpm_1_2, int fd)
 {
     vtpm_publish_result res;
     vtpm_report r;
@@ -81,7 +83,7 @@ client_run(const char *dsn, const bench_host *hosts, int nhosts, int c, int clie
         const bench_host *h = &hosts[i % nhosts];
         double t0 = now_s(), dt;
 
-        report_of(&r, h->name);
+        report_of(&r, h->name, tpm_1_2);
         if (vtpm_pg_publish_signed(dsn, &h->key, &r, &res) > VTPM_PUBLISH_INCONCLUSIVE) {
             if (failed++ < 3)
                 fprintf(stderr, "bench: %s\n", res.message);
@@ -99,11 +101,16 @@ main(int argc, char **argv)
     bench_host *hosts = NULL;
     double *lat, t0, wall;
     int nhosts, clients, n, fds[2], got = 0, failed = 0;
+    bool tpm_1_2 = false;
 
-    if (argc != 6) {
-        fprintf(stderr, "usage: bench_pooled LABEL DSN HOSTS_FILE CLIENTS PUBLISHES\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: bench_pooled LABEL DSN HOSTS_FILE CLIENTS PUBLISHES [TPM_1_2]\n"
+                        "  TPM_1_2 (0 or 1, default 0): whether the reports have TPM 1.2; a run\n"
+                        "  with the other value than the last changes every host it publishes\n");
         return 2;
     }
+    if (argc == 7)
+        tpm_1_2 = bench_parse_int("bench_pooled", "TPM_1_2", argv[6], 0, 1) == 1;
     clients = bench_parse_int("bench_pooled", "clients", argv[4], 1, 64);
     n = bench_parse_int("bench_pooled", "publishes", argv[5], 1, 10000000);
     if ((nhosts = hosts_read(argv[3], &hosts)) <= 0 || clients < 1 || n < clients) {
@@ -118,7 +125,7 @@ main(int argc, char **argv)
 
         if (pid == 0) {
             close(fds[0]);
-            _exit(client_run(argv[2], hosts, nhosts, c, clients, n, fds[1]) ? 1 : 0);
+            _exit(client_run(argv[2], hosts, nhosts, c, clients, n, tpm_1_2, fds[1]) ? 1 : 0);
         }
     }
     close(fds[1]);

@@ -354,6 +354,70 @@ test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
     PQfinish(conn);
 }
 
+/*
+ * Signs, as the superuser, a report of @host with its key at sequence
+ * `pk.seq` (session settings pk.*), then publishes it as the shared login
+ * pk_pool: the status, or "ERROR:<SQLSTATE>".
+ */
+static void
+signed_publish_as_pool(PGconn *conn, const char *host, char *out, size_t size)
+{
+    char sql[4096];
+
+    vtpm_strfmt(sql, sizeof(sql),
+        "SELECT set_config('pk.key', k.key_id, false), set_config('pk.traits', "
+        "       (SELECT jsonb_object_agg(t.name, jsonb_build_object('present', t.bit = 1, "
+        "        'code', 'c', 'reason', 'r'))::text FROM vtpm.traits t WHERE t.bit IS NOT NULL), false)"
+        "  FROM vtpm_keys.keys k WHERE k.host = '%s' AND k.secret IS NOT NULL;"
+        "SELECT set_config('pk.sig', encode(vtpm_keys.hmac_sha256(k.secret, vtpm_keys.signed_message("
+        "       k.key_id, current_setting('pk.seq'), '%s', '', 'false', '', current_setting('pk.traits'), "
+        "       '')), 'hex'), false) FROM vtpm_keys.keys k WHERE k.key_id = current_setting('pk.key');"
+        "SET ROLE pk_pool;"
+        "SELECT status FROM vtpm.publish_signed(current_setting('pk.key'), current_setting('pk.seq'), "
+        "       '%s', '', 'false', '', current_setting('pk.traits'), '', current_setting('pk.sig'))",
+        host, host, host);
+    vtpm_test_pg_answer(conn, sql, out, (unsigned int)size);
+    free(vtpm_test_pg_value(conn, "RESET ROLE", NULL, 0));
+}
+
+/* 0012 moves the replay sequence from the host to its keys: the sequence a
+ * host reached before carries over, so that its last report is still a replay. */
+static void
+test_migrate_keeps_the_replay_sequence_of_signed_hosts(void **state)
+{
+    static const char *const left_out[] = { "0012_publish_cheaper.sql", NULL };
+    char dsn[512], err[1024], dir[512], out[256];
+    unsigned int applied = 0;
+    PGconn *conn;
+    char *v;
+
+    (void)state;
+    conn = migrate_without("perkey", "m_perkey", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
+    free(vtpm_test_pg_value(conn, "SELECT vtpm.pool_login('pk_pool')", NULL, 0));
+    free(vtpm_test_pg_value(conn, "SELECT key_id FROM vtpm.host_key_create('pk-a')", NULL, 0));
+    free(vtpm_test_pg_value(conn, "SELECT set_config('pk.seq', ((extract(epoch FROM clock_timestamp()) "
+                                  "* 1000000)::bigint)::text, false)", NULL, 0));
+    signed_publish_as_pool(conn, "pk-a", out, sizeof(out));
+    assert_string_equal(out, "changed");
+
+    assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
+                                        sizeof(err)), 0);
+    assert_int_equal(applied, 1);
+    v = vtpm_test_pg_value(conn, "SELECT last_seq = current_setting('pk.seq')::bigint "
+                                 "FROM vtpm.host_keys WHERE host = 'pk-a'", NULL, 0);
+    assert_string_equal(v, "t");
+    free(v);
+    /* The same report again: a replay, refused. */
+    signed_publish_as_pool(conn, "pk-a", out, sizeof(out));
+    assert_string_equal(out, "ERROR:42501");
+    /* A newer one goes through. */
+    free(vtpm_test_pg_value(conn, "SELECT set_config('pk.seq', (current_setting('pk.seq')::bigint + 1)::text, "
+                                  "false)", NULL, 0));
+    signed_publish_as_pool(conn, "pk-a", out, sizeof(out));
+    assert_string_equal(out, "unchanged");
+    PQfinish(conn);
+}
+
 /* 0007 writes the managed traits into vtpm.publish(): it refuses an inventory
  * whose vtpm.traits says something else, and leaves 0006's function working. */
 static void
@@ -652,6 +716,7 @@ main(void)
         cmocka_unit_test(test_migrate_cli_binds_a_reporter_with_the_host_uuid),
         cmocka_unit_test(test_migrate_cli_refuses_a_password_file_others_may_read),
         cmocka_unit_test(test_migrate_cli_prints_version_and_help),
+        cmocka_unit_test(test_migrate_keeps_the_replay_sequence_of_signed_hosts),
     };
 
     return cmocka_run_group_tests_name("migrate", tests, group_setup, group_teardown);

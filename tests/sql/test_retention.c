@@ -156,22 +156,40 @@ test_purge_drops_whole_days_and_keeps_changes(void **state)
     assert_string_equal(out, "3");
 }
 
-/* A host's expired routine report in a day purge has not dropped yet: publish deletes it, as before. */
+/*
+ * Publishing deletes the host's expired reports where purge drops no day: the
+ * default partition and the changed reports. An expired day of its own is
+ * purge's to drop (deleting there would open every day's partition).
+ */
 static void
-test_publish_still_deletes_what_purge_missed(void **state)
+test_publish_deletes_where_purge_drops_no_day(void **state)
 {
-    long long old;
+    long long in_default, in_day, change;
     char where[128];
 
     (void)state;
-    publish(admin, "ret-c", true);
-    old = publish(admin, "ret-c", true);
+    change = publish(admin, "ret-c", true);
+    in_default = publish(admin, "ret-c", true);
+    in_day = publish(admin, "ret-c", true);
+    backdate(admin, in_default, "30 days");
     sql_ok(admin, "SELECT vtpm.reports_day_ensure(((now() - interval '16 days') AT TIME ZONE 'UTC')::date)");
-    backdate(admin, old, "16 days");
-    partition_of(old, where, sizeof(where));
+    backdate(admin, in_day, "16 days");
+    backdate(admin, change, "400 days");
+    partition_of(in_default, where, sizeof(where));
+    assert_string_equal(where, "vtpm.reports_routine_default");
+    partition_of(in_day, where, sizeof(where));
     assert_non_null(strstr(where, "vtpm.reports_routine_2"));
+
     publish(admin, "ret-c", true);
-    partition_of(old, where, sizeof(where));
+    partition_of(in_default, where, sizeof(where));
+    assert_string_equal(where, "");
+    partition_of(change, where, sizeof(where));
+    assert_string_equal(where, "");
+    partition_of(in_day, where, sizeof(where));
+    assert_non_null(strstr(where, "vtpm.reports_routine_2"));
+    /* The next prune drops that day. */
+    assert_true(number(admin, "SELECT vtpm.purge_reports()") >= 0);
+    partition_of(in_day, where, sizeof(where));
     assert_string_equal(where, "");
 }
 
@@ -338,7 +356,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reports_land_in_their_partition),
         cmocka_unit_test(test_purge_drops_whole_days_and_keeps_changes),
-        cmocka_unit_test(test_publish_still_deletes_what_purge_missed),
+        cmocka_unit_test(test_publish_deletes_where_purge_drops_no_day),
         cmocka_unit_test(test_short_retention_never_drops_today),
         cmocka_unit_test(test_provider_delete_cascades_into_every_partition),
         cmocka_unit_test(test_only_the_owner_prunes),
