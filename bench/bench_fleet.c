@@ -426,7 +426,8 @@ fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
 
 typedef struct {
     const fleet_opts *o;
-    const vtpm_traitset *base;
+    vtpm_traitset *state;
+    bool change;
     atomic_int *next;
     double *lat;
     int n;
@@ -441,14 +442,14 @@ saturate_main(void *arg)
     int k;
 
     while ((k = atomic_fetch_add(w->next, 1)) < w->n) {
-        int host = k % w->o->hosts;
-        /* Every publish changes a trait, as a Placement trait PUT does. */
-        vtpm_traitset traits = w->base[host] ^ ((k / w->o->hosts) % 2 == 0
-                                                ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2) : 0);
+        int host = k;   /* one report per host: no two workers share one */
+        vtpm_traitset traits = w->state[host] ^
+                               (w->change ? VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_1_2) : 0);
         double t0 = now_s();
 
-        if (!w->o->publish(w->o->publish_ctx, host, traits, err, sizeof(err)) &&
-            w->failed++ == 0)
+        if (w->o->publish(w->o->publish_ctx, host, traits, err, sizeof(err)))
+            w->state[host] = traits;
+        else if (w->failed++ == 0)
             fprintf(stderr, "fleet: saturate: %s\n", err);
         w->lat[k] = now_s() - t0;
     }
@@ -456,7 +457,7 @@ saturate_main(void *arg)
 }
 
 double
-fleet_saturate(const fleet_opts *o, const vtpm_traitset *base, int n, int workers,
+fleet_saturate(const fleet_opts *o, vtpm_traitset *state, bool change, int n, int workers,
                double *p50, double *p99, int *failed)
 {
     pthread_t th[FLEET_MAX_WORKERS];
@@ -464,12 +465,13 @@ fleet_saturate(const fleet_opts *o, const vtpm_traitset *base, int n, int worker
     atomic_int next = 0;
     double *lat = calloc((size_t)n, sizeof(*lat)), t0, wall;
 
-    if (!lat)
+    if (!lat || n > o->hosts)
         abort();
     *failed = 0;
     t0 = now_s();
     for (int k = 0; k < workers; k++) {
-        w[k] = (saturate_worker){ .o = o, .base = base, .next = &next, .n = n, .lat = lat };
+        w[k] = (saturate_worker){ .o = o, .state = state, .change = change, .next = &next, .n = n,
+                                  .lat = lat };
         pthread_create(&th[k], NULL, saturate_main, &w[k]);
     }
     for (int k = 0; k < workers; k++) {

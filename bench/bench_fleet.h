@@ -62,9 +62,11 @@ typedef struct {
 int fleet_run(const fleet_opts *o, const fleet_seed *seed, vtpm_inventory *cache,
               fleet_stats *out, fleet_truth *truth);
 
-/* Publishes @n reports, each changing a trait of a host (round robin from the
- * traits in @base), with @workers clients; returns reports/s. */
-double fleet_saturate(const fleet_opts *o, const vtpm_traitset *base, int n, int workers,
+/* Publishes @n reports of hosts 0, 1, ... (at most one per host: @n <= hosts)
+ * with @workers clients; returns reports/s. @state holds each host's traits
+ * as last published: a report repeats them, or with @change flips TPM 1.2
+ * (as a Placement trait PUT changes a trait), and @state follows. */
+double fleet_saturate(const fleet_opts *o, vtpm_traitset *state, bool change, int n, int workers,
                       double *p50, double *p99, int *failed);
 
 static inline void

@@ -23,7 +23,8 @@ typedef struct {
     const char *cache_dsn;      /* the scheduler's cache */
     const char *direct_dsn;     /* the same login straight to PostgreSQL, for comparison */
     int saturate;               /* publishes per comparison phase, 0: none */
-    int saturate_workers;
+    int saturate_workers[4];    /* clients of each comparison phase */
+    int nsaturate_workers;
     long pids[8];               /* postmasters whose CPU is the database's */
     int npids;
     double change_per_hour;
@@ -252,11 +253,13 @@ print_report(const fleet_args *a, const fleet_stats *s, const fleet_db *d0, cons
            differ_truth);
 }
 
-/* Publishes as fast as the clients can through @dsn, one new connection each. */
+/* Publishes as fast as @workers clients can through @dsn, one new connection
+ * each: reports that repeat @state, or with @change that change a trait. */
 static void
-saturate_phase(const fleet_args *a, const char *name, const char *dsn, const vtpm_uuid *uuids,
-               const vtpm_host_key *keys, const vtpm_traitset *base)
+saturate_phase(const fleet_args *a, const char *path, const char *dsn, const vtpm_uuid *uuids,
+               const vtpm_host_key *keys, vtpm_traitset *state, bool change, int workers)
 {
+    char name[96];
     fleet_publisher *pub = fleet_publisher_new(dsn, a->f.hosts, uuids, keys);
     fleet_opts o = a->f;
     double p50, p99, rate, cpu0 = db_cpu_s(a), self0 = self_cpu_s();
@@ -264,10 +267,11 @@ saturate_phase(const fleet_args *a, const char *name, const char *dsn, const vtp
 
     o.publish = fleet_publisher_publish;
     o.publish_ctx = pub;
-    rate = fleet_saturate(&o, base, a->saturate, a->saturate_workers, &p50, &p99, &failed);
-    printf("%-40s n=%d clients=%d rate=%.1f/s p50=%.2fms p99=%.2fms failed=%d "
+    vtpm_strfmt(name, sizeof(name), "saturated, %s, %s:", path, change ? "changed" : "unchanged");
+    rate = fleet_saturate(&o, state, change, a->saturate, workers, &p50, &p99, &failed);
+    printf("%-46s n=%d clients=%d rate=%.1f/s p50=%.2fms p99=%.2fms failed=%d "
            "database CPU=%.0fus/report client CPU=%.0fus/report\n",
-           name, a->saturate, a->saturate_workers, rate, p50 * 1e3, p99 * 1e3, failed,
+           name, a->saturate, workers, rate, p50 * 1e3, p99 * 1e3, failed,
            (db_cpu_s(a) - cpu0) / a->saturate * 1e6, (self_cpu_s() - self0) / a->saturate * 1e6);
     fflush(stdout);
     fleet_publisher_free(pub);
@@ -281,7 +285,7 @@ usage(void)
         "                   [--hosts N] [--duration S] [--scale X] [--workers N]\n"
         "                   [--heartbeat S] [--period S] [--start-delay S]\n"
         "                   [--change-per-hour F] [--pid POSTMASTER_PID]...\n"
-        "                   [--saturate N [--saturate-workers N] [--direct-dsn DSN]]\n");
+        "                   [--saturate N [--saturate-workers N]... [--direct-dsn DSN]]\n");
     exit(2);
 }
 
@@ -332,8 +336,10 @@ parse_args(int argc, char **argv, fleet_args *a)
         case 'x': a->direct_dsn = optarg; break;
         case 'S': a->saturate = bench_parse_int(P, "saturate", optarg, 0, 10000000); break;
         case 'W':
-            a->saturate_workers = bench_parse_int(P, "saturate-workers", optarg, 1,
-                                                  FLEET_MAX_WORKERS);
+            if (a->nsaturate_workers == 4)
+                usage();
+            a->saturate_workers[a->nsaturate_workers++] =
+                bench_parse_int(P, "saturate-workers", optarg, 1, FLEET_MAX_WORKERS);
             break;
         case 'i':
             if (a->npids < 8)
@@ -344,9 +350,10 @@ parse_args(int argc, char **argv, fleet_args *a)
     }
     if (!a->admin_dsn || !a->publish_dsn || !a->cache_dsn || a->f.hosts < 1 ||
         a->f.workers < 1 || a->f.workers > FLEET_MAX_WORKERS || a->f.scale <= 0 ||
-        a->f.period <= 0 || a->f.duration <= 0 || a->saturate < 0 ||
-        a->saturate_workers < 1 || a->saturate_workers > FLEET_MAX_WORKERS)
+        a->f.period <= 0 || a->f.duration <= 0 || a->saturate < 0 || a->saturate > a->f.hosts)
         usage();
+    if (a->nsaturate_workers == 0)
+        a->saturate_workers[a->nsaturate_workers++] = 4;
     a->f.change_per_run = a->change_per_hour * a->f.period / 3600.0;
 }
 
@@ -354,7 +361,6 @@ int
 main(int argc, char **argv)
 {
     fleet_args a = { .change_per_hour = 0.01,
-                     .saturate_workers = 4,
                      .f = { .hosts = 100000, .period = 60, .start_delay_max = 30,
                             .heartbeat = 300, .duration = 600, .scale = 1, .workers = 8,
                             .rng_seed = 12345 } };
@@ -403,12 +409,19 @@ main(int argc, char **argv)
     bad = fleet_verify(admin, a.f.hosts, &truth, &differ);
     print_report(&a, &s, &d0, &d1, db_cpu_s(&a) - cpu0, self_cpu_s() - gen0, bad, differ);
     fflush(stdout);
-    if (a.saturate > 0) {
-        saturate_phase(&a, "saturated, new connection each (PgBouncer):", a.publish_dsn,
-                       uuids, keys, truth.acked);
-        if (a.direct_dsn)
-            saturate_phase(&a, "saturated, new connection each (direct):", a.direct_dsn,
-                           uuids, keys, truth.acked);
+    /* The fleet's common publish (a heartbeat: unchanged) and a change, for
+     * each number of clients; straight to PostgreSQL with the first. */
+    for (int w = 0; a.saturate > 0 && w < a.nsaturate_workers; w++) {
+        saturate_phase(&a, "PgBouncer", a.publish_dsn, uuids, keys, truth.acked, false,
+                       a.saturate_workers[w]);
+        saturate_phase(&a, "PgBouncer", a.publish_dsn, uuids, keys, truth.acked, true,
+                       a.saturate_workers[w]);
+        if (a.direct_dsn && w == 0) {
+            saturate_phase(&a, "direct", a.direct_dsn, uuids, keys, truth.acked, false,
+                           a.saturate_workers[w]);
+            saturate_phase(&a, "direct", a.direct_dsn, uuids, keys, truth.acked, true,
+                           a.saturate_workers[w]);
+        }
     }
     vtpm_inventory_close(cache);
     fleet_publisher_free(pub);

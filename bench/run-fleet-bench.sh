@@ -23,9 +23,11 @@
 #   seconds per real second.
 #
 # Then, in the same run, the saturated rates: SATURATE (4000) signed publishes
-# with CLIENTS (4) clients, a new connection each, through PgBouncer and
-# straight to the primary, and (PLACEMENT=0 skips it) Debian's Placement API
-# doing trait PUTs with the same number of clients (PLACEMENT_N, 1000).
+# per phase, a new connection each, for each number of clients in CLIENTS
+# ("4 16"): reports that change nothing (the fleet's heartbeats) and reports
+# that change a trait, through PgBouncer, and straight to the primary with the
+# first number; and (PLACEMENT=0 skips it) Debian's Placement API doing trait
+# PUTs with the same numbers of clients (PLACEMENT_N, 1000, each).
 # REPLICATION=sync makes the standby synchronous (default async).
 #
 # AUTH=trust (the default here) lets the shared login into PgBouncer without a
@@ -44,7 +46,7 @@ hosts=${1:-100000}
 duration=${2:-600}
 scale=${SCALE:-1}
 workers=${WORKERS:-64}
-clients=${CLIENTS:-4}
+clients=${CLIENTS:-4 16}
 saturate=${SATURATE:-4000}
 placement_n=${PLACEMENT_N:-1000}
 replication=${REPLICATION:-async}
@@ -107,7 +109,7 @@ done
     --hosts "$hosts" --duration "$duration" --scale "$scale" --workers "$workers" \
     --heartbeat "${HEARTBEAT:-300}" --period "${PERIOD:-60}" --start-delay "${START_DELAY:-30}" \
     --change-per-hour "${CHANGE_PER_HOUR:-0.01}" \
-    --saturate "$saturate" --saturate-workers "$clients"
+    --saturate "$saturate" $(printf -- '--saturate-workers %s ' $clients)
 echo "standby replay: $(psql "host=$work/db/standby/run port=$standby_port user=postgres dbname=inventory" -XAtc \
     "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) || ' bytes behind its receipt'")"
 "$root/tests/fixtures/pgbouncer.sh" stop "$work/pgbouncer" >/dev/null
@@ -115,5 +117,7 @@ echo "standby replay: $(psql "host=$work/db/standby/run port=$standby_port user=
 [ "${PLACEMENT:-1}" != 0 ] || exit 0
 
 url=$("$root/tests/fixtures/placement-api.sh" start "$work/placement")
-"$build/bench/bench_inventory" --placement "$url" --hosts 2000 --clients "$clients" \
-    --placement-n "$placement_n" --runs 1
+for c in $clients; do
+    "$build/bench/bench_inventory" --placement "$url" --hosts 2000 --clients "$c" \
+        --placement-n "$placement_n" --runs 1
+done

@@ -432,6 +432,11 @@ failover_case(bool sync)
     /* The standby falls behind for a while: an asynchronous primary goes on
      * acknowledging reports, a synchronous one holds every commit. */
     standby_cut_off();
+    /* A report whose commit the standby confirmed just before the cut may
+     * still be on its way back to its reporter: let those arrive first. */
+    deadline = vtpm_clock_now() + 0.3;
+    while (vtpm_clock_now() < deadline)
+        (void)vtpm_inventory_refresh(inv, 50, NULL);
     acks_at_cut = atomic_load(&rep.n_acks);
     deadline = vtpm_clock_now() + 1.5;
     while (vtpm_clock_now() < deadline)
