@@ -18,10 +18,11 @@
 --   * publish_signed() read and locked the key and the host's sequence in
 --     four statements and wrote them in two: now one and one.
 --   * Retention inside a publish deleted from vtpm.reports, whose generic
---     plan locks and opens every daily partition; 0011's vtpm.purge_reports()
---     drops those days whole. A publish now deletes a host's expired reports
---     only where purge does not drop days: the default partition and the
---     reports that changed a trait.
+--     plan locks and opens every daily partition, on every report; 0011's
+--     vtpm.purge_reports() drops those days whole. A publish now deletes a
+--     host's expired reports only where purge does not drop days (the
+--     default partition and the reports that changed a trait), and at most
+--     once a day per host: retention counts in days.
 -- Contracts, errors and their order are unchanged (tests/sql, tests/reporter).
 SET LOCAL ROLE vtpm_owner;
 
@@ -107,15 +108,18 @@ AS $fn$
                                       p_traits, p_facts);
 $fn$;
 
--- The SHA-256 of the traits document whose reasons provider_trait_state
--- holds: a report with the same document writes no reason (NULL: unknown).
-ALTER TABLE vtpm.resource_providers ADD COLUMN traits_digest bytea;
+-- traits_digest: the SHA-256 of the traits document whose reasons
+-- provider_trait_state holds; a report with the same document writes no
+-- reason (NULL: unknown). retention_at: when a publish last deleted this
+-- host's expired reports (NULL: never).
+ALTER TABLE vtpm.resource_providers ADD COLUMN traits_digest bytea,
+                                    ADD COLUMN retention_at timestamptz;
 
 /*
  * 0009's vtpm.publish_report() (see there), in fewer statements: reasons are
  * compared only when the traits document changed, the trait names come from
  * the bits without a query, and retention deletes only where
- * vtpm.purge_reports() does not drop whole days. No SET clause: entering and
+ * vtpm.purge_reports() does not drop whole days, once a day. No SET clause: entering and
  * leaving one costs each call, and its only callers, vtpm.publish() and
  * vtpm.publish_signed(), set search_path and plan_cache_mode for it (nobody
  * else may execute it).
@@ -153,6 +157,7 @@ DECLARE
     v_names text;
     v_present text[] := '{}';
     v_digest bytea;
+    v_retention_at timestamptz;
     v_owner boolean := coalesce(p_owner, false);
     -- Limits (docs/inventory.md): a hostile reporter cannot store more.
     c_text_max CONSTANT integer := 1000;     -- a reason, the inconclusive reason (characters)
@@ -246,8 +251,8 @@ BEGIN
     -- Find and lock the provider, or create it. The locked row is the latest
     -- version even when another publish of this host committed meanwhile.
     LOOP
-        SELECT rp.id, rp.uuid, rp.generation, rp.tpm_bits, rp.traits_digest
-          INTO v_id, v_uuid, v_gen, v_old, v_digest
+        SELECT rp.id, rp.uuid, rp.generation, rp.tpm_bits, rp.traits_digest, rp.retention_at
+          INTO v_id, v_uuid, v_gen, v_old, v_digest, v_retention_at
           FROM vtpm.resource_providers rp WHERE rp.name = p_host FOR UPDATE;
         EXIT WHEN FOUND;
         -- A reporter may not choose the UUID of a new provider: it could take
@@ -261,8 +266,8 @@ BEGIN
         INSERT INTO vtpm.resource_providers (uuid, name)
              VALUES (coalesce(p_uuid, gen_random_uuid()), p_host)
         ON CONFLICT (name) DO NOTHING
-        RETURNING id, uuid, resource_providers.generation, tpm_bits, traits_digest
-             INTO v_id, v_uuid, v_gen, v_old, v_digest;
+        RETURNING id, uuid, resource_providers.generation, tpm_bits, traits_digest, retention_at
+             INTO v_id, v_uuid, v_gen, v_old, v_digest, v_retention_at;
         IF FOUND THEN
             v_created := true;
             EXIT;
@@ -334,7 +339,25 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- The provider, the report and retention, in one statement.
+    -- Retention, for this host only, where vtpm.purge_reports() does not
+    -- drop whole days: the default partition (days purge never made) and
+    -- the reports that changed a trait; once a day, as retention counts in
+    -- days. Cheap on their (provider_id, reported_at) indexes.
+    IF v_retention_at IS NULL OR v_retention_at < now() - interval '1 day' THEN
+        WITH expired_routine AS (
+            DELETE FROM vtpm.reports_routine_default r
+             WHERE r.provider_id = v_id
+               AND r.reported_at < now() - (SELECT s.value FROM vtpm.settings s
+                                             WHERE s.name = 'report_retention')
+        )
+        DELETE FROM vtpm.reports_changed r
+         WHERE r.provider_id = v_id
+           AND r.reported_at < now() - (SELECT s.value FROM vtpm.settings s
+                                         WHERE s.name = 'change_retention');
+        v_retention_at := now();
+    END IF;
+
+    -- The provider and the report, in one statement.
     WITH provider AS (
         UPDATE vtpm.resource_providers rp
            SET generation = v_gen,
@@ -345,22 +368,9 @@ BEGIN
                last_inconclusive_reason = CASE WHEN p_inconclusive THEN p_inconclusive_reason END,
                last_conclusive_at = CASE WHEN p_inconclusive THEN rp.last_conclusive_at ELSE now() END,
                last_reporter = p_reporter,
-               traits_digest = v_digest
+               traits_digest = v_digest,
+               retention_at = v_retention_at
          WHERE rp.id = v_id
-    ), expired_routine AS (
-        -- Retention, for this host only, where vtpm.purge_reports() does not
-        -- drop whole days: the default partition (days purge never made) and
-        -- the reports that changed a trait. Cheap on their (provider_id,
-        -- reported_at) indexes; they do not see the report inserted below.
-        DELETE FROM vtpm.reports_routine_default r
-         WHERE r.provider_id = v_id
-           AND r.reported_at < now() - (SELECT s.value FROM vtpm.settings s
-                                         WHERE s.name = 'report_retention')
-    ), expired_changed AS (
-        DELETE FROM vtpm.reports_changed r
-         WHERE r.provider_id = v_id
-           AND r.reported_at < now() - (SELECT s.value FROM vtpm.settings s
-                                         WHERE s.name = 'change_retention')
     )
     INSERT INTO vtpm.reports (provider_id, host, reporter, status, inconclusive_reason,
                               generation, present, added, removed, traits, facts)

@@ -157,8 +157,8 @@ test_purge_drops_whole_days_and_keeps_changes(void **state)
 }
 
 /*
- * Publishing deletes the host's expired reports where purge drops no day: the
- * default partition and the changed reports. An expired day of its own is
+ * Publishing deletes the host's expired reports where purge drops no day (the
+ * default partition and the changed reports), once a day per host. An expired day of its own is
  * purge's to drop (deleting there would open every day's partition).
  */
 static void
@@ -180,6 +180,13 @@ test_publish_deletes_where_purge_drops_no_day(void **state)
     partition_of(in_day, where, sizeof(where));
     assert_non_null(strstr(where, "vtpm.reports_routine_2"));
 
+    /* The host's retention ran with its first report, today: not again
+     * before a day has passed. */
+    publish(admin, "ret-c", true);
+    partition_of(in_default, where, sizeof(where));
+    assert_string_equal(where, "vtpm.reports_routine_default");
+    sql_ok(admin, "UPDATE vtpm.resource_providers SET retention_at = now() - interval '25 hours' "
+                  "WHERE name = 'ret-c'");
     publish(admin, "ret-c", true);
     partition_of(in_default, where, sizeof(where));
     assert_string_equal(where, "");

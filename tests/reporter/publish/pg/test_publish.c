@@ -250,9 +250,13 @@ test_publish_retention_deletes_old_unchanged_reports(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(publish(db_dsn, "sem-retention", 1, &res), VTPM_PUBLISH_UNCHANGED);
     /* Past report_retention (14 days), on a day that has no partition of its
-     * own: where vtpm.purge_reports() drops no day, publishing deletes them. */
+     * own: where vtpm.purge_reports() drops no day, publishing deletes them,
+     * once a day per host (the last time: two days ago). */
     v = vtpm_test_pg_value(admin, "UPDATE vtpm.reports SET reported_at = now() - interval '30 days' "
                            "WHERE host = 'sem-retention' AND status = 'unchanged'", NULL, 0);
+    free(v);
+    v = vtpm_test_pg_value(admin, "UPDATE vtpm.resource_providers SET retention_at = now() - "
+                           "interval '2 days' WHERE name = 'sem-retention'", NULL, 0);
     free(v);
     assert_int_equal(publish(db_dsn, "sem-retention", 1, &res), VTPM_PUBLISH_UNCHANGED);
     /* The change and the latest report stay. */
