@@ -470,8 +470,8 @@ fleet_saturate(const fleet_opts *o, vtpm_traitset *state, bool change, int n, in
     *failed = 0;
     t0 = now_s();
     for (int k = 0; k < workers; k++) {
-        w[k] = (saturate_worker){ .o = o, .state = state, .change = change, .next = &next, .n = n,
-                                  .lat = lat };
+        w[k] = (saturate_worker){ .o = o, .change = change, .next = &next, .n = n, .lat = lat };
+        w[k].state = state;     /* the workers write it */
         pthread_create(&th[k], NULL, saturate_main, &w[k]);
     }
     for (int k = 0; k < workers; k++) {
