@@ -132,6 +132,63 @@ track_cluster(vtpm_test_pg *pg, bool add)
     }
 }
 
+/*
+ * Forks a watcher for @pg's cluster: it waits on a pipe whose write end only
+ * this process holds (close-on-exec, so no server or tool started later
+ * inherits it), and when it reads end of file it stops the cluster and
+ * removes its folder. End of file comes from vtpm_test_pg_destroy() (then
+ * there is nothing left to do) or from this process's death in any way:
+ * abort() under a sanitizer and signals skip atexit(), the watcher does not.
+ * It leaves the test's process group, so that a signal to the group (a test
+ * harness's timeout) does not take it down with the test.
+ */
+static void
+watch_cluster(vtpm_test_pg *pg)
+{
+    char script[1024];
+    int fds[2];
+    pid_t pid;
+
+    vtpm_strfmt(script, sizeof(script), "%s/scripts/pg-cluster.sh", source_root());
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        char c;
+
+        /* Nothing else of the test's: a socket the test closes to play a
+         * server that went away must really close. */
+        if (fds[0] > 3)
+            (void)close_range(3, (unsigned int)fds[0] - 1, 0);
+        (void)close_range((unsigned int)fds[0] + 1, ~0U, 0);
+        (void)setsid();
+        while (read(fds[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        execl("/bin/sh", "sh", "-c", "\"$0\" stop \"$1\" >/dev/null 2>&1; rm -rf \"$1\"",
+              script, pg->dir, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    pg->watcher = pid;
+    pg->watch_fd = fds[1];
+}
+
+static void
+unwatch_cluster(vtpm_test_pg *pg)
+{
+    if (pg->watcher <= 0)
+        return;
+    close(pg->watch_fd);
+    while (waitpid(pg->watcher, NULL, 0) < 0 && errno == EINTR)
+        ;
+    pg->watcher = 0;
+}
+
 int
 vtpm_test_pg_start(vtpm_test_pg *pg)
 {
@@ -145,6 +202,7 @@ vtpm_test_pg_start(vtpm_test_pg *pg)
     }
     vtpm_strfmt(pg->dir, sizeof(pg->dir), "%s", tmpl);
     setenv("VTPM_PG_FAST", "1", 0);
+    watch_cluster(pg);
     if (cluster_cmd(pg, "start", out, sizeof(out)) != 0) {
         fprintf(stderr, "cannot start PostgreSQL with scripts/pg-cluster.sh in '%s' "
                 "(install it with scripts/setup.sh)\n", pg->dir);
@@ -281,6 +339,7 @@ vtpm_test_pg_destroy(vtpm_test_pg *pg)
     pg->running = false;
     if (strncmp(pg->dir, "/tmp/vtpm-pgtest-", 17) == 0)
         vtpm_test_spawn(rm, NULL, 0);
+    unwatch_cluster(pg);
     pg->dir[0] = '\0';
     track_cluster(pg, false);
 }

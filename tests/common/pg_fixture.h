@@ -4,6 +4,7 @@
 #define VTPM_TESTS_PG_FIXTURE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -12,6 +13,8 @@ typedef struct {
     char dir[256];        /* temporary folder of the cluster */
     char dsn[512];        /* superuser DSN, database "postgres" */
     bool running;
+    pid_t watcher;        /* stops and removes the cluster if this process dies; 0: none */
+    int watch_fd;         /* the watcher's pipe, held only by this process */
 } vtpm_test_pg;
 
 /* Starts a cluster in a new temporary folder. Returns 0, or -1 with a message on stderr. */

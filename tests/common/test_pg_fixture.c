@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The test cluster fixture: a test program that dies without its teardown leaves no server behind. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pg_fixture.h"
+#include "util.h"
+
+/* Whether the postmaster whose pid file is in @dir runs. */
+static bool
+postmaster_alive(const char *dir, long *pid)
+{
+    char path[512];
+    FILE *f;
+
+    vtpm_strfmt(path, sizeof(path), "%s/data/postmaster.pid", dir);
+    f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%ld", pid) != 1)
+            *pid = 0;
+        fclose(f);
+    }
+    return *pid > 0 && kill((pid_t)*pid, 0) == 0;
+}
+
+/*
+ * A child starts a cluster and aborts, as a test does when a sanitizer finds
+ * something: atexit() and the teardown never run. The cluster's server stops
+ * and its folder goes anyway.
+ */
+static void
+test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
+{
+    char dir[sizeof(((vtpm_test_pg *)NULL)->dir)] = "";
+    struct stat st;
+    int fds[2], status;
+    long pid = 0;
+    pid_t child;
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct rlimit no_core = { 0, 0 };
+        vtpm_test_pg pg;
+
+        close(fds[0]);
+        (void)setrlimit(RLIMIT_CORE, &no_core);
+        if (vtpm_test_pg_start(&pg) != 0 || !postmaster_alive(pg.dir, &pid))
+            _exit(2);
+        if (write(fds[1], pg.dir, sizeof(pg.dir)) < 0 || write(fds[1], &pid, sizeof(pid)) < 0)
+            _exit(3);
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], dir, sizeof(dir)), (ssize_t)sizeof(dir));
+    assert_int_equal(read(fds[0], &pid, sizeof(pid)), (ssize_t)sizeof(pid));
+    dir[sizeof(dir) - 1] = '\0';
+    close(fds[0]);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    assert_true(WIFSIGNALED(status));
+
+    /* The server had started; within a minute it is gone, and so is the folder. */
+    for (int i = 0; i < 600 && (stat(dir, &st) == 0 || kill((pid_t)pid, 0) == 0); i++) {
+        const struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+        nanosleep(&tick, NULL);
+    }
+    assert_int_not_equal(stat(dir, &st), 0);
+    assert_true(pid > 0);
+    assert_false(kill((pid_t)pid, 0) == 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster_of_an_aborted_program_is_stopped_and_removed),
+    };
+
+    return cmocka_run_group_tests_name("pg_fixture", tests, NULL, NULL);
+}
