@@ -39,7 +39,7 @@ BEGIN
                    v_schema);
 END
 $wrap$;
--- CREATE OR REPLACE keeps 0009's SET clauses: they alone would stop inlining.
+-- None of 0009's SET clauses may remain: one alone would stop inlining.
 ALTER FUNCTION vtpm_keys.hmac_sha256(bytea, bytea) RESET ALL;
 ALTER FUNCTION vtpm_keys.random_bytes(integer) RESET ALL;
 
