@@ -24,14 +24,21 @@
 static bool
 postmaster_alive(const char *dir, long *pid)
 {
-    char path[512];
+    char path[512], line[32];
+    char *end;
     FILE *f;
 
+    *pid = 0;
     vtpm_strfmt(path, sizeof(path), "%s/data/postmaster.pid", dir);
     f = fopen(path, "r");
     if (f) {
-        if (fscanf(f, "%ld", pid) != 1)
-            *pid = 0;
+        /* The first line is the postmaster's pid. */
+        if (fgets(line, sizeof(line), f)) {
+            errno = 0;
+            *pid = strtol(line, &end, 10);
+            if (errno || end == line || (*end != '\n' && *end != '\0'))
+                *pid = 0;
+        }
         fclose(f);
     }
     return *pid > 0 && kill((pid_t)*pid, 0) == 0;
