@@ -50,7 +50,7 @@ usage(FILE *out)
             "  pool-login LOGIN [--password-file FILE]\n"
             "                             create the shared publishing login of the\n"
             "                             pooled mode: it may call\n"
-            "                             vtpm.publish_signed() and nothing else\n"
+            "                             vtpm.publish_signed() and vtpm.flush()\n"
             "  host-key create HOST [--uuid UUID] [--key-file FILE]\n"
             "                             create HOST's key for the pooled mode; its\n"
             "                             token is printed once (or written to FILE,\n"

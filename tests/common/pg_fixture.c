@@ -136,7 +136,8 @@ track_cluster(vtpm_test_pg *pg, bool add)
  * Forks a watcher for @pg's cluster: it waits on a pipe whose write end only
  * this process holds (close-on-exec, so no server or tool started later
  * inherits it), and when it reads end of file it stops the cluster and
- * removes its folder. End of file comes from vtpm_test_pg_destroy() (then
+ * removes its folder (and stops a PgBouncer started in its "pgbouncer"
+ * subfolder, vtpm_test_pgbouncer_start()). End of file comes from vtpm_test_pg_destroy() (then
  * there is nothing left to do) or from this process's death in any way:
  * abort() under a sanitizer and signals skip atexit(), the watcher does not.
  * It leaves the test's process group, so that a signal to the group (a test
@@ -169,7 +170,10 @@ watch_cluster(vtpm_test_pg *pg)
         (void)setsid();
         while (read(fds[0], &c, 1) < 0 && errno == EINTR)
             ;
-        execl("/bin/sh", "sh", "-c", "\"$0\" stop \"$1\" >/dev/null 2>&1; rm -rf \"$1\"",
+        /* A PgBouncer the test started in the cluster's folder goes too. */
+        execl("/bin/sh", "sh", "-c",
+              "[ -s \"$1/pgbouncer/pid\" ] && kill \"$(cat \"$1/pgbouncer/pid\")\" 2>/dev/null; "
+              "\"$0\" stop \"$1\" >/dev/null 2>&1; rm -rf \"$1\"",
               script, pg->dir, (char *)NULL);
         _exit(127);
     }

@@ -44,10 +44,32 @@ postmaster_alive(const char *dir, long *pid)
     return *pid > 0 && kill((pid_t)*pid, 0) == 0;
 }
 
+/* The pid in file @path if that process runs, else 0. */
+static long
+running_pid(const char *path)
+{
+    char line[32] = "";
+    char *end;
+    long pid = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f) {
+        if (fgets(line, sizeof(line), f)) {
+            errno = 0;
+            pid = strtol(line, &end, 10);
+            if (errno || end == line)
+                pid = 0;
+        }
+        fclose(f);
+    }
+    return pid > 0 && kill((pid_t)pid, 0) == 0 ? pid : 0;
+}
+
 /*
- * A child starts a cluster and aborts, as a test does when a sanitizer finds
- * something: atexit() and the teardown never run. The cluster's server stops
- * and its folder goes anyway.
+ * A child starts a cluster (and PgBouncer in front of it, where installed)
+ * and aborts, as a test does when a sanitizer finds something: atexit() and
+ * the teardown never run. The cluster's server and PgBouncer stop and the
+ * folder goes anyway.
  */
 static void
 test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
@@ -55,7 +77,7 @@ test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
     char dir[sizeof(((vtpm_test_pg *)NULL)->dir)] = "";
     struct stat st;
     int fds[2], status;
-    long pid = 0;
+    long pid = 0, bouncer_pid = 0;
     pid_t child;
 
     (void)state;
@@ -70,7 +92,17 @@ test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
         (void)setrlimit(RLIMIT_CORE, &no_core);
         if (vtpm_test_pg_start(&pg) != 0 || !postmaster_alive(pg.dir, &pid))
             _exit(2);
-        if (write(fds[1], pg.dir, sizeof(pg.dir)) < 0 || write(fds[1], &pid, sizeof(pid)) < 0)
+        if (access("/usr/sbin/pgbouncer", X_OK) == 0) {
+            char bouncer[512], base[256];
+
+            vtpm_strfmt(bouncer, sizeof(bouncer), "%s/pgbouncer", pg.dir);
+            if (vtpm_test_pgbouncer_start(&pg, bouncer, "\"u\" \"p\"\n", base, sizeof(base)) != 0)
+                _exit(4);
+            vtpm_strfmt(bouncer, sizeof(bouncer), "%s/pgbouncer/pid", pg.dir);
+            bouncer_pid = running_pid(bouncer);
+        }
+        if (write(fds[1], pg.dir, sizeof(pg.dir)) < 0 || write(fds[1], &pid, sizeof(pid)) < 0 ||
+            write(fds[1], &bouncer_pid, sizeof(bouncer_pid)) < 0)
             _exit(3);
         signal(SIGABRT, SIG_DFL);
         abort();
@@ -78,6 +110,7 @@ test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
     close(fds[1]);
     assert_int_equal(read(fds[0], dir, sizeof(dir)), (ssize_t)sizeof(dir));
     assert_int_equal(read(fds[0], &pid, sizeof(pid)), (ssize_t)sizeof(pid));
+    assert_int_equal(read(fds[0], &bouncer_pid, sizeof(bouncer_pid)), (ssize_t)sizeof(bouncer_pid));
     dir[sizeof(dir) - 1] = '\0';
     close(fds[0]);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
@@ -85,7 +118,8 @@ test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
     assert_true(WIFSIGNALED(status));
 
     /* The server had started; within a minute it is gone, and so is the folder. */
-    for (int i = 0; i < 600 && (stat(dir, &st) == 0 || kill((pid_t)pid, 0) == 0); i++) {
+    for (int i = 0; i < 600 && (stat(dir, &st) == 0 || kill((pid_t)pid, 0) == 0 ||
+                                (bouncer_pid > 0 && kill((pid_t)bouncer_pid, 0) == 0)); i++) {
         const struct timespec tick = { 0, 100 * 1000 * 1000 };
 
         nanosleep(&tick, NULL);
@@ -93,6 +127,8 @@ test_cluster_of_an_aborted_program_is_stopped_and_removed(void **state)
     assert_int_not_equal(stat(dir, &st), 0);
     assert_true(pid > 0);
     assert_false(kill((pid_t)pid, 0) == 0);
+    if (bouncer_pid > 0)
+        assert_false(kill((pid_t)bouncer_pid, 0) == 0);
 }
 
 int

@@ -245,13 +245,17 @@ test_each_granted_function_works_for_its_role(void **state)
     /* vtpm_reporter: publish only, and publish works (the UUID tests published). */
     got = executable_by("vtpm_reporter");
     assert_non_null(got);
-    assert_string_equal(got, "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)");
+    assert_string_equal(got, "vtpm.flush()\n"
+                             "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb)\n"
+                             "vtpm.publish(text,uuid,boolean,text,jsonb,jsonb,boolean)");
     free(got);
     /* vtpm_pool_publisher: the signed publish only (what it can do with it:
      * tests/reporter/publish/pg/test_signed.c). */
     got = executable_by("vtpm_pool_publisher");
     assert_non_null(got);
-    assert_string_equal(got, "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)");
+    assert_string_equal(got, "vtpm.flush()\n"
+                             "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)\n"
+                             "vtpm.publish_signed(text,text,text,text,text,text,text,text,text,boolean)");
     free(got);
     sql_ok("SELECT vtpm.bind_reporter('rep_grant', 'grant-host')");
     traits_doc(traits, sizeof(traits), NULL, NULL, NULL);
@@ -259,6 +263,17 @@ test_each_granted_function_works_for_its_role(void **state)
     publish_sqlstate(conn, "grant-host", NULL, NULL, traits, "{}", st, sizeof(st), msg, sizeof(msg));
     if (st[0])
         fail_msg("publish as a reporter: %s", msg);
+    /* The deferred form and its flush (tests/sql/test_deferred_flush.c). */
+    got = vtpm_test_pg_value(conn, "SELECT status FROM vtpm.publish('grant-host', NULL, true, 'x', "
+                             "'{}', '{}', false)", msg, sizeof(msg));
+    if (!got)
+        fail_msg("deferred publish as a reporter: %s", msg);
+    free(got);
+    got = vtpm_test_pg_value(conn, "SELECT vtpm.flush() IS NOT NULL", msg, sizeof(msg));
+    if (!got)
+        fail_msg("flush as a reporter: %s", msg);
+    assert_string_equal(got, "t");
+    free(got);
     PQfinish(conn);
 
     /* vtpm_reader: exactly the list above, and each call works. */

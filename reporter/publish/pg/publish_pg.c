@@ -19,12 +19,19 @@
 #include "secret_file.h"
 #include "util.h"
 
+/*
+ * Both publish calls pass p_durable => false: a report that changes a trait
+ * commits without waiting for its WAL, and publish_on() then waits for it
+ * with vtpm.flush(), outside the lock that orders notifying commits
+ * (migration 0013). Only then is the report counted as stored.
+ */
 static const char publish_sql[] =
     "SELECT status, generation FROM vtpm.publish($1, $2::uuid, $3::boolean, $4, "
-    "$5::jsonb, $6::jsonb)";
+    "$5::jsonb, $6::jsonb, false)";
 /* Every argument text, signed as sent (vtpm_keys.signed_message()). */
 static const char publish_signed_sql[] =
-    "SELECT status, generation FROM vtpm.publish_signed($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    "SELECT status, generation FROM vtpm.publish_signed($1, $2, $3, $4, $5, $6, $7, $8, $9, false)";
+static const char flush_sql[] = "SELECT vtpm.flush()";
 
 /* The fields a signature covers, in order, after the "vtpm-publish-v1" tag. */
 enum { SIGNED_FIELDS = 8 };
@@ -166,6 +173,31 @@ publish_exec(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
     return PQexecParams(conn, publish_signed_sql, 9, NULL, values, NULL, NULL, 0);
 }
 
+/*
+ * A report that changed a trait was committed without waiting for its WAL
+ * (publish_sql): waits until it is durable. Returns VTPM_PUBLISH_CHANGED, or
+ * the failure, in @out: the report may then be lost, so it does not count
+ * as stored and the next attempt or run publishes it again.
+ */
+static vtpm_publish_status
+confirm_stored(PGconn *conn, const char *what, const vtpm_report *report,
+               vtpm_publish_result *out)
+{
+    PGresult *res = PQexec(conn, flush_sql);
+    vtpm_publish_status status = VTPM_PUBLISH_CHANGED;
+    char msg[512];
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        status = publish_status_of(vtpm_pg_classify(conn, res));
+        vtpm_pg_message(res, conn, msg, sizeof(msg));
+        out->generation = -1;
+        result_fail(out, status, "%s took the report of host '%s' but could not confirm it is "
+                    "stored: %s", what, report->host, msg);
+    }
+    PQclear(res);
+    return status;
+}
+
 /* vtpm_pg_publish_conn(), signed with @key unless it is NULL. */
 static vtpm_publish_status
 publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
@@ -213,6 +245,9 @@ publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
         status = VTPM_PUBLISH_UNCHANGED;
     else
         status = VTPM_PUBLISH_INCONCLUSIVE;
+    if (status == VTPM_PUBLISH_CHANGED && (status = confirm_stored(conn, what, report, out)) !=
+                                              VTPM_PUBLISH_CHANGED)
+        goto cleanup;
     out->status = status;
     vtpm_strfmt(out->message, sizeof(out->message), "host '%s' published to %s: %s, generation %lld",
                 report->host, what, PQgetvalue(res, 0, 0), out->generation);

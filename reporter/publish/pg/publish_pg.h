@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The PostgreSQL publisher: one call of vtpm.publish() over libpq. */
+/* The PostgreSQL publisher: one call of vtpm.publish() over libpq (and vtpm.flush() after a change). */
 #ifndef VTPM_REPORTER_PUBLISH_PG_H
 #define VTPM_REPORTER_PUBLISH_PG_H
 
@@ -15,11 +15,16 @@
  * Publishes @report with one `SELECT ... FROM vtpm.publish(...)` on a new
  * connection to @dsn (NULL or "" = libpq's environment: PGHOST, PGSSLMODE,
  * PGPASSFILE, ...; TLS options such as sslmode and sslrootcert pass through
- * the DSN unchanged). Fills @out (never NULL) and returns out->status:
- *   VTPM_PUBLISH_CHANGED / _UNCHANGED / _INCONCLUSIVE: stored;
+ * the DSN unchanged). A report that changes a trait commits without waiting
+ * for its WAL and is then waited for with `SELECT vtpm.flush()` (migration
+ * 0013: outside the lock that orders notifying commits). Fills @out (never
+ * NULL) and returns out->status:
+ *   VTPM_PUBLISH_CHANGED / _UNCHANGED / _INCONCLUSIVE: stored (as durable as
+ *     the session's synchronous_commit makes a commit);
  *   VTPM_PUBLISH_UNREACHABLE: no connection, or it broke before the answer
  *     (the transaction is then rolled back by the server: nothing is half
- *     written);
+ *     written), or before the flush of a change returned (the change may
+ *     then be stored or lost: the next attempt publishes it again);
  *   VTPM_PUBLISH_REFUSED: the database refused (pg_hba.conf, authentication,
  *     a server or client certificate that does not verify, not bound to the
  *     host, permission denied, invalid data);

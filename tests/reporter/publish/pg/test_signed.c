@@ -453,6 +453,7 @@ test_shared_login_can_call_publish_signed_and_nothing_else(void **state)
         "SELECT vtpm_keys.hmac_sha256('\\x00', '\\x00')",
         "UPDATE vtpm.resource_providers SET tpm_bits = 127",
         "SELECT * FROM vtpm.publish('sig-a', NULL, true, 'x', '{}', '{}')",
+        "SELECT * FROM vtpm.publish('sig-a', NULL, true, 'x', '{}', '{}', false)",
         "SELECT * FROM vtpm.publish_report('x', NULL, true, 'sig-a', NULL, true, 'x', '{}', '{}')",
         "SELECT * FROM vtpm.host_key_create('evil-host')",
         "SELECT * FROM vtpm.host_key_revoke('sig-a')",
@@ -472,14 +473,17 @@ test_shared_login_can_call_publish_signed_and_nothing_else(void **state)
     }
     PQfinish(conn);
     fns = vtpm_test_pg_value(admin,
-                             "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY 1) FROM pg_proc p "
+                             "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::text) "
+                             "FROM pg_proc p "
                              "JOIN pg_namespace n ON n.oid = p.pronamespace "
                              "WHERE n.nspname IN ('vtpm', 'vtpm_keys', 'vtpm_crypto') "
                              "AND has_function_privilege('" POOL_LOGIN "', p.oid, 'EXECUTE') "
                              "AND has_schema_privilege('" POOL_LOGIN "', n.oid, 'USAGE')",
                              NULL, 0);
     assert_non_null(fns);
-    assert_string_equal(fns, "vtpm.publish_signed(text,text,text,text,text,text,text,text,text)");
+    assert_string_equal(fns, "vtpm.flush() "
+                             "vtpm.publish_signed(text,text,text,text,text,text,text,text,text) "
+                             "vtpm.publish_signed(text,text,text,text,text,text,text,text,text,boolean)");
     free(fns);
     /* A reporter login is no shared login, and the reverse. */
     assert_non_null(strstr(sqlstate_of(admin, "SELECT vtpm.bind_reporter('" POOL_LOGIN "', 'x')"),
