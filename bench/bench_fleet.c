@@ -305,7 +305,11 @@ follower_main(void *arg)
     vtpm_error err;
 
     while (!atomic_load(&fo->stop)) {
-        if (vtpm_inventory_refresh(fo->inv, 10, &err) != VTPM_OK)
+        /* Every millisecond: a change's notification may arrive before its
+         * publisher has the answer (a change commits before its flush), and
+         * the change is looked for only once it is acknowledged; a longer
+         * wait here would be measured as the cache's lag. */
+        if (vtpm_inventory_refresh(fo->inv, 1, &err) != VTPM_OK)
             fprintf(stderr, "fleet: cache: %s\n", err.message);
         follower_check(fo->f, fo->inv);
     }

@@ -16,7 +16,8 @@
 #   random delay of up to START_DELAY (30) s; a run whose probe matches the last
 #   publish younger than HEARTBEAT (300) s does not connect; a probe finds a
 #   changed trait on CHANGE_PER_HOUR (0.01) of the hosts per hour; a publish is
-#   a new connection through PgBouncer, one signed vtpm.publish_signed(), a
+#   a new connection through PgBouncer, one signed vtpm.publish_signed() (and
+#   vtpm.flush() after a change), a
 #   disconnect, with at most WORKERS (16) at once; a scheduler's cache
 #   (libvtpm-inventory, over a multi-host DSN asking for the read-write server)
 #   follows. SIMULATED_SECONDS (600) of the fleet, at SCALE (1) simulated
