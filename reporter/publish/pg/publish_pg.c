@@ -79,8 +79,8 @@ publish_status_of(vtpm_pg_class c)
 {
     switch (c) {
     case VTPM_PG_CONFIG:
-    case VTPM_PG_NO_SCHEMA:
         return VTPM_PUBLISH_CONFIG;
+    case VTPM_PG_NO_SCHEMA:     /* not migrated: the inventory refuses (exit 6) */
     case VTPM_PG_REFUSED:
     case VTPM_PG_DENIED:
         return VTPM_PUBLISH_REFUSED;
@@ -225,10 +225,13 @@ publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
                key ? key->id : "");
     res = publish_exec(conn, key, report, traits);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        status = publish_status_of(vtpm_pg_classify(conn, res));
+        vtpm_pg_class cls = vtpm_pg_classify(conn, res);
+
+        status = publish_status_of(cls);
         vtpm_pg_message(res, conn, msg, sizeof(msg));
-        if (status == VTPM_PUBLISH_CONFIG)
-            result_fail(out, status, "%s has no inventory schema (run vtpm-inventory migrate): %s",
+        if (cls == VTPM_PG_NO_SCHEMA)
+            result_fail(out, status, "%s has no inventory schema, or an older one than this "
+                        "publisher needs (run vtpm-inventory migrate): %s",
                         what, msg);
         else
             result_fail(out, status, "%s %s host '%s': %s", what,

@@ -27,10 +27,11 @@
  *     then be stored or lost: the next attempt publishes it again);
  *   VTPM_PUBLISH_REFUSED: the database refused (pg_hba.conf, authentication,
  *     a server or client certificate that does not verify, not bound to the
- *     host, permission denied, invalid data);
- *   VTPM_PUBLISH_CONFIG: the DSN cannot be parsed, a TLS file of ours cannot
- *     be used (missing, readable by others, an encrypted key without the
- *     right sslpassword), or the schema is missing.
+ *     host, permission denied, invalid data, a schema missing or older than
+ *     this publisher needs: "run vtpm-inventory migrate");
+ *   VTPM_PUBLISH_CONFIG: the DSN cannot be parsed, or a TLS file of ours
+ *     cannot be used (missing, readable by others, an encrypted key without
+ *     the right sslpassword).
  * An encrypted client key is decrypted with the DSN's sslpassword only: the
  * first call installs libpq's own key-passphrase hook (process-wide, unless
  * the application installed one), so that OpenSSL never prompts on the

@@ -349,6 +349,26 @@ test_durable_failed_flush_is_not_counted(void **state)
     assert_int_equal(res.status, VTPM_PUBLISH_UNCHANGED);
 }
 
+/*
+ * A database migrated up to 0012 only (the deferred form missing) refuses
+ * this publisher's call: refused (exit 6, "not migrated"), with a message
+ * that says to migrate, not an outage retried for ever. Runs last: it drops the function.
+ */
+static void
+test_durable_older_schema_says_migrate(void **state)
+{
+    vtpm_publish_result res;
+    vtpm_report r;
+
+    (void)state;
+    sql_ok(admin, "DROP FUNCTION vtpm.publish(text, uuid, boolean, text, jsonb, jsonb, boolean)");
+    vtpm_test_report_init(&r, "dur-old-schema", VTPM_TRAITSET_BIT(VTPM_TRAIT_TPM_2_0));
+    assert_int_equal(vtpm_pg_publish(db_dsn, &r, &res), VTPM_PUBLISH_REFUSED);
+    assert_non_null(strstr(res.message, "run vtpm-inventory migrate"));
+    assert_int_equal(vtpm_test_pg_number(admin, "SELECT count(*) FROM vtpm.resource_providers "
+                                                "WHERE name = 'dur-old-schema'"), 0);
+}
+
 static int
 group_setup(void **state)
 {
@@ -396,6 +416,7 @@ main(void)
         cmocka_unit_test(test_durable_flush_waits_for_the_synchronous_standby),
         cmocka_unit_test(test_durable_publisher_reports_a_change_once_it_is_stored),
         cmocka_unit_test(test_durable_failed_flush_is_not_counted),
+        cmocka_unit_test(test_durable_older_schema_says_migrate),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -267,14 +267,14 @@ test_publish_retention_deletes_old_unchanged_reports(void **state)
 }
 
 static void
-test_publish_unmigrated_database_is_a_configuration_error(void **state)
+test_publish_unmigrated_database_is_refused(void **state)
 {
     vtpm_publish_result res;
     char dsn[512];
 
     (void)state;
     assert_int_equal(vtpm_test_pg_create_db(&pg, "p_empty", dsn, sizeof(dsn)), 0);
-    assert_int_equal(publish(dsn, "sem-x", 0, &res), VTPM_PUBLISH_CONFIG);
+    assert_int_equal(publish(dsn, "sem-x", 0, &res), VTPM_PUBLISH_REFUSED);
     assert_non_null(strstr(res.message, "vtpm-inventory migrate"));
 }
 
@@ -989,7 +989,7 @@ main(void)
         cmocka_unit_test(test_publish_retention_deletes_old_unchanged_reports),
         cmocka_unit_test(test_publish_refuses_malformed_trait_documents_in_order),
         cmocka_unit_test(test_publish_rewrites_only_the_reasons_that_changed),
-        cmocka_unit_test(test_publish_unmigrated_database_is_a_configuration_error),
+        cmocka_unit_test(test_publish_unmigrated_database_is_refused),
         cmocka_unit_test(test_publish_never_shows_the_password),
         cmocka_unit_test(test_candidates_are_exactly_the_hosts_with_the_required_traits),
         cmocka_unit_test(test_trait_index_follows_every_write_to_providers),

@@ -121,7 +121,7 @@ static void
 assert_classes(const observed *o)
 {
     static const vtpm_publish_status publish[CASE_LAST] = {
-        VTPM_PUBLISH_REFUSED, VTPM_PUBLISH_CONFIG, VTPM_PUBLISH_REFUSED, VTPM_PUBLISH_CONFIG,
+        VTPM_PUBLISH_REFUSED, VTPM_PUBLISH_CONFIG, VTPM_PUBLISH_REFUSED, VTPM_PUBLISH_REFUSED,
         VTPM_PUBLISH_UNREACHABLE,
     };
     static const vtpm_status cache[CASE_LAST] = {
