@@ -7,9 +7,9 @@
 -- commit until after it, and so through the WAL flush of its commit record
 -- and, with synchronous replication, the standby's confirmation. Changed
 -- reports therefore commit one after another, each waiting for the last
--- one's flush: measured through PgBouncer with 16 reporters on two cores,
--- 1,160-1,290 changed publishes/s with the notification, 1,730-1,940/s with
--- it removed (docs/benchmarks.md, "Pooled publishing").
+-- one's flush: measured with 0012 through PgBouncer with 16 reporters on
+-- two cores, 1,160-1,290 changed publishes/s with the notification,
+-- 1,730-1,940/s with it removed (docs/benchmarks.md, "Fleet").
 --
 -- A caller may now pass p_durable => false. A report that changed a trait
 -- (status 'changed') then commits with synchronous_commit off for its own

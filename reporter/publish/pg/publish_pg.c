@@ -248,9 +248,11 @@ publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *report,
         status = VTPM_PUBLISH_UNCHANGED;
     else
         status = VTPM_PUBLISH_INCONCLUSIVE;
-    if (status == VTPM_PUBLISH_CHANGED && (status = confirm_stored(conn, what, report, out)) !=
-                                              VTPM_PUBLISH_CHANGED)
-        goto cleanup;
+    if (status == VTPM_PUBLISH_CHANGED) {
+        status = confirm_stored(conn, what, report, out);
+        if (status != VTPM_PUBLISH_CHANGED)
+            goto cleanup;
+    }
     out->status = status;
     vtpm_strfmt(out->message, sizeof(out->message), "host '%s' published to %s: %s, generation %lld",
                 report->host, what, PQgetvalue(res, 0, 0), out->generation);

@@ -116,6 +116,13 @@ issue(const char *host, vtpm_host_key *key)
     assert_int_equal(vtpm_host_key_parse(token, key, err, sizeof(err)), 0);
 }
 
+/* Publishes @r on @conn, signed with @key unless it is NULL. */
+static vtpm_publish_status
+publish_on(PGconn *conn, const vtpm_host_key *key, const vtpm_report *r, vtpm_publish_result *res)
+{
+    return key ? vtpm_pg_publish_signed_conn(conn, key, r, res) : vtpm_pg_publish_conn(conn, r, res);
+}
+
 /* Publishes @r on @conn inside a transaction and returns the transaction's
  * synchronous_commit once the publish returned; the transaction is rolled back. */
 static char *
@@ -126,8 +133,7 @@ commit_mode_of(PGconn *conn, const vtpm_host_key *key, const vtpm_report *r,
     char *mode;
 
     sql_ok(conn, "BEGIN");
-    if ((key ? vtpm_pg_publish_signed_conn(conn, key, r, &res) : vtpm_pg_publish_conn(conn, r, &res)) !=
-        want)
+    if (publish_on(conn, key, r, &res) != want)
         fail_msg("publish of '%s': %s", r->host, res.message);
     mode = value(conn, "SHOW synchronous_commit");
     sql_ok(conn, "ROLLBACK");
@@ -143,6 +149,7 @@ static void
 test_durable_deferred_only_for_a_change(void **state)
 {
     PGconn *pool = vtpm_test_pg_connect(pool_dsn);
+    vtpm_publish_result res;
     vtpm_host_key key;
     vtpm_report r;
     char *mode;
@@ -159,14 +166,10 @@ test_durable_deferred_only_for_a_change(void **state)
         mode = commit_mode_of(conn, k, &r, VTPM_PUBLISH_CHANGED);
         assert_string_equal(mode, "off");
         free(mode);
-        /* Rolled back: publish it for real, then the same report again. */
+        /* Rolled back: publish it for real, then the same report again.
+         * (A signed report's sequence is its time in microseconds.) */
         usleep(2000);
-        {
-            vtpm_publish_result res;
-
-            assert_int_equal(k ? vtpm_pg_publish_signed_conn(conn, k, &r, &res)
-                               : vtpm_pg_publish_conn(conn, &r, &res), VTPM_PUBLISH_CHANGED);
-        }
+        assert_int_equal(publish_on(conn, k, &r, &res), VTPM_PUBLISH_CHANGED);
         usleep(2000);
         mode = commit_mode_of(conn, k, &r, VTPM_PUBLISH_UNCHANGED);
         assert_string_equal(mode, "on");
@@ -188,9 +191,16 @@ test_durable_deferred_only_for_a_change(void **state)
     assert_value(admin, "SHOW synchronous_commit", "on");
     sql_ok(admin, "ROLLBACK");
     /* p_durable must say which. */
-    assert_string_equal(vtpm_test_pg_answer(admin, "SELECT status FROM vtpm.publish('dur-mode-old', NULL, "
-                                            "true, 'x', '{}', NULL, NULL)", (char[256]){ 0 }, 256),
-                        "ERROR:22023");
+    {
+        static const char null_durable[] =
+            "SELECT status FROM vtpm.publish('dur-mode-old', NULL, true, 'x', '{}', NULL, NULL)";
+        char answer[256], err[512];
+
+        assert_string_equal(vtpm_test_pg_answer(admin, null_durable, answer, sizeof(answer)),
+                            "ERROR:22023");
+        assert_null(vtpm_test_pg_value(admin, null_durable, err, sizeof(err)));
+        assert_non_null(strstr(err, "durable must be true or false"));
+    }
 }
 
 /*
