@@ -329,6 +329,7 @@ cli_run(const cli_options *opts, FILE *out, FILE *err, vtpm_metrics_run *metrics
     run_opts.ignore_heartbeat = opts->force;
     rc = vtpm_run(&conf, report, &run_opts, &result);
     metrics->heartbeat_publish = (double)result.heartbeat_publish;
+    metrics->published_at = result.published_at;
     /* failures are logged by vtpm_run(); say what was stored on success */
     if (rc == VTPM_EXIT_OK || rc == VTPM_EXIT_UNCHANGED || rc == VTPM_EXIT_INCONCLUSIVE)
         fprintf(out, "%s: %s\n", report->host, result.message[0] ? result.message : "published");

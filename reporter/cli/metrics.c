@@ -28,11 +28,8 @@
 void
 vtpm_metrics_run_start(vtpm_metrics_run *run)
 {
-    struct timespec ts;
-
     memset(run, 0, sizeof(*run));
-    clock_gettime(CLOCK_REALTIME, &ts);
-    run->started = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    run->started = vtpm_clock_wall();
     run->started_monotonic = vtpm_clock_now();
     run->exit_status = VTPM_EXIT_FAILURE;
 }
@@ -210,11 +207,13 @@ vtpm_metrics_format(const vtpm_metrics_run *run, const char *previous, char *buf
         return -1;
     buf[0] = '\0';
     if (run->published)
-        published = run->started;
+        published = run->published_at > 0 ? run->published_at : run->started;
     else if (previous && !metrics_previous(previous, M_PUBLISH, &published))
         published = 0;
-    /* skipped for the heartbeat: the publish it relies on is the last one
-     * (the carried value is the more precise when it is that one) */
+    /* skipped for the heartbeat: the publish it relies on is the last one.
+     * published.json holds the whole seconds of the time a publishing run
+     * wrote here, so the carried value is not earlier when it is that one,
+     * and is kept: the more precise. */
     if (!run->published && run->heartbeat_publish > published)
         published = run->heartbeat_publish;
 

@@ -17,8 +17,11 @@ typedef struct {
     bool probed;                      /* a report was decided */
     bool concluded;                   /* ... and the probe concluded */
     bool present[VTPM_TRAIT_COUNT];   /* the decision, when concluded */
-    /* When this run stored a concluded report (exit 0 or 3): equals started. */
+    /* This run stored a concluded report (exit 0 or 3) ... */
     bool published;
+    /* ... at this wall-clock time (vtpm_publish_result.published_at; 0:
+     * unknown, started stands for it). */
+    double published_at;
     /* A run that published nothing because the same report was published
      * less than `heartbeat` seconds ago: when that publish happened (seconds
      * since the epoch, from published.json); 0 otherwise. */

@@ -32,6 +32,10 @@ typedef struct {
      * `heartbeat` seconds ago (run_state.c): when, in seconds since the
      * epoch; 0 otherwise. */
     long long heartbeat_publish;
+    /* Set by vtpm_run() when it published: the wall-clock time, in seconds
+     * since the epoch, it recorded the publish at (published.json holds
+     * the whole seconds of it); 0 otherwise. */
+    double published_at;
 } vtpm_publish_result;
 
 /*

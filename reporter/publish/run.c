@@ -303,7 +303,8 @@ vtpm_run(const vtpm_conf *conf, const vtpm_report *report,
     }
 
     attempts = run_publish(conf, report, opts, pub, out);
-    vtpm_run_state_end(&st, report, out, time(NULL));
+    out->published_at = vtpm_clock_wall();
+    vtpm_run_state_end(&st, report, out, (time_t)out->published_at);
     close(fd);
     vtpm_publisher_close(&own);
     run_log(report, out, attempts);

@@ -158,6 +158,44 @@ test_metrics_format_carries_what_the_run_does_not_know(void **state)
     assert_true(series_value(text, "vtpm_reporter_last_run_exit_status") == 2);
 }
 
+/* A run that publishes shows when it recorded the publish, to the
+ * millisecond; published.json keeps the whole seconds of that time. A run
+ * skipped for the heartbeat relies on that publish and keeps the carried,
+ * more precise value, also when the publish crossed into the next second
+ * after the run started; a later publish (by a run that wrote no metrics
+ * file) replaces an older carried value. */
+static void
+test_metrics_format_heartbeat_keeps_the_publish_time(void **state)
+{
+    vtpm_metrics_run run;
+    vtpm_report report = { 0 };
+    char first[8192], text[8192];
+
+    (void)state;
+    vtpm_metrics_run_start(&run);
+    vtpm_metrics_run_report(&run, &report);
+    run.started = 1700000009.990;
+    run.published_at = 1700000010.010;
+    vtpm_metrics_run_finish(&run, VTPM_EXIT_OK);
+    assert_true(vtpm_metrics_format(&run, NULL, first, sizeof(first)) > 0);
+    assert_true(series_value(first, "vtpm_reporter_last_publish_timestamp_seconds") ==
+                1700000010.010);
+
+    vtpm_metrics_run_start(&run);
+    vtpm_metrics_run_report(&run, &report);
+    run.heartbeat_publish = 1700000010; /* published.json's "time" */
+    vtpm_metrics_run_finish(&run, VTPM_EXIT_UNCHANGED);
+    assert_false(run.published);
+    assert_true(vtpm_metrics_format(&run, first, text, sizeof(text)) > 0);
+    assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") ==
+                1700000010.010);
+
+    run.heartbeat_publish = 1700000011;
+    assert_true(vtpm_metrics_format(&run, first, text, sizeof(text)) > 0);
+    assert_true(series_value(text, "vtpm_reporter_last_publish_timestamp_seconds") ==
+                1700000011);
+}
+
 /* What is not a plain non-negative number is not carried: 0, never published. */
 static void
 test_metrics_format_refuses_a_forged_previous_value(void **state)
@@ -490,6 +528,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_format_concluded_run_shows_every_trait),
         cmocka_unit_test(test_metrics_format_carries_what_the_run_does_not_know),
+        cmocka_unit_test(test_metrics_format_heartbeat_keeps_the_publish_time),
         cmocka_unit_test(test_metrics_format_refuses_a_forged_previous_value),
         cmocka_unit_test(test_metrics_write_replaces_a_symlink_not_its_target),
         cmocka_unit_test(test_metrics_write_does_not_block_on_a_fifo),
