@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Migrations on a real PostgreSQL: from empty, re-run, edited file, failed file, races. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,24 +281,33 @@ test_migrate_concurrent_runs_apply_each_file_once(void **state)
 }
 
 /*
- * A new database @db migrated with the source tree's migrations except the
- * NULL-terminated @left_out, copied to @sub of the test folder (path in @dir).
- * Returns the superuser connection to it; its DSN goes to @dsn.
+ * A new database @db migrated with the source tree's migrations that sort
+ * before @first (a file name or its version prefix, "0012"), copied to @sub
+ * of the test folder (path in @dir): an inventory as an older release left
+ * it. Returns the superuser connection to it; its DSN goes to @dsn.
  */
 static PGconn *
-migrate_without(const char *sub, const char *db, const char *const left_out[], char *dir,
-                size_t dirlen, char *dsn, size_t dsnlen)
+migrate_before(const char *sub, const char *db, const char *first, char *dir, size_t dirlen,
+               char *dsn, size_t dsnlen)
 {
     char err[1024], path[600];
-    unsigned int applied = 0;
+    unsigned int applied = 0, removed = 0;
+    struct dirent *e;
     PGconn *conn;
+    DIR *d;
 
     vtpm_strfmt(dir, dirlen, "%s/%s", tmpdir, sub);
     copy_migrations(dir);
-    for (size_t i = 0; left_out[i]; i++) {
-        vtpm_strfmt(path, sizeof(path), "%s/%s", dir, left_out[i]);
+    assert_non_null(d = opendir(dir));
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, first) < 0)
+            continue;
+        vtpm_strfmt(path, sizeof(path), "%s/%s", dir, e->d_name);
         assert_int_equal(unlink(path), 0);
+        removed++;
     }
+    closedir(d);
+    assert_true(removed > 0);
     new_db(db, dsn, dsnlen);
     conn = vtpm_test_pg_connect(dsn);
     assert_int_equal(vtpm_migrate_apply(conn, dir, &applied, err, sizeof(err)), 0);
@@ -310,15 +320,13 @@ migrate_without(const char *sub, const char *db, const char *const left_out[], c
 static void
 test_migrate_upgrade_fills_the_trait_index_from_existing_hosts(void **state)
 {
-    static const char *const left_out[] = { "0006_candidate_index.sql",
-                                            "0007_publish_validate.sql", NULL };
     char dsn[512], err[1024], dir[512];
     unsigned int applied = 0;
     PGconn *conn;
     char *v;
 
     (void)state;
-    conn = migrate_without("upgrade", "m_upgrade", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
+    conn = migrate_before("upgrade", "m_upgrade", "0006", dir, sizeof(dir), dsn, sizeof(dsn));
     v = vtpm_test_pg_value(conn,
         "SELECT count(p.*) FROM generate_series(0, 99) AS i, LATERAL vtpm.publish("
         "'up-' || i, NULL, false, NULL, (SELECT jsonb_object_agg(t.name, jsonb_build_object("
@@ -385,14 +393,13 @@ signed_publish_as_pool(PGconn *conn, const char *host, char *out, size_t size)
 static void
 test_migrate_keeps_the_replay_sequence_of_signed_hosts(void **state)
 {
-    static const char *const left_out[] = { "0012_publish_cheaper.sql", NULL };
     char dsn[512], err[1024], dir[512], out[256];
     unsigned int applied = 0;
     PGconn *conn;
     char *v;
 
     (void)state;
-    conn = migrate_without("perkey", "m_perkey", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
+    conn = migrate_before("perkey", "m_perkey", "0012", dir, sizeof(dir), dsn, sizeof(dsn));
     free(vtpm_test_pg_value(conn, "SELECT vtpm.pool_login('pk_pool')", NULL, 0));
     free(vtpm_test_pg_value(conn, "SELECT key_id FROM vtpm.host_key_create('pk-a')", NULL, 0));
     free(vtpm_test_pg_value(conn, "SELECT set_config('pk.seq', ((extract(epoch FROM clock_timestamp()) "
@@ -402,7 +409,7 @@ test_migrate_keeps_the_replay_sequence_of_signed_hosts(void **state)
 
     assert_int_equal(vtpm_migrate_apply(conn, vtpm_test_migrations_dir(), &applied, err,
                                         sizeof(err)), 0);
-    assert_int_equal(applied, 1);
+    assert_true(applied >= 1);
     v = vtpm_test_pg_value(conn, "SELECT last_seq = current_setting('pk.seq')::bigint "
                                  "FROM vtpm.host_keys WHERE host = 'pk-a'", NULL, 0);
     assert_string_equal(v, "t");
@@ -423,14 +430,13 @@ test_migrate_keeps_the_replay_sequence_of_signed_hosts(void **state)
 static void
 test_migrate_publish_refuses_a_changed_managed_trait_list(void **state)
 {
-    static const char *const left_out[] = { "0007_publish_validate.sql", NULL };
     char dsn[512], err[1024], dir[512];
     unsigned int applied = 0;
     PGconn *conn;
     char *v;
 
     (void)state;
-    conn = migrate_without("traits", "m_traits", left_out, dir, sizeof(dir), dsn, sizeof(dsn));
+    conn = migrate_before("traits", "m_traits", "0007", dir, sizeof(dir), dsn, sizeof(dsn));
     v = vtpm_test_pg_value(conn, "INSERT INTO vtpm.traits (name, bit) VALUES ('CUSTOM_EXTRA', 7)",
                            NULL, 0);
     assert_non_null(v);

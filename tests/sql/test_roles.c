@@ -379,6 +379,47 @@ test_publish_bounds_every_text_and_document(void **state)
     free(facts);
 }
 
+/* PL/pgSQL reads a function's string literals in the session that first
+ * calls it: the facts check must mean the same when that session does not
+ * treat backslashes as plain characters (a role or database default kept
+ * for an old application). */
+static void
+test_publish_checks_facts_alike_without_standard_strings(void **state)
+{
+    char traits[2048], st[16], msg[512];
+    PGconn *rep;
+    char *v;
+
+    (void)state;
+    sql_ok("SELECT vtpm.bind_reporter('rep_scs', 'scs-host')");
+    sql_ok("ALTER ROLE rep_scs SET standard_conforming_strings = off");
+    rep = connect_as("rep_scs");
+    v = vtpm_test_pg_value(rep, "SHOW standard_conforming_strings", NULL, 0);
+    assert_string_equal(v, "off");
+    free(v);
+    traits_doc(traits, sizeof(traits), NULL, NULL, NULL);
+
+    publish_sqlstate(rep, "scs-host", NULL, NULL, traits,
+                     "{\"libvirt\": {\"version\": \"9.0.0\"}, \"swtpm\": {\"version\": \"0.7.3\"}}",
+                     st, sizeof(st), msg, sizeof(msg));
+    if (st[0])
+        fail_msg("plain facts were refused: %s", msg);
+    publish_sqlstate(rep, "scs-host", NULL, NULL, traits, "{\"path\": \"C:\\\\new\"}", st, sizeof(st),
+                     msg, sizeof(msg));
+    if (st[0])
+        fail_msg("an escaped backslash was refused: %s", msg);
+    publish_sqlstate(rep, "scs-host", NULL, NULL, traits, "{\"a\": \"x\\u001b[31m\"}", st, sizeof(st),
+                     msg, sizeof(msg));
+    assert_string_equal(st, "22023");
+    assert_non_null(strstr(msg, "facts must not contain control characters"));
+    publish_sqlstate(rep, "scs-host", NULL, NULL, traits, "{\"a\": \"line\\nbreak\"}", st, sizeof(st),
+                     NULL, 0);
+    assert_string_equal(st, "22023");
+    assert_int_equal(count_of("SELECT count(*) FROM vtpm.reports WHERE host = 'scs-host'"), 2);
+    PQfinish(rep);
+    sql_ok("ALTER ROLE rep_scs RESET standard_conforming_strings");
+}
+
 static int
 group_setup(void **state)
 {
@@ -404,6 +445,7 @@ main(void)
         cmocka_unit_test(test_bind_refuses_a_login_with_other_powers),
         cmocka_unit_test(test_each_granted_function_works_for_its_role),
         cmocka_unit_test(test_publish_bounds_every_text_and_document),
+        cmocka_unit_test(test_publish_checks_facts_alike_without_standard_strings),
     };
 
     return cmocka_run_group_tests_name("roles", tests, group_setup, group_teardown);
