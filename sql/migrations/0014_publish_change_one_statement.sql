@@ -7,8 +7,8 @@
 --     provider_traits in one statement and its reasons in provider_trait_state
 --     in another. Now one statement does both (data-modifying CTEs): measured
 --     through PgBouncer with 16 signed reporters, about 30 us less database
---     CPU per changed report (780 -> 750 us), unchanged reports as before
---     (docs/benchmarks.md, "Pooled publishing").
+--     CPU per changed report (about 800 -> 770 us), unchanged reports as before
+--     (docs/benchmarks.md, "What changed: migration 0014").
 --   * The documents' text forms are made once per report, not two or three
 --     times, and the facts are searched for an escaped control character
 --     only when they hold a backslash at all.
